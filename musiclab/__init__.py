@@ -1,0 +1,18 @@
+"""musiclab: the helper package behind the deep-learning-for-music notebooks.
+
+Small modules, each named for what it holds: ``config`` (device, seeds, quick mode),
+``corpora`` (music21's bundled corpora, cached), ``abc`` (folk-rnn style tokens), ``music``
+(notes, MIDI, piano rolls), ``synth`` (soundfont rendering), ``audio`` (log-mel, Griffin-Lim),
+``listen`` (players), ``plots``, ``train`` (loop and checkpoints) and ``metrics``.
+"""
+from .config import by_mode, device, is_quick, seed_everything
+from .music import *  # noqa: F401,F403
+from .synth import *  # noqa: F401,F403
+from .audio import *  # noqa: F401,F403
+from .corpora import *  # noqa: F401,F403
+from .abc import *  # noqa: F401,F403
+from .listen import *  # noqa: F401,F403
+from .plots import *  # noqa: F401,F403
+from .train import *  # noqa: F401,F403
+
+__version__ = "0.1.0"

@@ -1,0 +1,48 @@
+"""Listening widgets: a player for anything musical and a side-by-side player table.
+
+Plain ipywidgets (``widgets.Audio`` holding WAV bytes), so they work in JupyterLab, Jupyter
+Notebook and Colab without custom JavaScript. Used by every notebook that makes sound.
+"""
+import io
+import wave
+
+import ipywidgets as widgets
+import numpy as np
+
+from .audio import SR, to_audio
+
+__all__ = ["wav_bytes", "player", "player_table"]
+
+
+def wav_bytes(y, sr: int = SR) -> bytes:
+    """A mono float waveform in [-1, 1] as 16-bit PCM WAV file bytes (clipping at +-1)."""
+    y = np.asarray(y, dtype=np.float32)
+    if y.ndim != 1:
+        raise ValueError(f"wav_bytes needs a mono waveform (1-D), got shape {y.shape}")
+    pcm = (np.clip(y, -1.0, 1.0) * 32767).astype("<i2")
+    buffer = io.BytesIO()
+    with wave.open(buffer, "wb") as f:
+        f.setnchannels(1)
+        f.setsampwidth(2)
+        f.setframerate(sr)
+        f.writeframes(pcm.tobytes())
+    return buffer.getvalue()
+
+
+def player(x, title: str = "", sr: int = SR, **render_options) -> widgets.VBox:
+    """A titled audio player for a waveform, PrettyMIDI, piano roll, ``Piece`` or ABC text.
+
+    ``render_options`` (program, steps_per_quarter, low, bpm) go to ``musiclab.to_audio``.
+    """
+    y = to_audio(x, sr=sr, **render_options)
+    seconds = len(y) / sr
+    label = widgets.HTML(f"<b>{title}</b> <small>({seconds:.1f} s)</small>" if title else f"<small>{seconds:.1f} s</small>")
+    audio = widgets.Audio(value=wav_bytes(y, sr), format="wav", autoplay=False, loop=False)
+    return widgets.VBox([label, audio])
+
+
+def player_table(items: dict, sr: int = SR, **render_options) -> widgets.HBox:
+    """Players side by side, e.g. ``{"original": roll, "reconstruction": roll_hat, "sample": s}``."""
+    if not items:
+        raise ValueError("player_table needs at least one item")
+    return widgets.HBox([player(x, title=name, sr=sr, **render_options) for name, x in items.items()])

@@ -1,0 +1,84 @@
+import os
+
+import pytest
+import torch
+
+from musiclab.config import by_mode, device, is_quick, seed_everything
+from musiclab.train import atomic_write, fit, load_checkpoint, save_checkpoint
+
+
+def test_device_is_usable():
+    d = device()
+    assert d.type in {"cuda", "mps", "cpu"}
+    assert (torch.ones(2, device=d) * 2).sum().item() == 4
+
+
+def test_seed_everything_repeats_random_numbers():
+    seed_everything(3)
+    a = torch.randn(5)
+    seed_everything(3)
+    assert torch.equal(a, torch.randn(5))
+
+
+def test_quick_mode_switch(monkeypatch):
+    monkeypatch.setenv("MUSICLAB_QUICK", "1")
+    assert is_quick() and by_mode(100, 2) == 2
+    monkeypatch.setenv("MUSICLAB_QUICK", "0")
+    assert not is_quick() and by_mode(100, 2) == 100
+
+
+def test_fit_lowers_the_loss_of_a_linear_regression():
+    seed_everything(0)
+    x = torch.randn(256, 3)
+    y = x @ torch.tensor([1.0, -2.0, 0.5]) + 0.3
+    data = [(x[i:i + 32], y[i:i + 32]) for i in range(0, 256, 32)]
+    model = torch.nn.Linear(3, 1)
+
+    def loss_fn(m, batch):
+        xb, yb = batch
+        return torch.nn.functional.mse_loss(m(xb).squeeze(-1), yb)
+
+    history = fit(model, loss_fn, data, torch.optim.SGD(model.parameters(), lr=0.1), epochs=20,
+                  device=device(), val_loader=data[:2], clip=10.0)
+    assert len(history["train"]) == 20 and len(history["val"]) == 20
+    assert history["train"][-1] < 0.01 * history["train"][0]
+
+
+def test_fit_stops_on_a_nan_loss():
+    model = torch.nn.Linear(1, 1)
+    with pytest.raises(ValueError, match="loss became"):
+        fit(model, lambda m, b: m(b).sum() * float("nan"), [torch.ones(2, 1)],
+            torch.optim.SGD(model.parameters(), lr=0.1), epochs=1, device="cpu")
+
+
+def test_checkpoint_round_trip_with_weights_only(tmp_path):
+    model = torch.nn.Sequential(torch.nn.Linear(4, 3), torch.nn.ReLU(), torch.nn.Linear(3, 2))
+    path = tmp_path / "sub" / "model.pt"
+    save_checkpoint(path, model, epoch=7, losses=[1.0, 0.5])
+    other = torch.nn.Sequential(torch.nn.Linear(4, 3), torch.nn.ReLU(), torch.nn.Linear(3, 2))
+    meta = load_checkpoint(path, other)
+    assert meta == {"epoch": 7, "losses": [1.0, 0.5]}
+    for a, b in zip(model.parameters(), other.parameters()):
+        assert torch.equal(a, b)
+    assert os.listdir(path.parent) == ["model.pt"]  # no temporary files left behind
+
+
+def test_bad_checkpoints_raise_clear_errors(tmp_path):
+    model = torch.nn.Linear(2, 2)
+    with pytest.raises(ValueError, match="not found"):
+        load_checkpoint(tmp_path / "none.pt", model)
+    corrupt = tmp_path / "corrupt.pt"
+    corrupt.write_bytes(b"garbage")
+    with pytest.raises(ValueError, match="corrupt.pt"):
+        load_checkpoint(corrupt, model)
+
+
+def test_atomic_write_replaces_whole_file_and_cleans_up_on_error(tmp_path):
+    path = tmp_path / "ratings.csv"
+    atomic_write(path, "a,b\n1,2\n")
+    atomic_write(path, "a,b\n1,2\n3,4\n")
+    assert path.read_text() == "a,b\n1,2\n3,4\n"
+    with pytest.raises(TypeError):
+        atomic_write(path, 12345)  # neither str nor bytes
+    assert path.read_text() == "a,b\n1,2\n3,4\n"
+    assert sorted(os.listdir(tmp_path)) == ["ratings.csv"]
