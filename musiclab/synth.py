@@ -132,12 +132,13 @@ def byte_range(amount):
 
 
 def seconds(timecents):
+    """SF2 times are in timecents: 1200 * log2(seconds)."""
     return 2.0 ** (timecents / 1200.0)
 
 
 def make_zone(g, p, shdr):
     """Zone from instrument generators g (global+local) and preset generators p (added on top)."""
-    name, start, end, loop_start, loop_end, rate, orig_pitch, correction, _, _ = shdr[g[SAMPLE_ID]]
+    _, start, end, loop_start, loop_end, rate, orig_pitch, correction, _, _ = shdr[g[SAMPLE_ID]]
     lokey, hikey = byte_range(g.get(KEY_RANGE, 0x7F00))
     plo, phi = byte_range(p.get(KEY_RANGE, 0x7F00))
     lovel, hivel = byte_range(g.get(VEL_RANGE, 0x7F00))
@@ -145,9 +146,11 @@ def make_zone(g, p, shdr):
     v = {op: g.get(op, DEFAULTS[op]) + p.get(op, 0) for op in DEFAULTS}  # preset values are offsets
     addr = lambda fine, coarse: g.get(fine, 0) + 32768 * g.get(coarse, 0)
     root = g.get(ROOT_KEY, -1)
-    loop_start, loop_end = loop_start + addr(LOOP_START, LOOP_START_COARSE), loop_end + addr(LOOP_END, LOOP_END_COARSE)
+    loop_start += addr(LOOP_START, LOOP_START_COARSE)
+    loop_end += addr(LOOP_END, LOOP_END_COARSE)
     return Zone(
-        lokey=max(lokey, plo), hikey=min(hikey, phi), lovel=max(lovel, pvlo), hivel=min(hivel, pvhi),
+        lokey=max(lokey, plo), hikey=min(hikey, phi),  # preset and instrument ranges intersect
+        lovel=max(lovel, pvlo), hivel=min(hivel, pvhi),
         start=start + addr(START, START_COARSE), end=end + addr(END, END_COARSE),
         loop_start=loop_start, loop_end=loop_end,
         loop=g.get(SAMPLE_MODES, 0) in (1, 3) and loop_end > loop_start,
@@ -187,7 +190,8 @@ def load_soundfont(path=None):
         samples = np.frombuffer(chunks["smpl"], dtype="<i2", count=len(chunks["smpl"]) // 2)
         presets, names = {}, {}
         for i, (name, program, bank, bag, *_) in enumerate(t["phdr"][:-1]):  # last record: "EOP"
-            pglobal, pzones = split_global(zones_of(t["pbag"], t["pgen"], bag, t["phdr"][i + 1][3]), INSTRUMENT)
+            pzones = zones_of(t["pbag"], t["pgen"], bag, t["phdr"][i + 1][3])
+            pglobal, pzones = split_global(pzones, INSTRUMENT)
             zones = []
             for pz in pzones:
                 p = {**pglobal, **pz}
@@ -196,9 +200,11 @@ def load_soundfont(path=None):
                 inst = p[INSTRUMENT]
                 izones = zones_of(t["ibag"], t["igen"], t["inst"][inst][1], t["inst"][inst + 1][1])
                 iglobal, izones = split_global(izones, SAMPLE_ID)
-                zones += [make_zone({**iglobal, **iz}, p, t["shdr"]) for iz in izones if SAMPLE_ID in iz]
-            presets[bank, program] = [z for z in zones if z.lokey <= z.hikey and z.lovel <= z.hivel
-                                      and 0 <= z.start < z.end < len(samples) and z.loop_end < len(samples)]
+                zones += [make_zone({**iglobal, **iz}, p, t["shdr"])
+                          for iz in izones if SAMPLE_ID in iz]
+            presets[bank, program] = [
+                z for z in zones if z.lokey <= z.hikey and z.lovel <= z.hivel
+                and 0 <= z.start < z.end < len(samples) and z.loop_end < len(samples)]
             names[bank, program] = name.split(b"\0")[0].decode("latin-1")
     except (IndexError, KeyError, struct.error) as e:
         raise ValueError(f"soundfont {path!r} is corrupt: {e!r}") from e
@@ -269,11 +275,18 @@ def preset_zones(sf, program, is_drum):
 
 
 def render_numpy(pm, sr, n_out, soundfont=None):
-    """Mix every note of every instrument with the numpy SF2 player. Notes of the same pitch
-    share one re-pitched sample (cached for this render, in whole seconds)."""
+    """Mix every note of every instrument with the numpy SF2 player."""
     sf = load_soundfont(soundfont)
+
+    @functools.lru_cache(maxsize=None)
+    def wave(z, pitch, n_sec):  # notes of the same pitch share the re-pitched, filtered sample
+        return lowpass(resample(sf, z, pitch, n_sec * sr, sr), z.cutoff, z.q_db, sr)
+
+    @functools.lru_cache(maxsize=None)
+    def env(z, n_on, n):  # notes of the same length share an envelope
+        return envelope(z, n_on, n, sr)
+
     out = np.zeros(n_out, dtype=np.float32)
-    waves = {}  # (zone, pitch, seconds) -> resampled sample
     for inst in pm.instruments:
         zones = preset_zones(sf, inst.program, inst.is_drum)
         for note in inst.notes:
@@ -283,12 +296,9 @@ def render_numpy(pm, sr, n_out, soundfont=None):
                 if not (z.lokey <= note.pitch <= z.hikey and z.lovel <= note.velocity <= z.hivel):
                     continue
                 n = min(n_on + int(z.release * sr), n_out - start)
-                key = (z, note.pitch, -(-n // sr))
-                if key not in waves:
-                    waves[key] = lowpass(resample(sf, z, note.pitch, key[2] * sr, sr), z.cutoff, z.q_db, sr)
-                x = waves[key][:n]
+                x = wave(z, note.pitch, int(np.ceil(n / sr)))[:n]
                 gain = MIX_GAIN * z.gain * note.velocity / 127.0
-                out[start:start + len(x)] += x * (gain * envelope(z, n_on, len(x), sr))
+                out[start:start + len(x)] += gain * x * env(z, n_on, len(x))
     return out
 
 
@@ -296,6 +306,7 @@ def render_numpy(pm, sr, n_out, soundfont=None):
 # The other backends
 
 def has_tinysoundfont():
+    """True if the optional compiled synth can be imported."""
     try:
         import tinysoundfont  # noqa: F401
         return True
@@ -304,7 +315,8 @@ def has_tinysoundfont():
 
 
 def render_tinysoundfont(pm, sr, n_out, soundfont=None):
-    """TinySoundFont: one MIDI channel per instrument (16 at a time), events in time order."""
+    """TinySoundFont: one MIDI channel per instrument (16 at a time), events in time order.
+    Its releases are not capped, so the last 0.1 s fades out."""
     import tinysoundfont
     out = np.zeros(n_out, dtype=np.float32)
     for first in range(0, len(pm.instruments), 16):
@@ -327,6 +339,8 @@ def render_tinysoundfont(pm, sr, n_out, soundfont=None):
                 synth.noteoff(chan, pitch)
         stereo = np.frombuffer(b"".join(chunks), dtype=np.float32).reshape(-1, 2)
         out += stereo.mean(axis=1)[:n_out]
+    fade = np.linspace(1.0, 0.0, min(n_out, int(0.1 * sr)), dtype=np.float32)
+    out[n_out - len(fade):] *= fade
     return out
 
 
@@ -338,8 +352,10 @@ def render_sine(pm, sr, n_out):
 
 
 def resolve_backend(backend):
+    """The backend that will play: "auto" -> tinysoundfont if importable, else numpy."""
     if backend not in SYNTH_BACKENDS:
-        raise ValueError(f"unknown synth backend {backend!r}; valid backends: {', '.join(SYNTH_BACKENDS)}")
+        valid = ", ".join(SYNTH_BACKENDS)
+        raise ValueError(f"unknown synth backend {backend!r}; valid backends: {valid}")
     if backend == "auto":
         return "tinysoundfont" if has_tinysoundfont() else "numpy"
     if backend == "tinysoundfont" and not has_tinysoundfont():

@@ -18,7 +18,7 @@ def make_midi(program=0, pitches=(69,), dur=0.5, velocity=100, is_drum=False):
     pm = pretty_midi.PrettyMIDI()
     inst = pretty_midi.Instrument(program=program, is_drum=is_drum)
     for i, p in enumerate(pitches):
-        inst.notes.append(pretty_midi.Note(velocity=velocity, pitch=p, start=i * dur, end=(i + 1) * dur))
+        inst.notes.append(pretty_midi.Note(velocity, p, start=i * dur, end=(i + 1) * dur))
     pm.instruments.append(inst)
     return pm
 
@@ -154,7 +154,8 @@ def test_drums_render_from_the_percussion_bank():
     assert np.sqrt(np.mean(y ** 2)) > 0.005 and np.abs(y).max() < 1.0
 
 
-def test_listening_by_proxy():
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_listening_by_proxy(backend):
     """What an ear would check: silence before the first note, a sensible loudness, no DC,
     a release that rings briefly after note-off and then fades to silence."""
     pm = make_midi(0, [60, 62, 64, 65, 67], dur=0.4)
@@ -162,11 +163,12 @@ def test_listening_by_proxy():
         for note in inst.notes:
             note.start += 0.5
             note.end += 0.5
-    y = synth.render_midi(pm, backend="numpy")
+    y = synth.render_midi(pm, backend=backend)
     end = int(pm.get_end_time() * SR)
     notes = y[int(0.5 * SR):end]
     rms_db = 20 * np.log10(np.sqrt(np.mean(notes ** 2)))
-    print(f"\nlistening proxy: RMS {rms_db:.1f} dBFS, peak {np.abs(y).max():.3f}, mean {y.mean():.2e}")
+    print(f"\nlistening proxy ({backend}): RMS {rms_db:.1f} dBFS, peak {np.abs(y).max():.3f}, "
+          f"mean {y.mean():.2e}")
     assert not np.any(y[:int(0.49 * SR)])  # nothing before the first note
     assert -35 < rms_db < -6
     assert 0.02 < np.abs(y).max() < 1.0
