@@ -11,7 +11,7 @@ import numpy as np
 
 from .audio import SR, to_audio
 
-__all__ = ["wav_bytes", "player", "player_table"]
+__all__ = ["wav_bytes", "normalize", "player", "player_table"]
 
 
 def wav_bytes(y, sr: int = SR) -> bytes:
@@ -29,20 +29,31 @@ def wav_bytes(y, sr: int = SR) -> bytes:
     return buffer.getvalue()
 
 
-def player(x, title: str = "", sr: int = SR, **render_options) -> widgets.VBox:
+def normalize(y, peak: float = 0.9) -> np.ndarray:
+    """Scale a waveform so its loudest sample is ``peak`` (silence stays silent)."""
+    y = np.asarray(y, dtype=np.float32)
+    top = np.abs(y).max() if len(y) else 0.0
+    return y * (peak / top) if top > 0 else y
+
+
+def player(x, title: str = "", sr: int = SR, loudness_normalize: bool = True, **render_options) -> widgets.VBox:
     """A titled audio player for a waveform, PrettyMIDI, piano roll, ``Piece`` or ABC text.
 
-    ``render_options`` (program, steps_per_quarter, low, bpm) go to ``musiclab.to_audio``.
+    ``render_options`` (program, steps_per_quarter, low, bpm) go to ``musiclab.to_audio``; the
+    sound is scaled to a 0.9 peak unless ``loudness_normalize=False`` (soundfont pianos are quiet).
     """
     y = to_audio(x, sr=sr, **render_options)
+    if loudness_normalize:
+        y = normalize(y)
     seconds = len(y) / sr
     label = widgets.HTML(f"<b>{title}</b> <small>({seconds:.1f} s)</small>" if title else f"<small>{seconds:.1f} s</small>")
     audio = widgets.Audio(value=wav_bytes(y, sr), format="wav", autoplay=False, loop=False)
     return widgets.VBox([label, audio])
 
 
-def player_table(items: dict, sr: int = SR, **render_options) -> widgets.HBox:
+def player_table(items: dict, sr: int = SR, loudness_normalize: bool = True, **render_options) -> widgets.HBox:
     """Players side by side, e.g. ``{"original": roll, "reconstruction": roll_hat, "sample": s}``."""
     if not items:
         raise ValueError("player_table needs at least one item")
-    return widgets.HBox([player(x, title=name, sr=sr, **render_options) for name, x in items.items()])
+    return widgets.HBox([player(x, title=name, sr=sr, loudness_normalize=loudness_normalize, **render_options)
+                         for name, x in items.items()])

@@ -9,7 +9,7 @@ import pytest
 matplotlib.use("Agg")
 
 from musiclab.audio import SR, logmel, logmel_to_audio, to_audio
-from musiclab.listen import player, player_table, wav_bytes
+from musiclab.listen import normalize, player, player_table, wav_bytes
 from musiclab.music import notes_to_midi, piano_roll
 from musiclab.plots import plot_losses, plot_piano_roll, plot_spectrogram
 
@@ -62,6 +62,11 @@ def test_wav_bytes_is_a_valid_16_bit_wav():
         assert (f.getnchannels(), f.getsampwidth(), f.getframerate(), f.getnframes()) == (1, 2, SR, len(y))
         pcm = np.frombuffer(f.readframes(f.getnframes()), dtype="<i2")
     np.testing.assert_allclose(pcm / 32767, y, atol=1e-4)
+
+
+def test_normalize_scales_the_peak_and_keeps_silence():
+    assert np.abs(normalize(0.1 * sine(440))).max() == pytest.approx(0.9)
+    np.testing.assert_array_equal(normalize(np.zeros(10)), np.zeros(10))
 
 
 def test_players_hold_audio_widgets_with_wav_data():
