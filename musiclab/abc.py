@@ -1,0 +1,259 @@
+"""ABC text as tokens, in the style of folk-rnn (Sturm et al. 2016). Used by notebook 04.
+
+A tune becomes a list of tokens: the meter and the key first ("M:6/8", "K:Gmaj"), then the
+music: notes with their accidental and octave ("=C", "^f", "c'", "C,"), durations ("2", "/2",
+"3/2"), broken rhythm (">", "<"), rests ("z"), ties ("-"), bar lines ("|", "|:", ":|", "::",
+"||", "|]", endings "|1", ":|2"), tuplets ("(3") and chords ("[", "]"), plus inline meter and
+key changes ("M:3/4", "K:Dmaj").
+
+Normalisations (so the same music gives the same tokens):
+
+* durations are rewritten for a unit length ``L:1/8`` (folk-rnn's unit), so "L:1/16 ... c2"
+  gives the token "c" with no duration token; there is no L: token;
+* meters "C" -> "M:4/4", "C|" -> "M:2/2", missing or free meter -> "M:none";
+* keys as tonic + three-letter mode: "K:G" -> "K:Gmaj", "K:Em" -> "K:Emin", "K:ADor" -> "K:Ador";
+* octaves are written one way ("c'" not "C''"), "x" rests become "z", an ending after any
+  bar line attaches to "|" or ":|".
+
+Dropped: X:, T: and other information fields, comments, decorations ("!trill!", "~", "T",
+".", bowings), grace notes ("{g}"), chord symbols and annotations ('"G"'), slurs "(" ")".
+"""
+from __future__ import annotations
+
+import re
+from fractions import Fraction
+
+from .corpora import Piece, abc_field, abc_key, abc_meter, parse_abc
+
+__all__ = ["tokenize_abc", "detokenize_abc", "normalize_abc", "abc_to_piece", "build_vocab",
+           "encode_tokens", "decode_tokens"]
+
+BAR_TOKENS = ("|", "||", "|]", "|:", ":|", "::")
+_MODE3 = {"major": "maj", "minor": "min", "dorian": "dor", "phrygian": "phr", "lydian": "lyd",
+          "mixolydian": "mix", "locrian": "loc"}
+_DUR = r"\d*/*\d*"
+_BODY = re.compile(rf"""
+    (?P<comment>%[^\n]*)
+  | ^(?P<field>[H-Zh-y]):(?P<value>[^\n]*)            # a field line in the body (K:, M:, L:, w: ...)
+  | \[(?P<ifield>[A-Za-z]):(?P<ivalue>[^\]\n]*)\]    # an inline field [K:D]
+  | "[^"\n]*"?                                        # chord symbol or annotation
+  | ![^!\n]*! | \+[^+\n]*\+                           # decoration
+  | \{{[^}}]*\}}?                                     # grace notes
+  | \[(?P<ending>\d+(?:[,-]\d+)*)                     # ending [1
+  | (?P<bar>:*\[?\|+\]?:*|::+)(?P<bar_ending>\d+(?:[,-]\d+)*)?
+  | (?P<tuplet>\(\d+(?::\d*)*)
+  | (?P<note>(?:\^\^|\^|__|_|=)?[A-Ga-g][,']*)(?P<note_dur>{_DUR})
+  | (?P<rest>[zxZ])(?P<rest_dur>{_DUR})
+  | (?P<chord_open>\[)
+  | (?P<chord_close>\])(?P<chord_dur>{_DUR})
+  | (?P<tie>-)
+  | (?P<broken>[<>]+)
+""", re.VERBOSE | re.MULTILINE)
+
+
+def key_token(value: str) -> str:
+    """ABC K: value -> key token: "G" -> "K:Gmaj", "Em" -> "K:Emin", "ADor" -> "K:Ador"."""
+    tonic, mode = abc_key(value)
+    return f"K:{tonic}{_MODE3[mode]}"
+
+
+def unit_length(value: str | None, meter: str) -> Fraction:
+    """The unit note length L: (as a fraction of a whole note); ABC's default when missing is
+    1/16 for meters below 3/4 and 1/8 otherwise."""
+    m = re.match(r"\s*(\d+)\s*/\s*(\d+)", value or "")
+    if m:
+        return Fraction(int(m[1]), int(m[2]))
+    if meter != "none" and Fraction(meter) < Fraction(3, 4):
+        return Fraction(1, 16)
+    return Fraction(1, 8)
+
+
+def note_token(text: str) -> str:
+    """One pitch, octave written canonically: "C''" -> "c'", "c," -> "C", "^f" -> "^f"."""
+    acc, letter, marks = re.fullmatch(r"(\^\^|\^|__|_|=)?([A-Ga-g])([,']*)", text).groups()
+    octave = (5 if letter.islower() else 4) + marks.count("'") - marks.count(",")
+    name = letter.lower() + "'" * (octave - 5) if octave >= 5 else letter.upper() + "," * (4 - octave)
+    return (acc or "") + name
+
+
+def length(text: str) -> Fraction:
+    """ABC length suffix -> multiple of the unit: "" -> 1, "3" -> 3, "/" -> 1/2, "//" -> 1/4,
+    "3/2" -> 3/2."""
+    num, slashes, den = re.fullmatch(r"(\d*)(/*)(\d*)", text).groups()
+    return Fraction(int(num) if num else 1, (int(den) if den else 2 ** len(slashes)) if slashes else 1)
+
+
+def duration_token(length_: Fraction) -> str | None:
+    """A length in eighths -> token: 2 -> "2", 1/2 -> "/2", 3/2 -> "3/2"; None for 1 (and 0)."""
+    if length_ == 1 or length_ == 0:
+        return None
+    if length_.denominator == 1:
+        return str(length_.numerator)
+    if length_.numerator == 1:
+        return f"/{length_.denominator}"
+    return f"{length_.numerator}/{length_.denominator}"
+
+
+def bar_token(text: str) -> str | None:
+    """Any ABC bar line -> one of BAR_TOKENS ("||:" -> "|:", ":||" -> ":|", "[|" -> "||")."""
+    left, right = text.startswith(":"), text.endswith(":")
+    if left and right:
+        return "::"
+    if left:
+        return ":|"
+    if right:
+        return "|:"
+    if text.endswith("]"):
+        return "|]"
+    return "||" if text.count("|") > 1 or text.startswith("[") else "|"
+
+
+def _split_header(lines: list[str]) -> tuple[list[str], list[str]]:
+    """Header = the lines up to the first K: line (or the leading field lines); body = the rest."""
+    for i, line in enumerate(lines):
+        if line.startswith("K:"):
+            return lines[:i + 1], lines[i + 1:]
+    i = 0
+    while i < len(lines) and re.match(r"[A-Za-z]:|%", lines[i]):
+        i += 1
+    return lines[:i], lines[i:]
+
+
+def _is_duration(token: str) -> bool:
+    return re.fullmatch(r"\d+|\d*/\d+", token) is not None
+
+
+def _chord_notes(tokens: list[str], factor: Fraction) -> list[str]:
+    """Notes of a chord with the chord's length factor moved inside: [CE]2 -> [C2E2]."""
+    notes = []  # [token, length or None]
+    for tok in tokens:
+        if _is_duration(tok) and notes:
+            notes[-1][1] = length(tok)
+        else:
+            notes.append([tok, Fraction(1) if re.match(r"[_=^]*[A-Ga-g]", tok) else None])
+    out = []
+    for tok, len_ in notes:
+        out += [tok] + ([duration_token(len_ * factor)] if len_ is not None else [])
+    return [t for t in out if t]
+
+
+def tokenize_abc(text: str) -> list[str]:
+    """One ABC tune -> tokens: ["M:6/8", "K:Gmaj", "G", "A", "B", "|", ...]."""
+    if not isinstance(text, str) or not text.strip():
+        raise ValueError("empty ABC text: nothing to tokenize")
+    head, body = _split_header(text.splitlines())
+    fields = {}
+    for line in head:
+        m = re.match(r"([A-Za-z]):(.*)", line)
+        if m:
+            fields[m[1]] = m[2].strip()
+    meter = abc_meter(fields.get("M"))
+    scale = unit_length(fields.get("L"), meter) * 8  # durations in units of 1/8
+    tokens = [f"M:{meter}", key_token(fields.get("K", "C"))]
+    chord_at = -1
+    for m in _BODY.finditer("\n".join(body)):
+        field, value = (m["field"], m["value"]) if m["field"] else (m["ifield"], m["ivalue"])
+        if field in ("M", "K", "L"):
+            if field == "M":
+                meter = abc_meter(value)
+                tokens.append(f"M:{meter}")
+            elif field == "K":
+                tokens.append(key_token(value))
+            else:
+                scale = unit_length(value, meter) * 8
+        elif m["ending"] or m["bar_ending"]:
+            if m["bar"]:
+                tokens.append(bar_token(m["bar"]))
+            number = m["ending"] or m["bar_ending"]
+            if tokens[-1] in BAR_TOKENS:  # "|1", ":|2": the ending belongs to the bar before it
+                tokens[-1] = (":|" if tokens[-1] in (":|", "::") else "|") + number
+            else:
+                tokens.append("[" + number)
+        elif m["bar"]:
+            tokens.append(bar_token(m["bar"]))
+        elif m["tuplet"]:
+            tokens.append(m["tuplet"].rstrip(":"))
+        elif m["note"] or m["rest"]:
+            tokens.append(note_token(m["note"]) if m["note"] else "z")
+            dur = duration_token(length(m["note_dur"] if m["note"] else m["rest_dur"]) * scale)
+            tokens += [dur] if dur else []
+        elif m["chord_open"]:
+            chord_at = len(tokens)
+            tokens.append("[")
+        elif m["chord_close"]:
+            if tokens[chord_at:chord_at + 1] == ["["]:
+                tokens[chord_at + 1:] = _chord_notes(tokens[chord_at + 1:], length(m["chord_dur"]))
+            tokens.append("]")
+        elif m["tie"] or m["broken"]:
+            tokens.append(m[0])
+    return tokens
+
+
+def _is_bar(token: str) -> bool:
+    """A bar line or an ending ("|1", ":|2", "[2")."""
+    return token in BAR_TOKENS or re.fullmatch(r"(:?\||\[)\d+([,-]\d+)*", token) is not None
+
+
+def detokenize_abc(tokens, title: str = "generated") -> str:
+    """Tokens -> a complete ABC tune (X:, T:, L:1/8, M:, K: header, then the body).
+
+    The first two tokens give the header when they are "M:..." and "K:..." (as tokenize_abc
+    makes them); later M:/K: tokens become field lines in the body.
+    """
+    tokens = list(tokens)
+    meter, key = "M:none", "K:Cmaj"
+    if tokens and tokens[0].startswith("M:"):
+        meter, tokens = tokens[0], tokens[1:]
+    if tokens and tokens[0].startswith("K:"):
+        key, tokens = tokens[0], tokens[1:]
+    title = " ".join(str(title).split()) or "generated"
+    lines, line, bars = [], "", 0
+    for tok in tokens:
+        if tok.startswith(("M:", "K:")):  # a field line: music21 ignores inline [K:...] fields
+            lines += [line.strip(), tok]
+            line = ""
+        elif _is_bar(tok):
+            line += f" {tok} "
+            bars += 1
+            if bars % 8 == 0:
+                lines.append(line.strip())
+                line = ""
+        else:
+            line += tok
+    lines = [x for x in lines + [line.strip()] if x]  # a blank line would end the tune
+    return "\n".join([f"X:1\nT:{title}\nL:1/8\n{meter}\n{key}"] + lines) + "\n"
+
+
+def normalize_abc(text: str) -> str:
+    """The tune rewritten from its tokens: L:1/8, no decorations, annotations or grace notes.
+
+    music21 misreads some decorated ABC (it drops the note after an annotation like '">"c2',
+    ignores '>' before a staccato dot as in "(a>.g)" and ignores inline [K:] fields), so the
+    corpora parse this normalised text (see musiclab.corpora).
+    """
+    return detokenize_abc(tokenize_abc(text), title=abc_field(text, "T") or "untitled")
+
+
+def abc_to_piece(text: str) -> Piece:
+    """ABC tune text -> Piece via music21 (ValueError when music21 cannot parse it)."""
+    return parse_abc(text)
+
+
+def build_vocab(token_lists, specials=("<s>", "</s>")) -> list[str]:
+    """The vocabulary: special tokens first, then every distinct token, sorted."""
+    seen = {tok for tokens in token_lists for tok in tokens}
+    return list(specials) + sorted(seen - set(specials))
+
+
+def encode_tokens(tokens, vocab) -> list[int]:
+    """Tokens -> integer ids in ``vocab`` (ValueError naming an unknown token)."""
+    index = {tok: i for i, tok in enumerate(vocab)}
+    try:
+        return [index[tok] for tok in tokens]
+    except KeyError as e:
+        raise ValueError(f"token {e.args[0]!r} is not in the vocabulary") from None
+
+
+def decode_tokens(ids, vocab) -> list[str]:
+    """Integer ids -> tokens."""
+    return [vocab[int(i)] for i in ids]
