@@ -130,8 +130,30 @@ class NGramLM:
         return max(counts[token] - D, 0.0) / total + D * len(counts) / total * lower
 
     def distribution(self, context=()) -> np.ndarray:
-        """P(w | context) for every w of the vocabulary (sums to 1)."""
-        return np.array([self.prob(w, context) for w in self.vocab])
+        """P(w | context) for every w of the vocabulary (sums to 1): the same recursion as
+        ``prob``, one numpy vector per order (fast enough for sampling)."""
+        if self.counts is None:
+            raise ValueError("call fit() before asking for probabilities")
+        context = tuple(([self.boundary] * (self.order - 1) + list(context))[len(context):]) if self.order > 1 else ()
+        V = len(self.vocab)
+        if self.smoothing == "add-k":
+            counts = self.counts[self.order].get(context, {})
+            c = np.zeros(V)
+            for token, n in counts.items():
+                c[self.index[token]] = n
+            return (c + self.k) / (self.totals[self.order].get(context, 0) + self.k * V)
+        p = np.full(V, 1.0 / V)
+        for n in range(1, self.order + 1):
+            h = context[len(context) - n + 1:] if n > 1 else ()
+            counts, total = self.counts[n].get(h), self.totals[n].get(h, 0)
+            if total == 0:
+                continue
+            D = self.discounts[n]
+            seen = np.zeros(V)
+            for token, c in counts.items():
+                seen[self.index[token]] = max(c - D, 0.0)
+            p = seen / total + D * len(counts) / total * p
+        return p
 
     def nll(self, sequences) -> tuple[float, int]:
         """Total negative log-likelihood (nats) of the sequences and the number of predicted tokens

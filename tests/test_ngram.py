@@ -15,6 +15,7 @@ def test_every_distribution_sums_to_one(order, smoothing):
     lm = NGramLM(order, VOCAB, smoothing=smoothing, k=0.5).fit(TRAIN)
     for context in [(), ("a",), ("a", "b"), ("c", "a", "b", "c"), ("b", "b", "b", "b"), ("<unk>",)]:
         p = lm.distribution(context)
+        assert np.allclose(p, [lm.prob(w, context) for w in VOCAB])
         assert np.all(p > 0)
         assert np.isclose(p.sum(), 1.0)
 
