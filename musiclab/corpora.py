@@ -403,8 +403,8 @@ def build_cache(name: str, limit: int | None = None, path=None, workers: int | N
     ``limit`` parses only the first sources (a partial cache: ``cache_is_current`` says False);
     ``path`` defaults to :func:`cache_path`. Tunes music21 cannot parse are skipped and counted.
     """
-    import music21
     _check_name(name)
+    import music21
     path = Path(path) if path is not None else cache_path(name)
     t0 = time.time()
     pieces, skipped = parse_corpus(name, limit=limit, workers=workers, progress=progress)
