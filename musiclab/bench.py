@@ -121,9 +121,21 @@ def dic_step_rate(sizes=(64, 256, 128, 8), batch=256, device="cpu", n_steps=5) -
     return batch / time_step(step, n_steps, device=device)
 
 
-def core_benchmarks(device=None, sizes=("quick", "full"), n_steps: int = 3) -> list:
-    """Rows ``{"what", "size", "rate", "unit"}`` for the LSTM, GAN and DIC steps at each size."""
+def core_benchmarks(device=None, sizes=("quick", "full"), n_steps: int = 3, threads=None) -> list:
+    """Rows ``{"what", "size", "threads", "rate", "unit"}`` for the LSTM, GAN and DIC steps at each
+    size, with ``threads`` CPU threads for torch (None: leave torch's setting)."""
     device = device or best_device()
+    if threads is None:
+        return core_rows(device, sizes, n_steps)
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        return core_rows(device, sizes, n_steps)
+    finally:
+        torch.set_num_threads(before)
+
+
+def core_rows(device, sizes, n_steps) -> list:
     rows = []
     for size in sizes:
         if size not in SIZES:
@@ -136,12 +148,15 @@ def core_benchmarks(device=None, sizes=("quick", "full"), n_steps: int = 3) -> l
                      "rate": gan_step_rate(**s["gan"], device=device, n_steps=n_steps), "unit": "steps/s"})
         rows.append({"what": f"DIC step ({' -> '.join(map(str, s['dic']['sizes']))}, batch {s['dic']['batch']})",
                      "size": size, "rate": dic_step_rate(**s["dic"], device=device, n_steps=n_steps), "unit": "frames/s"})
+    for row in rows:
+        row["threads"] = torch.get_num_threads()
     return rows
 
 
-def notebook_seconds(path, timeout: int = 1800) -> float:
+def notebook_seconds(path, timeout: int = 600) -> float:
     """Wall-clock seconds to execute a notebook in quick mode (MUSICLAB_QUICK=1) with nbclient,
-    in its own folder (so relative paths such as checkpoints/ work). Errors propagate."""
+    in its own folder (so relative paths such as checkpoints/ work); ``timeout`` per cell, as in
+    the test run. Errors (and timeouts) propagate."""
     import nbformat
     from nbclient import NotebookClient
 
@@ -178,7 +193,9 @@ def main(argv=None) -> int:
     parser.add_argument("--no-notebooks", action="store_true", help="time only the core training steps")
     parser.add_argument("--notebooks", default=str(Path(__file__).resolve().parents[1] / "notebooks"),
                         help="folder with the notebooks (default: the repo's notebooks/)")
+    parser.add_argument("--timeout", type=int, default=600, help="seconds allowed per notebook cell")
     parser.add_argument("--steps", type=int, default=3, help="timed steps per core benchmark")
+    parser.add_argument("--threads", default="", help="comma-separated CPU thread counts to compare, e.g. 1,2")
     parser.add_argument("--sizes", default="quick,full", help="comma-separated sizes: tiny, quick, full")
     args = parser.parse_args(argv)
 
@@ -193,18 +210,21 @@ def main(argv=None) -> int:
         for path in sorted(Path(args.notebooks).glob("[0-9][0-9]_*.ipynb")):
             shutil.copy(path, work / path.name)
             try:
-                rows.append([path.name, f"{notebook_seconds(work / path.name):.0f}"])
+                rows.append([path.name, f"{notebook_seconds(work / path.name, args.timeout):.0f}"])
             except Exception as err:  # report and continue: one broken notebook should not hide the others
                 rows.append([path.name, f"failed ({type(err).__name__})"])
             print(f"{rows[-1][0]}: {rows[-1][1]}", flush=True)
         shutil.rmtree(work, ignore_errors=True)
         parts.append("Notebooks in quick mode (MUSICLAB_QUICK=1):\n\n" + markdown_table(["notebook", "seconds"], rows))
-    core = core_benchmarks(dev, [s.strip() for s in args.sizes.split(",")], args.steps)
+    sizes = [s.strip() for s in args.sizes.split(",")]
+    thread_counts = [int(t) for t in args.threads.split(",")] if args.threads else [None]
+    core = [r for t in thread_counts for r in core_benchmarks(dev, sizes, args.steps, t)]
     for r in core:
         if not (math.isfinite(r["rate"]) and r["rate"] > 0):
             raise RuntimeError(f"bad rate for {r['what']}: {r['rate']}")
     parts.append("Core training steps (forward + backward + update):\n\n" + markdown_table(
-        ["step", "size", "rate", "unit"], [[r["what"], r["size"], fmt_rate(r["rate"]), r["unit"]] for r in core]))
+        ["step", "size", "torch threads", "rate", "unit"],
+        [[r["what"], r["size"], r["threads"], fmt_rate(r["rate"]), r["unit"]] for r in core]))
     report = "\n\n".join(parts) + "\n"
     print(report)
     if args.out:

@@ -1,6 +1,7 @@
 import math
 
 import pytest
+import torch
 
 from musiclab import bench
 
@@ -10,6 +11,9 @@ def test_core_benchmarks_give_positive_finite_rates_on_a_tiny_size():
     assert [r["unit"] for r in rows] == ["tokens/s", "steps/s", "frames/s"]
     for r in rows:
         assert r["size"] == "tiny" and math.isfinite(r["rate"]) and r["rate"] > 0
+    before = torch.get_num_threads()
+    assert {r["threads"] for r in bench.core_benchmarks("cpu", ["tiny"], 1, threads=1)} == {1}
+    assert torch.get_num_threads() == before  # restored
     with pytest.raises(ValueError, match="unknown size"):
         bench.core_benchmarks("cpu", sizes=["huge"])
 
@@ -28,6 +32,6 @@ def test_main_writes_a_markdown_table(tmp_path, capsys):
     text = out.read_text()
     assert text.strip() in capsys.readouterr().out  # the same report on stdout and in the file
     lines = [l for l in text.splitlines() if l.startswith("|")]
-    assert lines[0] == "| step | size | rate | unit |" and lines[1] == "|---|---|---|---|"
-    assert len(lines) == 5 and all(l.count("|") == 5 for l in lines)
+    assert lines[0] == "| step | size | torch threads | rate | unit |" and lines[1] == "|---|---|---|---|---|"
+    assert len(lines) == 5 and all(l.count("|") == 6 for l in lines)
     assert "tokens/s" in text and "steps/s" in text and "frames/s" in text
