@@ -4,7 +4,8 @@ Small modules, each named for what it holds: ``config`` (device, seeds, quick mo
 ``corpora`` (music21's bundled corpora, cached), ``abc`` (folk-rnn style tokens), ``music``
 (notes, MIDI, piano rolls), ``synth`` (soundfont rendering), ``audio`` (log-mel, Griffin-Lim),
 ``listen`` (players), ``plots``, ``train`` (loop and checkpoints), ``metrics`` (music
-statistics) and ``ngram`` (baseline language models).
+statistics), ``ngram`` (baseline language models) and ``rating`` (a blind listening test).
+``python -m musiclab.bench`` times the notebooks and training steps.
 """
 from .config import by_mode, device, is_quick, seed_everything
 from .music import *  # noqa: F401,F403
@@ -17,5 +18,6 @@ from .plots import *  # noqa: F401,F403
 from .train import *  # noqa: F401,F403
 from .metrics import *  # noqa: F401,F403
 from .ngram import *  # noqa: F401,F403
+from .rating import *  # noqa: F401,F403
 
 __version__ = "0.1.0"
