@@ -19,17 +19,19 @@ import argparse
 import datetime
 import functools
 import hashlib
+import io
 import json
 import os
 import re
 import sys
-import tempfile
 import time
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+
+from .train import atomic_write
 
 __all__ = [
     "CORPORA", "Piece", "load_corpus", "load_abc_tunes", "parse_abc", "build_cache",
@@ -376,24 +378,14 @@ def _write_cache(path: Path, name: str, pieces: list[Piece], meta: dict) -> None
     notes = np.concatenate([p.notes for p in pieces]) if pieces else np.zeros((0, 4), np.float32)
     offsets = np.cumsum([0] + [len(p.notes) for p in pieces]).astype(np.int64)
     abc_bytes, abc_offsets = _pack_text([p.abc or "" for p in pieces])
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{name}.", suffix=".npz.tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez_compressed(
-                f, notes=notes.astype(np.float32), offsets=offsets,
-                names=np.array([p.name for p in pieces], dtype=str),
-                keys=np.array([p.key for p in pieces], dtype=str),
-                meters=np.array([p.meter for p in pieces], dtype=str),
-                abc_bytes=abc_bytes, abc_offsets=abc_offsets, meta=np.array(json.dumps(meta)))
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes the file private; give it normal rights
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
+    buffer = io.BytesIO()
+    np.savez_compressed(
+        buffer, notes=notes.astype(np.float32), offsets=offsets,
+        names=np.array([p.name for p in pieces], dtype=str),
+        keys=np.array([p.key for p in pieces], dtype=str),
+        meters=np.array([p.meter for p in pieces], dtype=str),
+        abc_bytes=abc_bytes, abc_offsets=abc_offsets, meta=np.array(json.dumps(meta)))
+    atomic_write(path, buffer.getvalue())
 
 
 def build_cache(name: str, limit: int | None = None, path=None, workers: int | None = None,

@@ -74,6 +74,9 @@ def atomic_write(path, data) -> None:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes the file private; give it the usual rights
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):

@@ -82,3 +82,11 @@ def test_atomic_write_replaces_whole_file_and_cleans_up_on_error(tmp_path):
         atomic_write(path, 12345)  # neither str nor bytes
     assert path.read_text() == "a,b\n1,2\n3,4\n"
     assert sorted(os.listdir(tmp_path)) == ["ratings.csv"]
+
+
+def test_atomic_write_gives_the_usual_file_rights_not_private_ones(tmp_path):
+    path = tmp_path / "cache.npz"
+    atomic_write(path, b"data")
+    umask = os.umask(0)
+    os.umask(umask)
+    assert path.stat().st_mode & 0o777 == 0o666 & ~umask
