@@ -4,7 +4,10 @@ Small modules, each named for what it holds: ``config`` (device, seeds, quick mo
 ``corpora`` (music21's bundled corpora, cached), ``abc`` (folk-rnn style tokens), ``music``
 (notes, MIDI, piano rolls), ``synth`` (soundfont rendering), ``audio`` (log-mel, Griffin-Lim),
 ``listen`` (players), ``plots``, ``train`` (loop and checkpoints), ``metrics`` (music
-statistics), ``ngram`` (baseline language models) and ``rating`` (a blind listening test).
+statistics), ``ngram`` (baseline language models), ``rating`` (a blind listening test),
+``data`` (bars, chorale beat rolls, token datasets), ``splits`` (leak-free splits by groups of
+near-duplicates), ``models`` (every model the training notebooks train) and ``source``
+(``show``: a model's code in a notebook).
 ``python -m musiclab.bench`` times the notebooks and training steps.
 """
 from .config import by_mode, device, is_quick, seed_everything
@@ -19,5 +22,8 @@ from .train import *  # noqa: F401,F403
 from .metrics import *  # noqa: F401,F403
 from .ngram import *  # noqa: F401,F403
 from .rating import *  # noqa: F401,F403
+from .data import *  # noqa: F401,F403
+from .models import *  # noqa: F401,F403
+from .source import *  # noqa: F401,F403
 
 __version__ = "0.1.0"

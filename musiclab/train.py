@@ -1,15 +1,20 @@
 """A small training loop with a progress bar, plus atomic checkpoints.
 
-Used by the training notebooks (02, 04, 05, 07). The model and its loss are written in each
-notebook; ``fit`` only does the bookkeeping: device moves, epochs, averaging, validation.
+Used by the training notebooks (02, 04, 05, 07) and the recipes in ``musiclab.models``; ``fit``
+only does the bookkeeping: device moves, epochs, averaging, validation, keeping the best epoch.
+Checkpoints store a model's constructor arguments (``model.config``), so ``load_model`` rebuilds
+it from the package's class (notebook 08).
 """
+import copy
+import io
 import os
 import tempfile
 
 import torch
 from tqdm.auto import tqdm
 
-__all__ = ["to_device", "fit", "atomic_write", "save_checkpoint", "load_checkpoint"]
+__all__ = ["to_device", "evaluate", "fit", "atomic_write", "save_checkpoint", "load_checkpoint", "read_checkpoint_meta",
+           "load_model"]
 
 
 def to_device(batch, device):
@@ -23,23 +28,36 @@ def to_device(batch, device):
     return batch
 
 
+def batch_size(batch) -> int:
+    """Number of examples in a batch: the length of its first tensor."""
+    while not torch.is_tensor(batch):
+        batch = batch[0] if isinstance(batch, (list, tuple)) else next(iter(batch.values()))
+    return len(batch)
+
+
 @torch.no_grad()
 def evaluate(model, loss_fn, loader, device) -> float:
-    """Mean of ``loss_fn(model, batch)`` over ``loader`` with the model in eval mode."""
+    """Mean of ``loss_fn(model, batch)`` over ``loader``, each batch weighted by its size (so a
+    short last batch counts for its examples only), with the model in eval mode."""
     model.eval()
-    losses = [loss_fn(model, to_device(batch, device)).item() for batch in loader]
-    return sum(losses) / max(len(losses), 1)
+    total, count = 0.0, 0
+    for batch in loader:
+        n = batch_size(batch)
+        total, count = total + loss_fn(model, to_device(batch, device)).item() * n, count + n
+    return total / max(count, 1)
 
 
 def fit(model, loss_fn, train_loader, optimizer, epochs: int, device, val_loader=None,
-        clip: float | None = None, desc: str = "training") -> dict:
+        clip: float | None = None, desc: str = "training", keep_best: bool = True) -> dict:
     """Train ``model`` for ``epochs``; ``loss_fn(model, batch)`` returns a scalar loss.
 
-    Returns ``{"train": [mean loss per epoch], "val": [...]}``; a tqdm bar shows progress.
-    ``clip`` clips the gradient norm (useful for RNNs).
+    Returns ``{"train": [mean loss per epoch], "val": [...], "best_epoch": n}``; a tqdm bar shows
+    progress. ``clip`` clips the gradient norm (useful for RNNs). With a ``val_loader`` and
+    ``keep_best`` the model ends with the weights of its best validation epoch (early stopping).
     """
     model.to(device)
     history = {"train": [], "val": []}
+    best_val, best_state = float("inf"), None
     bar = tqdm(range(epochs), desc=desc)
     for _ in bar:
         model.train()
@@ -57,7 +75,12 @@ def fit(model, loss_fn, train_loader, optimizer, epochs: int, device, val_loader
         history["train"].append(total / max(count, 1))
         if val_loader is not None:
             history["val"].append(evaluate(model, loss_fn, val_loader, device))
-        bar.set_postfix({k: f"{v[-1]:.4f}" for k, v in history.items() if v})
+            if history["val"][-1] < best_val:
+                best_val, history["best_epoch"] = history["val"][-1], len(history["val"])
+                best_state = copy.deepcopy(model.state_dict())
+        bar.set_postfix({k: f"{v[-1]:.4f}" for k, v in history.items() if isinstance(v, list) and v})
+    if keep_best and best_state is not None:
+        model.load_state_dict(best_state)
     return history
 
 
@@ -85,8 +108,12 @@ def atomic_write(path, data) -> None:
 
 
 def save_checkpoint(path, model, **meta) -> None:
-    """Save ``model.state_dict()`` and plain metadata (numbers, strings, lists) atomically."""
-    import io
+    """Save ``model.state_dict()`` and plain metadata (numbers, strings, lists) atomically.
+
+    A package model's constructor arguments (``model.config``) and class name are stored too,
+    so ``load_model`` can rebuild it; training notebooks add their training ids and split seed."""
+    if hasattr(model, "config"):
+        meta = {"config": dict(model.config), "class": type(model).__name__, **meta}
     buffer = io.BytesIO()
     torch.save({"model": model.state_dict(), "meta": meta}, buffer)
     atomic_write(path, buffer.getvalue())
@@ -101,5 +128,30 @@ def load_checkpoint(path, model) -> dict:
         checkpoint = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:
         raise ValueError(f"{path} is not a readable musiclab checkpoint ({type(err).__name__}: {err})") from err
-    model.load_state_dict(checkpoint["model"])
-    return checkpoint["meta"]
+    try:
+        model.load_state_dict(checkpoint["model"])
+        return checkpoint["meta"]
+    except (KeyError, TypeError, RuntimeError) as err:
+        raise ValueError(f"{path} does not fit {type(model).__name__} ({type(err).__name__}: {err})") from err
+
+
+def read_checkpoint_meta(path) -> dict:
+    """The metadata of a checkpoint without building a model (ValueError if missing or corrupt)."""
+    if not os.path.exists(path):
+        raise ValueError(f"checkpoint not found: {path}")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)["meta"]
+    except Exception as err:
+        raise ValueError(f"{path} is not a readable musiclab checkpoint ({type(err).__name__}: {err})") from err
+
+
+def load_model(path, cls, device="cpu"):
+    """Rebuild a package model from a checkpoint: ``cls(**meta["config"])`` with its weights, in
+    eval mode on ``device``; returns (model, meta). ValueError when the file is missing, corrupt,
+    or holds another class. Notebook 08 loads every model this way."""
+    meta = read_checkpoint_meta(path)
+    if meta.get("class") != cls.__name__ or not isinstance(meta.get("config"), dict):
+        raise ValueError(f"{path} holds {meta.get('class', 'no package model')!r}, not {cls.__name__}")
+    model = cls(**meta["config"])
+    load_checkpoint(path, model)
+    return model.to(device).eval(), meta

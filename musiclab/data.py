@@ -1,0 +1,146 @@
+"""Data builders shared by the training notebooks and 08: one rule each, in one place.
+
+* ``to_c`` / ``key_family``: transpose a piece to C major or A (or C) minor; church modes map to
+  the major or minor key with the same third (notebooks 02, 05, 07, 08).
+* ``piece_bars`` / ``bar_dataset``: whole bars of a piece as piano rolls, with one rule for pickups
+  (notebooks 02, 07, 08).
+* ``chorale_beat_roll``: a chorale as one 88-key frame per beat, in C (notebooks 05, 08; the JSB
+  protocol of Boulanger-Lewandowski et al. 2012).
+* ``TokenData`` / ``token_data`` / ``tune_batches``: ABC token datasets with a vocabulary from the
+  training tunes and teacher-forcing batches (notebooks 04, 08).
+"""
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from .abc import build_vocab, encode_tokens, tokenize_abc
+from .music import bars, key_shift, piano_roll, transpose
+
+__all__ = ["MODE_FAMILY", "key_family", "to_c", "bar_quarters", "piece_bars", "bar_dataset",
+           "chorale_beat_roll", "TokenData", "token_data", "tune_batches", "BOUNDARY", "UNK", "PAD_TARGET"]
+
+MODE_FAMILY = {"major": "major", "ionian": "major", "mixolydian": "major", "lydian": "major",
+               "minor": "minor", "aeolian": "minor", "dorian": "minor", "phrygian": "minor",
+               "locrian": "minor"}   # a mode goes with the major or minor key that has its third
+
+
+def key_family(key: str) -> str:
+    """"A dorian" -> "A minor", "G mixolydian" -> "G major"; an unknown mode raises ValueError."""
+    parts = key.split()
+    if len(parts) != 2 or parts[1] not in MODE_FAMILY:
+        raise ValueError(f"key must be 'tonic mode' with mode in {sorted(MODE_FAMILY)}, got {key!r}")
+    return f"{parts[0]} {MODE_FAMILY[parts[1]]}"
+
+
+def to_c(piece, minor_to: str = "A") -> np.ndarray:
+    """The piece's notes moved to C major, or to ``minor_to`` minor (A; "C" for chorales in 05)."""
+    return transpose(piece.notes, key_shift(key_family(piece.key), minor_to=minor_to))
+
+
+def bar_quarters(meter: str) -> float | None:
+    """Length of a bar in quarter notes: "4/4" -> 4.0, "6/8" -> 3.0; None for free meter."""
+    try:
+        beats, unit = meter.split("/")
+        return int(beats) * 4 / int(unit)
+    except ValueError:
+        return None
+
+
+def piece_bars(piece, steps_per_quarter: int = 4, low: int = 36, high: int = 96,
+               drop_empty: bool = True) -> np.ndarray:
+    """The whole bars of a piece in C / A minor: (n_bars, steps_per_bar, high - low), 0/1.
+
+    Bar lines fall on multiples of the bar length (``Piece`` counts time from the first
+    downbeat). The pickup rule: when the first note starts after time 0, bar 0 holds only the
+    pickup, so it is dropped; a partial last bar is dropped too. Notes outside [low, high) are
+    dropped. Empty bars (rests) are dropped unless ``drop_empty=False``. Notebooks 02, 07, 08.
+    """
+    quarters = bar_quarters(piece.meter)
+    if quarters is None or quarters * steps_per_quarter % 1:
+        raise ValueError(f"{piece.name!r}: meter {piece.meter!r} has no whole number of steps per bar")
+    roll = piano_roll(to_c(piece), steps_per_quarter=steps_per_quarter, low=low, high=high)
+    b = bars(roll, int(quarters * steps_per_quarter))
+    if len(piece.notes) and piece.notes[:, 0].min() > 0:
+        b = b[1:]
+    return b[b.any(axis=(1, 2))] if drop_empty else b
+
+
+def bar_dataset(pieces, quarters: float = 4.0, **bar_options) -> tuple[np.ndarray, np.ndarray]:
+    """Bars of every piece whose bar is ``quarters`` long (4/4 and 2/2 by default), stacked:
+    (bars (n, steps, keys) float32, index into ``pieces`` of each bar's piece)."""
+    per_piece = [(i, piece_bars(p, **bar_options)) for i, p in enumerate(pieces)
+                 if bar_quarters(p.meter) == quarters]
+    if not per_piece:
+        raise ValueError(f"no piece has bars of {quarters} quarter notes")
+    stack = np.concatenate([b for _, b in per_piece]).astype(np.float32)
+    owner = np.concatenate([np.full(len(b), i) for i, b in per_piece])
+    return stack, owner
+
+
+def chorale_beat_roll(piece) -> np.ndarray:
+    """(T, 88) roll in C major / C minor, one frame per beat: the keys sounding on each beat.
+
+    The notes start on the chorale's first sounding beat; a 16th-note roll keeps every fourth
+    frame, so passing eighths between beats are not seen (Boulanger-Lewandowski et al. 2012).
+    Notebooks 05 and 08.
+    """
+    notes = to_c(piece, minor_to="C")
+    notes[:, :2] -= np.floor(notes[:, 0].min())
+    return piano_roll(notes, steps_per_quarter=4)[::4]
+
+
+BOUNDARY, UNK, PAD_TARGET = "<s>", "<unk>", -100
+
+
+@dataclass
+class TokenData:
+    """ABC token lists of a split with <unk> for rare tokens, and their vocabulary (04, 08)."""
+    vocab: list
+    train: list
+    val: list
+    test: list
+
+    def ids(self, split: str) -> list:
+        """The token ids of every tune of ``split`` ("train", "val" or "test")."""
+        return [encode_tokens(t, self.vocab) for t in getattr(self, split)]
+
+
+def token_data(pieces, split: dict, min_count: int = 2, vocab=None) -> TokenData:
+    """Tokenise each piece's ABC (``tokenize_abc``) and map tokens seen fewer than ``min_count``
+    times in the training tunes to <unk>; ``vocab`` (e.g. from a checkpoint) overrides the count.
+    ``split`` maps "train"/"val"/"test" to indices into ``pieces``."""
+    tokens = {name: [tokenize_abc(pieces[i].abc) for i in split[name]] for name in ("train", "val", "test")}
+    if vocab is None:
+        counts = Counter(tok for t in tokens["train"] for tok in t)
+        vocab = build_vocab([[tok for tok, c in counts.items() if c >= min_count]], specials=(BOUNDARY, UNK))
+    known = set(vocab)
+    unk = {name: [[tok if tok in known else UNK for tok in t] for t in lists] for name, lists in tokens.items()}
+    return TokenData(vocab=list(vocab), **unk)
+
+
+def tune_batches(tunes_ids, batch_size: int, bos: int, rng=None) -> list:
+    """Teacher-forcing batches (x, y) of tunes of similar length: x = <s> + tune, y = tune + <s>,
+    padded (targets with PAD_TARGET, which the loss ignores). Shuffled when ``rng`` is given."""
+    lengths = np.array([len(t) for t in tunes_ids], dtype=float)
+    if rng is not None:
+        lengths += rng.uniform(0, 20, len(lengths))   # vary which tunes share a batch
+    order = np.argsort(lengths, kind="stable")
+    chunks = [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
+    if rng is not None:
+        rng.shuffle(chunks)
+    batches = []
+    for chunk in chunks:
+        group = [tunes_ids[i] for i in chunk]
+        width = max(len(t) for t in group) + 1
+        x = torch.full((len(group), width), bos)
+        y = torch.full((len(group), width), PAD_TARGET)
+        for b, ids in enumerate(group):
+            x[b, 1:len(ids) + 1] = torch.tensor(ids, dtype=torch.long)
+            y[b, :len(ids)] = torch.tensor(ids, dtype=torch.long)
+            y[b, len(ids)] = bos          # predict the end of the tune
+        batches.append((x, y))
+    return batches

@@ -1,0 +1,5 @@
+"""Every model a training notebook trains, one family per file (one source of truth).
+
+Notebooks show a model's source with ``musiclab.show(Model)`` and then explain it; lesson
+notebooks (01, 03, 06, 09) write their math by hand instead.
+"""
