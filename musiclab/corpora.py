@@ -57,6 +57,7 @@ class Piece:
     meter: str   # "4/4", "6/8" or "none" (free meter)
     notes: np.ndarray = field(repr=False)
     abc: str | None = field(default=None, repr=False)
+    id: str = ""  # "corpus:index" in the corpus cache: checkpoints store the ids they trained on
 
 
 def _check_name(name: str) -> None:
@@ -433,7 +434,8 @@ def read_cache(path, limit: int | None = None) -> list[Piece]:
     for i in range(n):
         abc = raw[aoff[i]:aoff[i + 1]].decode("utf-8") or None
         pieces.append(Piece(name=str(d["names"][i]), corpus=meta["corpus"], key=str(d["keys"][i]),
-                            meter=str(d["meters"][i]), notes=d["notes"][off[i]:off[i + 1]], abc=abc))
+                            meter=str(d["meters"][i]), notes=d["notes"][off[i]:off[i + 1]], abc=abc,
+                            id=f"{meta['corpus']}:{i}"))
     return pieces
 
 
