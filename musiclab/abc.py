@@ -23,9 +23,7 @@ from __future__ import annotations
 import re
 from fractions import Fraction
 
-from .corpora import Piece, abc_field, abc_key, abc_meter, parse_abc
-
-__all__ = ["tokenize_abc", "detokenize_abc", "normalize_abc", "abc_to_piece", "build_vocab",
+__all__ = ["tokenize_abc", "detokenize_abc", "normalize_abc", "build_vocab",
            "encode_tokens", "decode_tokens"]
 
 BAR_TOKENS = ("|", "||", "|]", "|:", ":|", "::")
@@ -49,6 +47,47 @@ _BODY = re.compile(rf"""
   | (?P<tie>-)
   | (?P<broken>[<>]+)
 """, re.VERBOSE | re.MULTILINE)
+
+
+# ABC header fields (also read by musiclab.corpora)
+
+_MODES = {"": "major", "maj": "major", "ion": "major", "m": "minor", "min": "minor",
+          "aeo": "minor", "dor": "dorian", "phr": "phrygian", "lyd": "lydian",
+          "mix": "mixolydian", "loc": "locrian"}
+
+
+def abc_key(value: str) -> tuple[str, str]:
+    """ABC ``K:`` value -> (tonic, mode), e.g. "Gm" -> ("G", "minor"), "Ador" -> ("A", "dorian").
+
+    Modes are case-insensitive as in the ABC standard ("EM" is E minor); German "H" is B;
+    "none"/empty and unknown modes give major.
+    """
+    value = value.split("%")[0].strip()
+    m = re.match(r"([A-Ha-h])([#b]?)\s*([A-Za-z]*)", value)
+    if m is None or value.lower().startswith("none"):
+        return "C", "major"
+    letter, acc, word = m[1].upper().replace("H", "B"), m[2], m[3].lower()
+    if word in ("s", "es"):  # German "Es" = E flat
+        acc, word = "b", ""
+    mode = _MODES.get(word[:3], "minor" if word.startswith("m") else "major")
+    return letter + acc, mode
+
+
+def abc_meter(value: str | None) -> str:
+    """ABC ``M:`` value -> "6/8"; "C" -> "4/4", "C|" -> "2/2", missing/"none" -> "none"."""
+    value = (value or "").split("%")[0].strip()
+    if value.startswith("C|"):
+        return "2/2"
+    if value.startswith("C"):
+        return "4/4"
+    m = re.search(r"(\d+)\s*/\s*(\d+)", value)  # also "FREI4/4" (Essen) and "2/2]"
+    return f"{m[1]}/{m[2]}" if m else "none"
+
+
+def abc_field(text: str, letter: str) -> str | None:
+    """Value of the first ``letter:`` field line of an ABC tune (None when absent)."""
+    m = re.search(rf"(?m)^{letter}:[ \t]*(.*)$", text)
+    return m[1].strip() if m else None
 
 
 def key_token(value: str) -> str:
@@ -232,11 +271,6 @@ def normalize_abc(text: str) -> str:
     corpora parse this normalised text (see musiclab.corpora).
     """
     return detokenize_abc(tokenize_abc(text), title=abc_field(text, "T") or "untitled")
-
-
-def abc_to_piece(text: str) -> Piece:
-    """ABC tune text -> Piece via music21 (ValueError when music21 cannot parse it)."""
-    return parse_abc(text)
 
 
 def build_vocab(token_lists, specials=("<s>", "</s>")) -> list[str]:

@@ -31,6 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .abc import abc_field, abc_key, abc_meter, normalize_abc
 from .train import atomic_write
 
 __all__ = [
@@ -108,47 +109,6 @@ def score_notes(score) -> np.ndarray:
     notes = np.array(rows, dtype=np.float32).reshape(-1, 4)
     order = np.lexsort((notes[:, 2], notes[:, 3], notes[:, 0]))  # by start, then voice, pitch
     return notes[order]
-
-
-# ----------------------------------------------------------------------------- ABC fields
-
-_MODES = {"": "major", "maj": "major", "ion": "major", "m": "minor", "min": "minor",
-          "aeo": "minor", "dor": "dorian", "phr": "phrygian", "lyd": "lydian",
-          "mix": "mixolydian", "loc": "locrian"}
-
-
-def abc_key(value: str) -> tuple[str, str]:
-    """ABC ``K:`` value -> (tonic, mode), e.g. "Gm" -> ("G", "minor"), "Ador" -> ("A", "dorian").
-
-    Modes are case-insensitive as in the ABC standard ("EM" is E minor); German "H" is B;
-    "none"/empty and unknown modes give major.
-    """
-    value = value.split("%")[0].strip()
-    m = re.match(r"([A-Ha-h])([#b]?)\s*([A-Za-z]*)", value)
-    if m is None or value.lower().startswith("none"):
-        return "C", "major"
-    letter, acc, word = m[1].upper().replace("H", "B"), m[2], m[3].lower()
-    if word in ("s", "es"):  # German "Es" = E flat
-        acc, word = "b", ""
-    mode = _MODES.get(word[:3], "minor" if word.startswith("m") else "major")
-    return letter + acc, mode
-
-
-def abc_meter(value: str | None) -> str:
-    """ABC ``M:`` value -> "6/8"; "C" -> "4/4", "C|" -> "2/2", missing/"none" -> "none"."""
-    value = (value or "").split("%")[0].strip()
-    if value.startswith("C|"):
-        return "2/2"
-    if value.startswith("C"):
-        return "4/4"
-    m = re.search(r"(\d+)\s*/\s*(\d+)", value)  # also "FREI4/4" (Essen) and "2/2]"
-    return f"{m[1]}/{m[2]}" if m else "none"
-
-
-def abc_field(text: str, letter: str) -> str | None:
-    """Value of the first ``letter:`` field line of an ABC tune (None when absent)."""
-    m = re.search(rf"(?m)^{letter}:[ \t]*(.*)$", text)
-    return m[1].strip() if m else None
 
 
 def parse_abc(text: str, name: str | None = None, corpus: str = "abc") -> Piece:
@@ -277,7 +237,6 @@ def _parse_tune(item):
     music21 reads the tune as normalised by ``musiclab.abc.normalize_abc`` (it misreads some
     decorations and annotations of the raw text); ``Piece.abc`` keeps the raw text.
     """
-    from .abc import normalize_abc  # imported here: musiclab.abc imports this module
     corpus, label, text = item
     try:
         piece = parse_abc(normalize_abc(text), name=abc_field(text, "T"), corpus=corpus)

@@ -124,8 +124,8 @@ def test_vocab_encode_decode():
         abc.encode_tokens(["|", "no-such-token"], vocab)
 
 
-def test_abc_to_piece_and_errors():
-    piece = abc.abc_to_piece(abc.detokenize_abc(TUNE_TOKENS))
+def test_detokenized_tune_parses_and_errors():
+    piece = parse_abc(abc.detokenize_abc(TUNE_TOKENS))
     assert piece.key == "A dorian" and piece.meter == "2/2"
     with pytest.raises(ValueError):
-        abc.abc_to_piece("X:1\nT:empty\nK:C\n")
+        parse_abc("X:1\nT:empty\nK:C\n")
