@@ -90,3 +90,53 @@ def test_atomic_write_gives_the_usual_file_rights_not_private_ones(tmp_path):
     umask = os.umask(0)
     os.umask(umask)
     assert path.stat().st_mode & 0o777 == 0o666 & ~umask
+
+
+class Affine(torch.nn.Module):
+    """A model with a ``config``, as the package models have."""
+
+    def __init__(self, n_in, n_out):
+        super().__init__()
+        self.config = {"n_in": n_in, "n_out": n_out}
+        self.linear = torch.nn.Linear(n_in, n_out)
+
+    def forward(self, x):
+        return self.linear(x)
+
+
+def test_evaluate_weights_batches_by_their_size():
+    model = torch.nn.Linear(1, 1)
+    batches = [torch.zeros(3, 1), torch.ones(1, 1)]
+    loss_fn = lambda m, b: b.mean()   # the mean of each batch: 0 and 1
+    from musiclab.train import evaluate
+    assert evaluate(model, loss_fn, batches, "cpu") == pytest.approx(1 / 4)  # not (0 + 1) / 2
+
+
+def test_fit_keeps_the_weights_of_the_best_validation_epoch():
+    seed_everything(0)
+    model = torch.nn.Linear(1, 1, bias=False)
+    with torch.no_grad():
+        model.weight.fill_(0.0)
+    train = [torch.ones(4, 1)]
+    # training pushes the weight up by 0.1 an epoch; validation is best when the weight is 0.3
+    loss_fn = lambda m, b: -m(b).mean() if m.training else ((m(b) - 0.3) ** 2).mean()
+    history = fit(model, loss_fn, train, torch.optim.SGD(model.parameters(), lr=0.1), epochs=8,
+                  device="cpu", val_loader=train)
+    assert history["best_epoch"] == 3
+    assert model.weight.item() == pytest.approx(0.3)
+    assert min(history["val"]) == history["val"][history["best_epoch"] - 1]
+
+
+def test_load_model_rebuilds_a_package_model_from_its_config(tmp_path):
+    from musiclab.train import load_model
+    model = Affine(3, 2)
+    path = tmp_path / "affine.pt"
+    save_checkpoint(path, model, train_ids=["oneills:1", "oneills:5"])
+    again, meta = load_model(path, Affine)
+    x = torch.randn(4, 3)
+    assert torch.equal(again(x), model(x)) and not again.training
+    assert meta["train_ids"] == ["oneills:1", "oneills:5"] and meta["config"] == model.config
+    with pytest.raises(ValueError, match="not Linear"):
+        load_model(path, torch.nn.Linear)
+    with pytest.raises(ValueError, match="not found"):
+        load_model(tmp_path / "missing.pt", Affine)
