@@ -18,14 +18,30 @@ import numpy as np
 import torch
 
 from .abc import build_vocab, encode_tokens, tokenize_abc
+from .corpora import load_corpus
 from .music import bars, key_shift, piano_roll, transpose
 
-__all__ = ["MODE_FAMILY", "key_family", "to_c", "bar_quarters", "piece_bars", "bar_dataset",
+__all__ = ["pieces_by_id", "MODE_FAMILY", "key_family", "to_c", "bar_quarters", "piece_bars", "bar_dataset",
            "chorale_beat_roll", "TokenData", "token_data", "tune_batches", "BOUNDARY", "UNK", "PAD_TARGET"]
 
 MODE_FAMILY = {"major": "major", "ionian": "major", "mixolydian": "major", "lydian": "major",
                "minor": "minor", "aeolian": "minor", "dorian": "minor", "phrygian": "minor",
                "locrian": "minor"}   # a mode goes with the major or minor key that has its third
+
+
+def pieces_by_id(ids) -> list:
+    """The pieces named by ``Piece.id`` strings ("oneills:17"), in the order given: how notebook 08
+    gets exactly the pieces a checkpoint trained on (``train_ids``) or held out."""
+    corpora = {}
+    pieces = []
+    for piece_id in ids:
+        name, _, index = str(piece_id).partition(":")
+        if name not in corpora:
+            corpora[name] = load_corpus(name)
+        if not index.isdigit() or int(index) >= len(corpora[name]):
+            raise ValueError(f"no piece {piece_id!r}: {name} has {len(corpora[name])} pieces")
+        pieces.append(corpora[name][int(index)])
+    return pieces
 
 
 def key_family(key: str) -> str:

@@ -14,7 +14,7 @@ import torch
 from tqdm.auto import tqdm
 
 __all__ = ["to_device", "evaluate", "fit", "atomic_write", "save_checkpoint", "load_checkpoint", "read_checkpoint_meta",
-           "load_model"]
+           "load_model", "load_or_train"]
 
 
 def to_device(batch, device):
@@ -155,3 +155,19 @@ def load_model(path, cls, device="cpu"):
     model = cls(**meta["config"])
     load_checkpoint(path, model)
     return model.to(device).eval(), meta
+
+
+def load_or_train(path, cls, train, quick: bool, device="cpu"):
+    """Notebook 08's one call per model: the checkpoint at ``path`` if it holds a ``cls`` made in
+    the same mode (``quick``), else ``train()`` -> (model, meta), the training notebook's recipe.
+    Returns (model, meta, "checkpoint" or "trained here") and prints which it was and why."""
+    try:
+        model, meta = load_model(path, cls, device)
+        if meta.get("quick") != quick:
+            raise ValueError(f"made in {'quick' if meta.get('quick') else 'full'} mode")
+        print(f"{os.path.basename(path)}: loaded")
+        return model, meta, "checkpoint"
+    except ValueError as err:
+        print(f"{os.path.basename(path)}: {err}; training here with the notebook's recipe")
+    model, meta = train()
+    return model.to(device).eval(), meta, "trained here"

@@ -15,6 +15,16 @@ def melody(rows, key="G major", meter="4/4"):
     return Piece(name="test", corpus="test", key=key, meter=meter, notes=notes)
 
 
+def test_pieces_by_id_finds_the_pieces_a_checkpoint_names():
+    tunes = ml.load_corpus("ryans")
+    found = ml.pieces_by_id([tunes[7].id, "chorales:2", tunes[0].id])
+    assert [p.name for p in found] == [tunes[7].name, ml.load_corpus("chorales")[2].name, tunes[0].name]
+    with pytest.raises(ValueError, match="no piece"):
+        ml.pieces_by_id(["ryans:99999"])
+    with pytest.raises(ValueError, match="unknown corpus"):
+        ml.pieces_by_id(["nowhere:1"])
+
+
 def test_modes_go_with_the_key_of_their_third():
     assert key_family("A dorian") == "A minor" and key_family("G mixolydian") == "G major"
     with pytest.raises(ValueError, match="mode"):

@@ -140,3 +140,24 @@ def test_load_model_rebuilds_a_package_model_from_its_config(tmp_path):
         load_model(path, torch.nn.Linear)
     with pytest.raises(ValueError, match="not found"):
         load_model(tmp_path / "missing.pt", Affine)
+
+
+def test_load_or_train_loads_a_matching_checkpoint_and_trains_otherwise(tmp_path, capsys):
+    from musiclab.train import load_or_train
+    path = tmp_path / "affine.pt"
+    trained = []
+
+    def train():
+        trained.append(1)
+        return Affine(3, 2), {"quick": True}
+
+    _, _, how = load_or_train(path, Affine, train, quick=True)
+    assert how == "trained here" and "not found" in capsys.readouterr().out
+    save_checkpoint(path, Affine(3, 2), quick=True)
+    _, meta, how = load_or_train(path, Affine, train, quick=True)
+    assert how == "checkpoint" and meta["quick"] is True and len(trained) == 1
+    _, _, how = load_or_train(path, Affine, train, quick=False)   # made in the other mode
+    assert how == "trained here" and "quick mode" in capsys.readouterr().out
+    path.write_bytes(b"corrupt")
+    _, _, how = load_or_train(path, Affine, train, quick=True)
+    assert how == "trained here" and len(trained) == 3
