@@ -23,6 +23,7 @@ from .metrics import *  # noqa: F401,F403
 from .ngram import *  # noqa: F401,F403
 from .rating import *  # noqa: F401,F403
 from .data import *  # noqa: F401,F403
+from .splits import *  # noqa: F401,F403
 from .models import *  # noqa: F401,F403
 from .source import *  # noqa: F401,F403
 
