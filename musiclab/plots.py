@@ -4,6 +4,7 @@ Each function takes an optional matplotlib ``ax`` and returns the Figure. Used b
 """
 import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.ticker import MaxNLocator
 
 __all__ = ["plot_piano_roll", "plot_spectrogram", "plot_losses"]
 
@@ -17,10 +18,12 @@ def _axes(ax, figsize):
 
 
 def plot_piano_roll(roll, ax=None, steps_per_quarter: int = 4, low: int = 21, title: str = "",
-                    crop: bool = True):
+                    crop: bool = True, pitch_range=None):
     """Draw a piano roll (time, pitch): time in beats across, pitch up, C's labelled.
 
-    ``crop`` zooms onto the pitch range actually used. Float rolls (probabilities) are shown as grey levels.
+    ``crop`` zooms onto the pitch range actually used; ``pitch_range=(lo, hi)`` shows exactly
+    MIDI lo..hi-1 instead (the same range for panels you compare, with their C's labelled).
+    Float rolls (probabilities) are shown as grey levels.
     """
     roll = np.asarray(roll, dtype=np.float32)
     if roll.ndim != 2:
@@ -29,6 +32,10 @@ def plot_piano_roll(roll, ax=None, steps_per_quarter: int = 4, low: int = 21, ti
     used = np.flatnonzero(roll.max(axis=0) > 0)
     lo, hi = (used.min(), used.max() + 1) if crop and len(used) else (0, roll.shape[1])
     lo, hi = max(lo - 2, 0), min(hi + 2, roll.shape[1])
+    if pitch_range is not None:
+        lo, hi = max(int(pitch_range[0]) - low, 0), min(int(pitch_range[1]) - low, roll.shape[1])
+        if hi <= lo:
+            raise ValueError(f"pitch_range {pitch_range} lies outside the roll's MIDI {low}..{low + roll.shape[1] - 1}")
     ax.imshow(roll[:, lo:hi].T, origin="lower", aspect="auto", cmap="gray_r", vmin=0, vmax=1,
               interpolation="nearest", extent=(0, len(roll) / steps_per_quarter, low + lo - 0.5, low + hi - 0.5))
     cs = [p for p in range(low + lo, low + hi) if p % 12 == 0]
@@ -39,25 +46,41 @@ def plot_piano_roll(roll, ax=None, steps_per_quarter: int = 4, low: int = 21, ti
     return fig
 
 
-def plot_spectrogram(S_db, sr: int = 22050, hop_length: int = 256, ax=None, title: str = ""):
-    """Draw a log-mel spectrogram (mels, frames) in dB against time in seconds."""
+def plot_spectrogram(S_db, sr: int = 22050, hop_length: int = 256, ax=None, title: str = "",
+                     hz: bool = False, vmin=None, vmax=None):
+    """Draw a log-mel spectrogram (mels, frames) in dB against time in seconds.
+
+    ``hz=True`` labels the mel axis with the centre frequencies of the bands in Hz (librosa's
+    mel bands from 0 to sr/2); ``vmin``/``vmax`` fix the colour scale in dB, so that panels you
+    compare share one."""
     S_db = np.asarray(S_db)
     fig, ax = _axes(ax, (10, 3))
-    image = ax.imshow(S_db, origin="lower", aspect="auto", cmap="magma",
+    image = ax.imshow(S_db, origin="lower", aspect="auto", cmap="magma", vmin=vmin, vmax=vmax,
                       extent=(0, S_db.shape[1] * hop_length / sr, 0, S_db.shape[0]))
     fig.colorbar(image, ax=ax, label="dB")
     ax.set_xlabel("time (s)")
     ax.set_ylabel("mel band")
+    if hz:
+        import librosa
+        centres = librosa.mel_frequencies(S_db.shape[0] + 2, fmin=0.0, fmax=sr / 2)[1:-1]
+        ticks = [f for f in (100, 250, 500, 1000, 2000, 4000, 8000) if centres[0] <= f <= centres[-1]]
+        ax.set_yticks(np.interp(ticks, centres, np.arange(S_db.shape[0]) + 0.5),
+                      [f"{f // 1000}k" if f >= 1000 else str(f) for f in ticks])
+        ax.set_ylabel("frequency (Hz)")
     ax.set_title(title)
     return fig
 
 
 def plot_losses(history: dict, ax=None, title: str = "loss", logy: bool = False):
-    """Draw loss curves: ``history`` maps a name ("train", "val", ...) to a list of values per epoch/step."""
+    """Draw loss curves: ``history`` maps a name ("train", "val", ...) to a list of values per
+    epoch/step (integer ticks); ``ml.fit``'s "best_epoch" is drawn as a dotted line."""
     fig, ax = _axes(ax, (6, 3.5))
     for name, values in history.items():
-        if len(values):
+        if np.ndim(values) == 1 and len(values):  # skip scalars such as ml.fit's "best_epoch"
             ax.plot(np.arange(1, len(values) + 1), values, label=name, marker="." if len(values) < 50 else None)
+    if history.get("best_epoch") is not None:
+        ax.axvline(history["best_epoch"], color="0.5", ls=":", label=f"best epoch ({history['best_epoch']})")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("epoch")
     ax.set_ylabel("loss")
     if logy:
