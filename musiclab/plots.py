@@ -63,7 +63,7 @@ def plot_spectrogram(S_db, sr: int = 22050, hop_length: int = 256, ax=None, titl
     if hz:
         import librosa
         centres = librosa.mel_frequencies(S_db.shape[0] + 2, fmin=0.0, fmax=sr / 2)[1:-1]
-        ticks = [f for f in (100, 250, 500, 1000, 2000, 4000, 8000) if centres[0] <= f <= centres[-1]]
+        ticks = [f for f in (250, 500, 1000, 2000, 4000, 8000) if centres[0] <= f <= centres[-1]]
         ax.set_yticks(np.interp(ticks, centres, np.arange(S_db.shape[0]) + 0.5),
                       [f"{f // 1000}k" if f >= 1000 else str(f) for f in ticks])
         ax.set_ylabel("frequency (Hz)")
