@@ -306,6 +306,12 @@ def _repo_data_dir() -> Path | None:
     return data if data.is_dir() and (root / "pyproject.toml").exists() else None
 
 
+def _package_data_dir() -> Path | None:
+    """musiclab/corpus_data in an installed wheel (the build copies data/ there), else None."""
+    folder = Path(__file__).resolve().parent / "corpus_data"
+    return folder if folder.is_dir() else None
+
+
 def _user_cache_dir() -> Path:
     try:
         import platformdirs
@@ -315,11 +321,12 @@ def _user_cache_dir() -> Path:
 
 
 def cache_path(name: str) -> Path:
-    """Where the cache of a corpus is: the repo's data/ if it has it, else the user cache dir.
+    """Where the cache of a corpus is: the repo's data/ (a source checkout), the wheel's
+    musiclab/corpus_data (an installed package), or the user cache dir, the first that has it.
     For a cache not yet built: data/ when writable, else the user cache dir."""
     _check_name(name)
     repo, user = _repo_data_dir(), _user_cache_dir()
-    for d in (repo, user):
+    for d in (repo, _package_data_dir(), user):
         if d is not None and (d / f"{name}.npz").exists():
             return d / f"{name}.npz"
     if repo is not None and os.access(repo, os.W_OK):
