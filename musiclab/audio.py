@@ -37,7 +37,9 @@ def logmel_to_audio(S_db, sr: int = SR, n_fft: int = 1024, hop_length: int = 256
 def to_audio(x, sr: int = SR, program: int = 0, steps_per_quarter: int = 4, low: int = 21,
              bpm: float = 100.0) -> np.ndarray:
     """A waveform for anything musical: a 1-D waveform (returned as is), a PrettyMIDI, a 2-D piano
-    roll (time, pitch), a ``Piece`` or ABC tune text, rendered with the soundfont synth."""
+    roll (time, pitch), a ``Piece`` or ABC tune text, rendered with the soundfont synth.
+    Notes with nan, negative or infinite times, pitches outside 0..127 or more than
+    ``MAX_QUARTERS`` quarter notes (``MAX_SECONDS`` for a PrettyMIDI) raise ValueError."""
     import pretty_midi
     from .corpora import Piece, parse_abc
 

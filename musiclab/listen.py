@@ -11,12 +11,22 @@ import numpy as np
 
 from .audio import SR, to_audio
 
-__all__ = ["wav_bytes", "normalize", "player", "player_table"]
+__all__ = ["check_waveform", "wav_bytes", "normalize", "player", "player_table"]
+
+
+def check_waveform(y) -> np.ndarray:
+    """A waveform as float32, or ValueError if it holds nan or inf samples
+    (a diverged model's output must not play as noise or silence)."""
+    y = np.asarray(y, dtype=np.float32)
+    if not np.all(np.isfinite(y)):
+        bad = int(np.count_nonzero(~np.isfinite(y)))
+        raise ValueError(f"the waveform has {bad} nan or infinite samples out of {y.size}")
+    return y
 
 
 def wav_bytes(y, sr: int = SR) -> bytes:
     """A mono float waveform in [-1, 1] as 16-bit PCM WAV file bytes (clipping at +-1)."""
-    y = np.asarray(y, dtype=np.float32)
+    y = check_waveform(y)
     if y.ndim != 1:
         raise ValueError(f"wav_bytes needs a mono waveform (1-D), got shape {y.shape}")
     pcm = (np.clip(y, -1.0, 1.0) * 32767).astype("<i2")
@@ -31,7 +41,7 @@ def wav_bytes(y, sr: int = SR) -> bytes:
 
 def normalize(y, peak: float = 0.9) -> np.ndarray:
     """Scale a waveform so its loudest sample is ``peak`` (silence stays silent)."""
-    y = np.asarray(y, dtype=np.float32)
+    y = check_waveform(y)
     top = np.abs(y).max() if len(y) else 0.0
     return y * (peak / top) if top > 0 else y
 
@@ -41,6 +51,7 @@ def player(x, title: str = "", sr: int = SR, loudness_normalize: bool = True, **
 
     ``render_options`` (program, steps_per_quarter, low, bpm) go to ``musiclab.to_audio``; the
     sound is scaled to a 0.9 peak unless ``loudness_normalize=False`` (soundfont pianos are quiet).
+    A waveform with nan or inf samples raises ValueError.
     """
     y = to_audio(x, sr=sr, **render_options)
     if loudness_normalize:

@@ -29,13 +29,20 @@ numbers with papers):
   MusPy ``polyphony`` returned an array and switched on all 128 keys for every note. Here
   ``polyphony_rate`` counts frames with *at least* ``threshold`` keys.
 - Early MusPy versions divide by zero on empty music (``in_scale_rate``, ``pitch_entropy``).
+- MusPy's ``empty_beat_rate`` (and ``empty_measure_rate``) marks beats ``start // resolution``
+  through ``end // resolution`` *inclusive* as non-empty, so a note that ends exactly on a beat
+  also fills the next beat, and it counts ``length // resolution + 1`` beats (one more than a
+  piece that ends on a beat has). Here ``empty_beat_rate`` counts a beat as non-empty only if a
+  frame inside it is on, over the whole beats of the roll: a bar of four quarter notes with a rest
+  on beat 3 has 1 empty beat of 4 here, 0 of 5 in MusPy (tests/test_metrics.py shows it).
 - MuseGAN's ``harmonicity`` divides a beat's chroma by its sum, so one silent beat makes the mean nan;
   ``tonal_distance`` skips beats where either track is silent.
 """
 import numpy as np
 
 __all__ = [
-    "as_binary", "as_bars", "note_runs", "empty_bar_rate", "used_pitch_classes", "qualified_note_rate",
+    "as_binary", "as_bars", "note_runs", "empty_bar_rate", "empty_beat_rate", "used_pitch_classes",
+    "qualified_note_rate",
     "pitch_class_histogram", "pitch_class_entropy", "scale_consistency", "polyphony", "polyphony_rate",
     "groove_consistency", "tonal_centroid", "tonal_distance", "MAJOR_SCALE", "MINOR_SCALE",
 ]
@@ -100,6 +107,19 @@ def empty_bar_rate(x, steps_per_bar: int = 16) -> float:
     if len(b) == 0:
         return float("nan")
     return float(np.mean(~b.any(axis=(1, 2))))
+
+
+def empty_beat_rate(x, steps_per_beat: int = 4) -> float:
+    """MusPy's empty-beat rate, without its inclusive note ends (see above): the fraction of whole
+    beats (``steps_per_beat`` frames each) in which no key is on (nan without a whole beat)."""
+    f = frames(x)
+    if steps_per_beat < 1:
+        raise ValueError(f"steps_per_beat must be a positive integer, got {steps_per_beat}")
+    n_beats = len(f) // steps_per_beat
+    if n_beats == 0:
+        return float("nan")
+    beats = f[: n_beats * steps_per_beat].reshape(n_beats, steps_per_beat, -1)
+    return float(np.mean(~beats.any(axis=(1, 2))))
 
 
 def used_pitch_classes(x, low: int = 21, steps_per_bar: int = 16) -> float:

@@ -5,6 +5,7 @@ times are in quarter notes, pitch is a MIDI number (60 = middle C), voice is 0..
 soprano, alto, tenor and bass of a chorale and 0 for a melody. Used by every notebook
 (introduced in 00_music_as_data).
 """
+import math
 import os
 
 import numpy as np
@@ -12,29 +13,59 @@ import pretty_midi
 
 __all__ = [
     "notes_to_midi", "midi_to_notes", "load_midi", "piano_roll", "roll_to_notes",
-    "roll_to_midi", "key_shift", "transpose", "bars", "LOWEST", "HIGHEST",
+    "roll_to_midi", "key_shift", "transpose", "bars", "check_notes", "is_monophonic",
+    "LOWEST", "HIGHEST", "MAX_QUARTERS",
 ]
 
 LOWEST, HIGHEST = 21, 109  # the 88 piano keys: A0 (21) up to C8 (108), high end exclusive
+MAX_QUARTERS = 4096  # longest piece accepted, in quarter notes (~41 min at 100 bpm); the longest
+                     # corpus piece (Essen) has 696, so this only stops typos like a 1e9-beat note
+FRAME_TOL = 0.01     # piano_roll compares times with frame starts to within 1/100 of a frame
 PITCH_CLASSES = {"C": 0, "D": 2, "E": 4, "F": 5, "G": 7, "A": 9, "B": 11}
 
 
 def check_notes(notes) -> np.ndarray:
-    """Return ``notes`` as a float32 (N, 4) array, or raise ValueError saying what is wrong."""
+    """Return ``notes`` as a float32 (N, 4) array, or raise ValueError saying what is wrong:
+    a wrong shape, nan or infinite values, negative times, notes that end before they start,
+    pitches outside MIDI 0..127, or a piece longer than MAX_QUARTERS quarter notes."""
     notes = np.asarray(notes, dtype=np.float32)
     if notes.ndim != 2 or notes.shape[1] != 4:
         raise ValueError(f"notes must have shape (N, 4) [start, end, pitch, voice], got {notes.shape}")
-    if len(notes) and np.any(notes[:, 1] < notes[:, 0]):
+    if not np.all(np.isfinite(notes)):
+        raise ValueError("notes contain nan or infinite values (times, pitches or voices)")
+    if len(notes) == 0:
+        return notes
+    if notes[:, 0].min() < 0:
+        raise ValueError(f"notes: times must be >= 0, got a note starting at {notes[:, 0].min():g}")
+    if np.any(notes[:, 1] < notes[:, 0]):
         raise ValueError("notes: some notes end before they start")
+    if notes[:, 2].min() < 0 or notes[:, 2].max() > 127:
+        raise ValueError(f"notes: pitches must be MIDI numbers 0..127, got "
+                         f"{notes[:, 2].min():g}..{notes[:, 2].max():g}")
+    if notes[:, 1].max() > MAX_QUARTERS:
+        raise ValueError(f"notes: the piece lasts {notes[:, 1].max():g} quarter notes, more than "
+                         f"MAX_QUARTERS = {MAX_QUARTERS}")
     return notes
+
+
+def is_monophonic(notes, tol: float = 1e-3) -> bool:
+    """True if no two notes sound at once (each starts at or after every earlier one ends,
+    to within ``tol`` quarter notes): one melody. Chords or several voices give False."""
+    notes = check_notes(notes)
+    notes = notes[np.argsort(notes[:, 0], kind="stable")]
+    latest_end = np.maximum.accumulate(notes[:-1, 1])  # when the notes so far have all ended
+    return bool(np.all(notes[1:, 0] >= latest_end - tol))
 
 
 def notes_to_midi(notes, programs=0, bpm: float = 100.0) -> pretty_midi.PrettyMIDI:
     """Notes in quarter notes -> PrettyMIDI at ``bpm``, one instrument per voice.
 
     ``programs`` is a General MIDI program for every voice or a list with one per voice.
+    Bad notes raise ValueError (see ``check_notes``), as does a bpm that is not positive.
     """
     notes = check_notes(notes)
+    if not 0 < bpm < np.inf:
+        raise ValueError(f"bpm must be a positive number, got {bpm!r}")
     seconds_per_quarter = 60.0 / bpm
     pm = pretty_midi.PrettyMIDI(initial_tempo=bpm)
     voices = sorted({int(v) for v in notes[:, 3]}) or [0]
@@ -75,20 +106,52 @@ def load_midi(path) -> pretty_midi.PrettyMIDI:
         raise ValueError(f"{path} is not a readable MIDI file ({type(err).__name__}: {err})") from err
 
 
-def piano_roll(notes, steps_per_quarter: int = 4, low: int = LOWEST, high: int = HIGHEST) -> np.ndarray:
+def frame_span(start: float, end: float, steps_per_quarter: int) -> tuple[int, int]:
+    """Frames ``first .. stop-1`` whose start time ``t / steps_per_quarter`` lies in [start, end),
+    comparing to within FRAME_TOL of a frame (float32 times). ``first == stop`` for a note too
+    short to reach any frame start."""
+    first = math.ceil(float(start) * steps_per_quarter - FRAME_TOL)
+    stop = math.ceil(float(end) * steps_per_quarter - FRAME_TOL)
+    return first, max(stop, first)
+
+
+def piano_roll(notes, steps_per_quarter: int = 4, low: int = LOWEST, high: int = HIGHEST,
+               monophonic: bool | None = None) -> np.ndarray:
     """Notes -> binary piano roll of shape (T, high - low), ``steps_per_quarter`` frames a beat.
 
-    A frame is on for a key while a note on that key sounds during the frame's start
-    (notes shorter than a frame still get one frame). Pitches outside [low, high) are dropped.
+    The rule (a sampled roll): frame t is on for a key when a note on that key sounds at the
+    frame's start time, ``start <= t / steps_per_quarter < end`` (see ``frame_span``). Notes on
+    the grid therefore cover frames start*spq .. end*spq - 1. A note that sounds at no frame
+    start (shorter than a frame and off the grid: a 32nd at 16th-note frames, some triplet
+    16ths, a grace note) gets the one frame it starts in, ``floor(start * spq)`` -- except with
+    ``monophonic=True``, where it is dropped if that frame already holds a note (or an earlier
+    short note), so a melody never turns into chords.
+    ``monophonic=None`` (default) means ``is_monophonic(notes)``: True for one melody, False
+    for chords or several voices (chorales keep every short note, as before).
+    T = the last frame any note covers + 1 (ceil(last end * spq) when the piece ends on the grid).
+    Valid pitches outside [low, high) are left out of the roll (they still count for T).
     """
     notes = check_notes(notes)
-    n_steps = int(np.ceil(notes[:, 1].max() * steps_per_quarter)) if len(notes) else 0
-    roll = np.zeros((n_steps, high - low), dtype=np.float32)
-    for start, end, pitch, _ in notes:
-        if low <= pitch < high:
-            a = int(round(start * steps_per_quarter))
-            b = max(int(round(end * steps_per_quarter)), a + 1)
-            roll[a:b, int(pitch) - low] = 1.0
+    if not isinstance(steps_per_quarter, (int, float, np.number)) or not 0 < steps_per_quarter < np.inf:
+        raise ValueError(f"steps_per_quarter must be a positive number, got {steps_per_quarter!r}")
+    if monophonic is None:
+        monophonic = is_monophonic(notes)
+    spans = []  # (first frame, stop frame, column, is it a short note?), in time order
+    for start, end, pitch, _ in notes[np.argsort(notes[:, 0], kind="stable")]:
+        first, stop = frame_span(start, end, steps_per_quarter)
+        short = first == stop
+        if short:  # it sounds at no frame start: it gets the frame it starts in
+            first = math.floor(float(start) * steps_per_quarter + FRAME_TOL)
+            stop = first + 1
+        spans.append((first, stop, int(pitch) - low, short))
+    roll = np.zeros((max((stop for _, stop, _, _ in spans), default=0), high - low), dtype=np.float32)
+    keep = [(first, stop, col, short) for first, stop, col, short in spans if 0 <= col < high - low]
+    for first, stop, col, short in keep:
+        if not short:
+            roll[first:stop, col] = 1.0
+    for first, _, col, short in keep:  # short notes last, so they can see what is taken
+        if short and not (monophonic and roll[first].any()):
+            roll[first, col] = 1.0
     return roll
 
 

@@ -16,6 +16,10 @@ Every backend returns `round((pm.get_end_time() + RELEASE_TAIL) * sr)` samples: 
 notes plus one second in which they ring out (the same tail as `pm.synthesize`).
 The numpy player ignores pan, LFOs, modulators, pitch bends and controllers, and keeps
 each low-pass filter fixed (see `lowpass`).
+
+Not every TimGM6mb preset plays the note written (its church organ sounds an octave off, its
+whistle 9 semitones flat). `audit_instrument` measures that, key by key (YIN pitch and level);
+INSTRUMENTS / GM_PROGRAMS name only programs that pass it over their stated range.
 Reference: SoundFont 2.04 specification (E-mu / Creative Technology, 2006).
 """
 import functools
@@ -27,24 +31,42 @@ import numpy as np
 import pretty_midi
 from scipy.signal import lfilter
 
-__all__ = ["GM_PROGRAMS", "SYNTH_BACKENDS", "RELEASE_TAIL", "soundfont_path", "load_soundfont",
-           "render_midi", "synth_name"]
+__all__ = ["GM_PROGRAMS", "GM_RANGES", "INSTRUMENTS", "SYNTH_BACKENDS", "RELEASE_TAIL", "MAX_SECONDS",
+           "soundfont_path", "load_soundfont", "render_midi", "synth_name", "audit_instrument",
+           "audit_programs"]
 
-# Friendly names -> General MIDI program numbers (0-based, as in pretty_midi).
-GM_PROGRAMS = {
-    "piano": 0, "bright piano": 1, "electric piano": 4, "harpsichord": 6, "celesta": 8,
-    "glockenspiel": 9, "music box": 10, "vibraphone": 11, "marimba": 12, "xylophone": 13,
-    "organ": 19, "church organ": 19, "accordion": 21, "harmonica": 22, "guitar": 24,
-    "steel guitar": 25, "electric guitar": 27, "bass": 32, "electric bass": 33, "violin": 40,
-    "viola": 41, "cello": 42, "contrabass": 43, "pizzicato": 45, "harp": 46, "timpani": 47,
-    "strings": 48, "choir": 52, "trumpet": 56, "trombone": 57, "tuba": 58, "horn": 60,
-    "brass": 61, "soprano sax": 64, "alto sax": 65, "tenor sax": 66, "oboe": 68,
-    "english horn": 69, "bassoon": 70, "clarinet": 71, "piccolo": 72, "flute": 73,
-    "recorder": 74, "pan flute": 75, "whistle": 78, "ocarina": 79, "fiddle": 110,
-    "bagpipe": 109, "tin whistle": 78,
+# The instruments offered by name: (General MIDI program, 0-based as in pretty_midi; lowest and
+# highest key, both included). Every entry passes `audit_instrument` over its keys with the numpy
+# player: each key sounds, within AUDIT_CENTS of the written pitch (tests/test_instruments.py).
+# 36..96 (C2..C7) is the range the notebooks use; a narrower range is stated where TimGM6mb
+# plays out of tune there, still covering the real instrument's usual range. Left out because
+# they fail within their usual range: church organ (19) and the other organs (16-18), which
+# sound an octave off; celesta (8), glockenspiel (9) and timpani (47), off by an octave or more;
+# harmonica (22, 35 cents flat at B4-C#5); alto sax (65, E4 silent); oboe (68, an octave high
+# at D5-F#5); whistle (78, 867 cents flat, silent from G5 up).
+INSTRUMENTS = {
+    "piano": (0, 36, 96), "bright piano": (1, 36, 96), "electric piano": (4, 36, 96),
+    "harpsichord": (6, 36, 96), "music box": (10, 36, 96), "vibraphone": (11, 36, 96),
+    "marimba": (12, 36, 96), "xylophone": (13, 41, 96),
+    "organ": (20, 36, 96),        # reed organ: TimGM6mb's pipe and drawbar organs fail
+    "accordion": (20, 36, 96),    # reed organ: its accordion (21) is 50-66 cents flat from C#5 up
+    "guitar": (24, 36, 96), "steel guitar": (25, 36, 96), "electric guitar": (27, 36, 96),
+    "bass": (32, 36, 96), "electric bass": (33, 36, 96), "violin": (40, 36, 96),
+    "viola": (41, 36, 96), "cello": (42, 36, 96), "contrabass": (43, 36, 96),
+    "pizzicato": (45, 36, 96), "harp": (46, 36, 96), "strings": (48, 36, 96),
+    "choir": (52, 36, 96), "trumpet": (56, 36, 96), "trombone": (57, 36, 84),
+    "tuba": (58, 36, 96), "horn": (60, 36, 96), "brass": (61, 36, 84), "soprano sax": (64, 36, 96),
+    "tenor sax": (66, 36, 96), "english horn": (69, 36, 96), "bassoon": (70, 36, 96),
+    "clarinet": (71, 36, 96), "piccolo": (72, 60, 96), "flute": (73, 36, 96),
+    "recorder": (74, 60, 96), "pan flute": (75, 36, 96), "ocarina": (79, 36, 96),
+    "bagpipe": (109, 36, 96), "fiddle": (110, 36, 96),
+    "tin whistle": (74, 60, 96),  # recorder: TimGM6mb's whistle (78) fails
 }
+GM_PROGRAMS = {name: program for name, (program, _, _) in INSTRUMENTS.items()}  # name -> program
+GM_RANGES = {name: (low, high) for name, (_, low, high) in INSTRUMENTS.items()}  # name -> keys
 SYNTH_BACKENDS = ("auto", "tinysoundfont", "numpy", "sine")
 RELEASE_TAIL = 1.0  # seconds of ring-out after the last note ends (release times are capped to it)
+MAX_SECONDS = 3600.0  # longest MIDI render_midi accepts (an hour: 318 MB of float32 at 22050 Hz)
 NUMPY_NAME = "numpy SF2 player (TimGM6mb)"
 ENV_BLOCK = 32  # samples between two computed points of a volume envelope
 MIX_GAIN = 0.5 ** 0.5  # a centre-panned voice's level in the mean of the L and R channels of a
@@ -370,18 +392,36 @@ def synth_name(backend="auto"):
             "sine": "sine waves (pretty_midi)"}[resolve_backend(backend)]
 
 
+def check_midi(pm):
+    """Raise ValueError for notes with nan, infinite or negative times, pitches outside
+    0..127, or an end time beyond MAX_SECONDS (which would allocate gigabytes)."""
+    notes = [n for inst in pm.instruments for n in inst.notes]
+    times = np.array([(n.start, n.end) for n in notes], dtype=float).reshape(-1, 2)
+    if not np.all(np.isfinite(times)):
+        raise ValueError("the MIDI has notes with nan or infinite times")
+    if len(times) and times.min() < 0:
+        raise ValueError(f"the MIDI has a note at {times.min():g} s: times must be >= 0")
+    if any(not 0 <= n.pitch <= 127 for n in notes):
+        raise ValueError("the MIDI has pitches outside 0..127")
+    end = pm.get_end_time()
+    if end > MAX_SECONDS:
+        raise ValueError(f"the MIDI lasts {end:g} s, more than MAX_SECONDS = {MAX_SECONDS:g}")
+
+
 def render_midi(pm, sr=22050, backend="auto", soundfont=None):
     """Render a PrettyMIDI to a mono float32 waveform at sample rate sr.
 
     Length: round((pm.get_end_time() + RELEASE_TAIL) * sr) samples. The result is scaled
     down to a peak of 0.9 only if it would clip (|x| >= 1); silence stays silent.
     `soundfont`: another SF2 file instead of TimGM6mb (not used by the "sine" backend).
+    Bad notes (see `check_midi`) raise ValueError.
     """
     if not isinstance(pm, pretty_midi.PrettyMIDI):
         raise ValueError(f"render_midi needs a pretty_midi.PrettyMIDI, got {type(pm).__name__}")
     if not isinstance(sr, (int, float, np.number)) or sr != int(sr) or not 1000 <= sr <= 192000:
         raise ValueError(f"sample rate must be a whole number of Hz in 1000..192000, got {sr!r}")
     sr = int(sr)
+    check_midi(pm)
     backend = resolve_backend(backend)
     n_out = int(round((pm.get_end_time() + RELEASE_TAIL) * sr))
     if backend == "numpy":
@@ -394,3 +434,75 @@ def render_midi(pm, sr=22050, backend="auto", soundfont=None):
     y = np.pad(y[:n_out], (0, max(n_out - len(y), 0))).astype(np.float32)
     peak = float(np.max(np.abs(y))) if len(y) else 0.0
     return y * np.float32(0.9 / peak) if peak >= 1.0 else y
+
+
+# ----------------------------------------------------------------------------------------------
+# Instrument audit: does each key sound, and at the pitch written?
+
+AUDIT_CENTS = 30.0   # largest pitch error (cents) an instrument may have on any key of its range
+SILENT_DB = -60.0    # a held note quieter than this (RMS, dBFS) counts as silent
+AUDIT_SR = 44100     # the audit renders at 44.1 kHz so that YIN resolves periods up to C7
+
+
+def cents(f, pitch):
+    """Pitch error in cents of frequency f (Hz) against MIDI pitch `pitch` (> 0: sharp)."""
+    return 1200.0 * np.log2(f / pretty_midi.note_number_to_hz(pitch))
+
+
+def fundamental(y, sr=AUDIT_SR):
+    """Median YIN estimate (de Cheveigne & Kawahara 2002) of y's fundamental frequency in Hz,
+    searched over 30..5000 Hz, so that a note an octave (or more) off is found off."""
+    import librosa
+    return float(np.median(librosa.yin(y, fmin=30.0, fmax=5000.0, sr=sr, frame_length=4096)))
+
+
+def render_key(program, key, seconds=0.5, sr=AUDIT_SR, backend="numpy"):
+    """One key of a program held for `seconds` (velocity 90), without the release tail."""
+    pm = pretty_midi.PrettyMIDI()
+    inst = pretty_midi.Instrument(program=int(program))
+    inst.notes.append(pretty_midi.Note(velocity=90, pitch=int(key), start=0.0, end=seconds))
+    pm.instruments.append(inst)
+    return render_midi(pm, sr=sr, backend=backend)[:int(seconds * sr)]
+
+
+@dataclass
+class Audit:
+    """What `audit_instrument` measured on each key: its level and its pitch error."""
+    program: int
+    keys: np.ndarray
+    level_db: np.ndarray  # RMS of the held note, dBFS
+    cents: np.ndarray     # estimated fundamental minus the written pitch (nan for silent keys)
+
+    @property
+    def silent(self):
+        return [int(k) for k in self.keys[self.level_db < SILENT_DB]]
+
+    @property
+    def worst_cents(self):
+        """Largest |pitch error| over the keys that sound (inf when none does)."""
+        heard = self.cents[np.isfinite(self.cents)]
+        return float(np.abs(heard).max()) if len(heard) else float("inf")
+
+    @property
+    def passed(self):
+        return not self.silent and self.worst_cents <= AUDIT_CENTS
+
+
+def audit_instrument(program, low=36, high=96, seconds=0.5, backend="numpy"):
+    """Render every key low..high (both included) of a GM program as a held note and measure
+    its level and, from 0.1 s on (after the attack), its fundamental against the written pitch."""
+    keys = np.arange(low, high + 1)
+    level, error = [], []
+    for key in keys:
+        y = render_key(program, key, seconds, AUDIT_SR, backend)
+        level.append(20 * np.log10(np.sqrt(np.mean(y.astype(float) ** 2)) + 1e-12))
+        held = y[int(0.1 * AUDIT_SR):]
+        error.append(cents(fundamental(held), key) if level[-1] >= SILENT_DB else np.nan)
+    return Audit(int(program), keys, np.array(level), np.array(error))
+
+
+def audit_programs(names=None, backend="numpy"):
+    """`audit_instrument` for each named instrument of INSTRUMENTS (all by default), over its range."""
+    names = list(INSTRUMENTS) if names is None else names
+    return {name: audit_instrument(INSTRUMENTS[name][0], *INSTRUMENTS[name][1:], backend=backend)
+            for name in names}

@@ -9,8 +9,9 @@ import pytest
 matplotlib.use("Agg")
 
 from musiclab.audio import SR, logmel, logmel_to_audio, to_audio
+from musiclab.corpora import Piece
 from musiclab.listen import normalize, player, player_table, wav_bytes
-from musiclab.music import notes_to_midi, piano_roll
+from musiclab.music import MAX_QUARTERS, notes_to_midi, piano_roll
 from musiclab.plots import plot_losses, plot_piano_roll, plot_spectrogram
 
 SCALE = np.array([[i * 0.5, i * 0.5 + 0.5, p, 0] for i, p in enumerate([60, 62, 64, 65, 67, 69, 71, 72])],
@@ -92,3 +93,24 @@ def test_plots_return_figures_with_the_data_drawn():
     assert [line.get_label() for line in fig.axes[0].lines] == ["train", "val"]
     with pytest.raises(ValueError, match="2-D"):
         plot_piano_roll(np.zeros(10))
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_a_nan_or_infinite_waveform_does_not_play(bad):
+    y = sine(440, seconds=0.1)
+    y[100] = bad
+    for f in [wav_bytes, normalize, player, lambda y: player(y, loudness_normalize=False)]:
+        with pytest.raises(ValueError, match="nan or infinite"):
+            f(y)
+
+
+def test_to_audio_refuses_bad_notes_before_rendering():
+    piece = lambda notes: Piece("bad", "test", "C major", "4/4", np.array(notes, np.float32))
+    with pytest.raises(ValueError, match="MAX_QUARTERS"):
+        to_audio(piece([[0, 1e9, 60, 0]]))  # one 1e9-beat note: ~49 GiB of audio
+    with pytest.raises(ValueError, match="MAX_QUARTERS"):
+        to_audio(np.ones((4 * MAX_QUARTERS + 8, 88), np.float32), steps_per_quarter=4)  # a long roll
+    with pytest.raises(ValueError, match="nan"):
+        to_audio(piece([[np.nan, 1, 60, 0]]))
+    with pytest.raises(ValueError, match="0..127"):
+        to_audio(piece([[0, 1, 130, 0]]))

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from musiclab.metrics import (empty_bar_rate, groove_consistency, note_runs, pitch_class_entropy,
+from musiclab.metrics import (empty_bar_rate, empty_beat_rate, groove_consistency, note_runs, pitch_class_entropy,
                               pitch_class_histogram, polyphony, polyphony_rate, qualified_note_rate,
                               scale_consistency, tonal_centroid, tonal_distance, used_pitch_classes)
 
@@ -197,3 +197,29 @@ def test_groove_consistency():
     assert math.isnan(groove_consistency(quarters))
     with pytest.raises(ValueError, match="continuous roll"):
         groove_consistency(np.stack([quarters, eighths]))
+
+
+def muspy_empty_beat_rate(notes, resolution):
+    """MusPy's rule, written out for comparison: notes are (start, end) in time steps; beats
+    start // resolution .. end // resolution (end included) are non-empty, out of
+    (last end) // resolution + 1 beats."""
+    n_beats = max(end for _, end in notes) // resolution + 1
+    filled = {beat for start, end in notes for beat in range(start // resolution, end // resolution + 1)}
+    return 1 - len(filled) / n_beats
+
+
+def test_empty_beat_rate_and_muspys_note_end_rule():
+    # one bar of quarter notes at 4 steps per beat with a rest on beat 3 (steps 8..11)
+    notes = [(0, 4), (4, 8), (12, 16)]
+    roll = np.zeros((16, 88), np.float32)
+    for start, end in notes:
+        roll[start:end, C4] = 1
+    assert empty_beat_rate(roll, steps_per_beat=4) == pytest.approx(1 / 4)
+    # MusPy: the note ending on beat 3 fills it, and a 5th beat is counted after the last note
+    assert muspy_empty_beat_rate(notes, resolution=4) == 0.0
+    # the two agree when no note ends on a beat and the piece ends inside a beat
+    inside = [(0, 3), (4, 7), (12, 15)]
+    assert muspy_empty_beat_rate(inside, resolution=4) == pytest.approx(1 / 4)
+    assert math.isnan(empty_beat_rate(np.zeros((3, 88)), steps_per_beat=4))
+    with pytest.raises(ValueError, match="steps_per_beat"):
+        empty_beat_rate(roll, steps_per_beat=0)

@@ -1,9 +1,14 @@
+import math
+from fractions import Fraction
+
 import numpy as np
 import pretty_midi
 import pytest
 
-from musiclab.music import (bars, key_shift, load_midi, midi_to_notes, notes_to_midi, piano_roll,
-                            roll_to_midi, roll_to_notes, transpose)
+from musiclab.corpora import load_corpus
+from musiclab.music import (MAX_QUARTERS, bars, check_notes, is_monophonic, key_shift, load_midi,
+                            midi_to_notes, notes_to_midi, piano_roll, roll_to_midi, roll_to_notes,
+                            transpose)
 
 NOTES = np.array([[0, 1, 60, 0], [1, 2.5, 64, 0], [2.5, 4, 67, 0], [0, 4, 48, 1]], dtype=np.float32)
 
@@ -60,11 +65,117 @@ def test_transpose_and_bars():
     assert bars(roll, 5).shape == (3, 5, 88)
 
 
+def sampled_roll(rows, steps_per_quarter, n_keys=88, low=21):
+    """The documented rule in exact arithmetic (rows of Fractions), polyphonic: frame t is on while
+    start <= t/spq < end; a note that holds no frame start gets frame floor(start * spq)."""
+    n_steps = max(max(math.ceil(e * steps_per_quarter), math.floor(s * steps_per_quarter) + 1)
+                  for s, e, _ in rows)
+    roll = np.zeros((n_steps, n_keys), np.float32)
+    for s, e, p in rows:
+        frames = [t for t in range(n_steps) if s <= Fraction(t, steps_per_quarter) < e]
+        roll[frames or [math.floor(s * steps_per_quarter)], p - low] = 1
+    return roll
+
+
+@pytest.mark.parametrize("steps_per_quarter", [1, 3, 4, 12])
+def test_piano_roll_follows_its_rule_off_the_grid_too(steps_per_quarter):
+    rng = np.random.default_rng(steps_per_quarter)
+    rows = []
+    for _ in range(60):  # notes on a grid of 48ths (32nds, triplets, ...), float32 in the array
+        start = Fraction(int(rng.integers(0, 48 * 16)), 48)
+        rows.append((start, start + Fraction(int(rng.integers(1, 48)), 48), int(rng.integers(40, 90))))
+    notes = np.array([[float(s), float(e), p, 0] for s, e, p in rows], np.float32)
+    np.testing.assert_array_equal(piano_roll(notes, steps_per_quarter, monophonic=False),
+                                  sampled_roll(rows, steps_per_quarter))
+
+
+def test_piano_roll_is_float_safe_on_the_grid():
+    # triplet eighths whose times are sums of 1/3 in float32 (0.99999994, 2.0000002, ...)
+    starts = np.cumsum(np.full(48, 1 / 3, np.float32), dtype=np.float32) - np.float32(1 / 3)
+    pitches = np.where(np.arange(48) % 2, 62, 60)
+    notes = np.stack([starts, starts + np.float32(1 / 3), pitches, np.zeros(48)], 1)
+    roll = piano_roll(notes, steps_per_quarter=3)
+    assert roll.shape == (48, 88) and (roll.sum(1) == 1).all()
+    assert roll[np.arange(48), pitches - 21].all()  # triplet k fills exactly frame k
+
+
+def test_short_notes_in_a_melody_never_make_chords():
+    # C (0 - 0.9), a grace-like D (0.9 - 1), E (1 - 2); after a rest, two 32nds F and G that fall
+    # between the frame starts 2.5 and 2.75 (frame 10); then A (3 - 4)
+    melody = np.array([[0, 0.9, 60, 0], [0.9, 1, 62, 0], [1, 2, 64, 0],
+                       [2.5625, 2.625, 65, 0], [2.625, 2.6875, 67, 0], [3, 4, 69, 0]], np.float32)
+    assert is_monophonic(melody)
+    poly = piano_roll(melody, 4, monophonic=False)
+    assert poly[3, [60 - 21, 62 - 21]].all()  # every note kept: D shares frame 3 with C
+    assert poly[10, [65 - 21, 67 - 21]].all()  # ... and F with G: chords that were never written
+    mono = piano_roll(melody, 4)  # auto: a melody
+    np.testing.assert_array_equal(mono, piano_roll(melody, 4, monophonic=True))
+    assert mono.sum(1).max() == 1
+    assert not mono[:, 62 - 21].any()  # D is dropped: C holds its frame
+    assert mono[10, 65 - 21] and not mono[:, 67 - 21].any()  # F takes the free frame, G is dropped
+    assert mono[:, 64 - 21].sum() == 4 and mono[:, 69 - 21].sum() == 4  # notes on the grid: unchanged
+
+
+def test_is_monophonic():
+    assert is_monophonic(NOTES[:3]) and is_monophonic(np.zeros((0, 4)))
+    assert not is_monophonic(NOTES)  # the held bass note under the melody
+    long_then_two = np.array([[0, 4, 48, 0], [0, 1, 60, 1], [2, 3, 62, 1]], np.float32)
+    assert not is_monophonic(long_then_two)  # the third overlaps the first, not the second
+
+
+def test_oneills_tunes_stay_melodies_at_16th_note_frames():
+    tunes = load_corpus("oneills")
+    melodies = [t for t in tunes if is_monophonic(t.notes)]
+    chords = [t for t in tunes if not is_monophonic(t.notes)]
+    worst = max(int(piano_roll(t.notes, 4).sum(1).max()) for t in melodies)
+    print(f"\nO'Neill's: {len(melodies)} melodies (at most {worst} key per frame at 4 steps per "
+          f"quarter), {len(chords)} tunes with written chords")
+    assert worst == 1
+    for t in chords:  # their chords are written ones: some notes start together
+        starts = t.notes[:, 0]
+        assert len(np.unique(starts)) < len(starts), t.name
+
+
+def test_chorales_stay_polyphonic_and_keep_every_note():
+    for piece in load_corpus("chorales"):
+        roll = piano_roll(piece.notes, 4)
+        assert not is_monophonic(piece.notes) and roll.sum(1).max() >= 3, piece.name
+        for start, end, pitch, _ in piece.notes:  # each note has a frame inside its span
+            a, b = math.floor(start * 4 + 0.01), math.ceil(end * 4 - 0.01)
+            assert roll[a:max(b, a + 1), int(pitch) - 21].any(), (piece.name, start, pitch)
+
+
+def test_max_quarters_leaves_room_for_every_corpus_piece():
+    longest = max(float(p.notes[:, 1].max()) for name in ["chorales", "oneills", "ryans", "essen"]
+                  for p in load_corpus(name) if len(p.notes))
+    print(f"\nlongest corpus piece: {longest:g} quarter notes; MAX_QUARTERS = {MAX_QUARTERS}")
+    assert longest * 4 < MAX_QUARTERS
+
+
+@pytest.mark.parametrize("row, message", [
+    ([float("nan"), 1, 60, 0], "nan or infinite"), ([0, float("inf"), 60, 0], "nan or infinite"),
+    ([0, 1, float("nan"), 0], "nan or infinite"), ([-1, 1, 60, 0], ">= 0"),
+    ([0, 1, 128, 0], "0..127"), ([0, 1, -1, 0], "0..127"),
+    ([0, 1e9, 60, 0], f"1e\\+09 quarter notes, more than MAX_QUARTERS = {MAX_QUARTERS}"),
+])
+def test_bad_notes_raise_before_anything_is_allocated(row, message):
+    notes = np.array([[0, 1, 60, 0], row], np.float32)
+    for f in [check_notes, piano_roll, notes_to_midi, lambda n: transpose(n, 2)]:
+        with pytest.raises(ValueError, match=message):
+            f(notes)
+
+
 def test_bad_inputs_raise_clear_errors(tmp_path):
     with pytest.raises(ValueError, match="shape"):
         piano_roll(np.zeros((3, 3)))
     with pytest.raises(ValueError, match="end before"):
         piano_roll([[2, 1, 60, 0]])
+    for steps in [0, -4, float("nan")]:
+        with pytest.raises(ValueError, match="steps_per_quarter"):
+            piano_roll(NOTES, steps_per_quarter=steps)
+    for bpm in [0, -100]:
+        with pytest.raises(ValueError, match="bpm"):
+            notes_to_midi(NOTES, bpm=bpm)
     with pytest.raises(ValueError, match="2-D"):
         roll_to_notes(np.zeros(5))
     with pytest.raises(ValueError, match="key must look like"):

@@ -57,12 +57,17 @@ def test_soundfont_is_parsed_once_and_has_all_gm_programs():
     assert (128, 0) in sf.presets  # the standard drum kit
 
 
-def test_gm_programs_names():
-    p = synth.GM_PROGRAMS
-    assert (p["piano"], p["harpsichord"], p["organ"], p["guitar"], p["bass"]) == (0, 6, 19, 24, 32)
-    assert (p["violin"], p["cello"], p["strings"], p["choir"], p["trumpet"]) == (40, 42, 48, 52, 56)
-    assert (p["clarinet"], p["flute"]) == (71, 73)
-    assert all(0 <= v <= 127 for v in p.values())
+def test_gm_programs_names_match_the_soundfont_presets():
+    names = synth.load_soundfont().names
+    preset = lambda name: names[0, synth.GM_PROGRAMS[name]].lower()
+    for name in ["piano", "harpsichord", "organ", "guitar", "bass", "violin", "viola", "cello",
+                 "strings", "choir", "trumpet", "tuba", "clarinet", "flute", "recorder", "fiddle"]:
+        assert name in preset(name), (name, preset(name))
+    assert preset("tin whistle") == "recorder"  # TimGM6mb's own whistle fails the audit
+    assert synth.GM_PROGRAMS.keys() == synth.GM_RANGES.keys() == synth.INSTRUMENTS.keys()
+    for name, (program, low, high) in synth.INSTRUMENTS.items():
+        assert 0 <= program <= 127 and 0 <= low <= high <= 127, name
+        assert synth.GM_PROGRAMS[name] == program and synth.GM_RANGES[name] == (low, high)
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
@@ -80,7 +85,7 @@ def test_render_few_notes(name, backend):
 @pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("program", [0, 40, 48, 71, 73])
 def test_pitch_of_a4_and_octave(program, backend):
-    # (not the organ, 19: TimGM6mb's "Church Organ" sounds an octave low, in both synths)
+    # (not program 19: TimGM6mb's "Church Organ" sounds an octave off, in both synths)
     a4 = f0(synth.render_midi(make_midi(program, [69], dur=1.0), backend=backend))
     a5 = f0(synth.render_midi(make_midi(program, [81], dur=1.0), backend=backend))
     c4 = f0(synth.render_midi(make_midi(program, [60], dur=1.0), backend=backend))
@@ -210,6 +215,18 @@ def test_synth_name_and_fallback_without_tinysoundfont(monkeypatch):
     assert np.any(synth.render_midi(make_midi(), backend="auto"))
     with pytest.raises(ValueError, match="tinysoundfont"):
         synth.render_midi(make_midi(), backend="tinysoundfont")
+
+
+def test_bad_midi_notes_raise_instead_of_allocating_or_crashing():
+    cases = {"nan": (float("nan"), 1.0, 60), "infinite": (0.0, float("inf"), 60),
+             ">= 0": (-1.0, 1.0, 60), "0..127": (0.0, 1.0, 128),
+             "MAX_SECONDS": (0.0, synth.MAX_SECONDS + 1, 60)}
+    for message, (start, end, pitch) in cases.items():
+        pm = make_midi()
+        pm.instruments[0].notes.append(pretty_midi.Note(90, pitch, start, end))
+        for backend in BACKENDS + ["sine"]:
+            with pytest.raises(ValueError, match=message):
+                synth.render_midi(pm, backend=backend)
 
 
 def test_bad_input(tmp_path):
