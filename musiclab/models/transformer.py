@@ -1,0 +1,322 @@
+"""A small decoder-only Transformer (a GPT) for music tokens, written like nanoGPT.
+
+Pre-LayerNorm blocks of causal self-attention and an MLP (Vaswani et al. 2017, "Attention is all
+you need"; Radford et al. 2019, GPT-2), token embeddings tied to the output layer (Press & Wolf
+2017), learned or sinusoidal positions, a KV cache for generation, and the analytic parameter and
+FLOP counts of Kaplan et al. (2020). Notebook 09 takes it apart; notebook 10 trains it on music.
+
+Shapes: B batch, T time (tokens), C = n_embd channels, nh heads of hs = C // nh channels each.
+"""
+import math
+from dataclasses import dataclass, fields
+
+import torch
+import torch.nn as nn
+from torch.nn import functional as F
+
+__all__ = ["GPTConfig", "GPT", "KVCache", "sinusoidal_positions", "param_count",
+           "forward_flops_per_token", "flops_per_token", "apply_temperature", "top_k_filter",
+           "top_p_filter", "sample_next"]
+
+
+@dataclass
+class GPTConfig:
+    """Sizes of a GPT. ``positions`` is "learned" (GPT-2) or "sinusoidal" (Vaswani et al. 2017)."""
+
+    vocab_size: int
+    block_size: int  # the longest sequence the model reads (its context)
+    n_layer: int
+    n_head: int
+    n_embd: int
+    dropout: float = 0.0
+    bias: bool = True  # biases in the Linears and LayerNorms, as in GPT-2
+    positions: str = "learned"
+
+    def keys(self):
+        """Field names, so that ``dict(config)`` works (checkpoints store it: musiclab.train)."""
+        return [f.name for f in fields(self)]
+
+    def __getitem__(self, name):
+        return getattr(self, name)
+
+    def __post_init__(self):
+        for name in ["vocab_size", "block_size", "n_layer", "n_head", "n_embd"]:
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < 1:
+                raise ValueError(f"GPTConfig.{name} must be a positive integer, got {value!r}")
+        if self.n_embd % self.n_head:
+            raise ValueError(f"n_embd={self.n_embd} is not divisible by n_head={self.n_head}")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
+        if self.positions not in ("learned", "sinusoidal"):
+            raise ValueError(f"positions must be 'learned' or 'sinusoidal', got {self.positions!r}")
+        if self.positions == "sinusoidal" and self.n_embd % 2:
+            raise ValueError(f"sinusoidal positions need an even n_embd, got {self.n_embd}")
+
+
+def sinusoidal_positions(n_positions: int, n_embd: int) -> torch.Tensor:
+    """(n_positions, n_embd) table PE[p, 2i] = sin(p / 10000^(2i/C)), PE[p, 2i+1] = cos(same)
+    (Vaswani et al. 2017, section 3.5). Notebook 09 checks its properties."""
+    p = torch.arange(n_positions, dtype=torch.float64)[:, None]
+    inv_freq = 10000.0 ** (-torch.arange(0, n_embd, 2, dtype=torch.float64) / n_embd)
+    pe = torch.zeros(n_positions, n_embd, dtype=torch.float64)
+    pe[:, 0::2] = torch.sin(p * inv_freq)
+    pe[:, 1::2] = torch.cos(p * inv_freq)
+    return pe.float()
+
+
+class KVCache:
+    """The keys and values of every layer for the tokens read so far, so that generation feeds
+    only the newest token through the model (notebooks 09, 10)."""
+
+    def __init__(self, n_layer: int):
+        self.k = [None] * n_layer
+        self.v = [None] * n_layer
+
+    def __len__(self) -> int:
+        """Number of cached tokens."""
+        return 0 if self.k[0] is None else self.k[0].size(2)
+
+    def append(self, layer: int, k: torch.Tensor, v: torch.Tensor):
+        """Add new keys and values (B, nh, T, hs) to ``layer``'s; return all of them."""
+        if self.k[layer] is not None:
+            k = torch.cat([self.k[layer], k], dim=2)
+            v = torch.cat([self.v[layer], v], dim=2)
+        self.k[layer], self.v[layer] = k, v
+        return k, v
+
+
+def causal_attention(q, k, v, dropout_p=0.0):
+    """softmax(q k^T / sqrt(hs) + mask) v, each query seeing its own and earlier keys.
+
+    With a KV cache the queries are the last T of S positions: query i may see keys j <= S - T + i.
+    """
+    T, S = q.size(-2), k.size(-2)
+    if T == S:
+        return F.scaled_dot_product_attention(q, k, v, dropout_p=dropout_p, is_causal=True)
+    allowed = torch.ones(T, S, dtype=torch.bool, device=q.device).tril(diagonal=S - T)
+    return F.scaled_dot_product_attention(q, k, v, attn_mask=allowed, dropout_p=dropout_p)
+
+
+class CausalSelfAttention(nn.Module):
+    """Multi-head causal self-attention: one Linear makes q, k, v for all heads, another mixes
+    the heads' outputs (Vaswani et al. 2017, section 3.2)."""
+
+    def __init__(self, config: GPTConfig, layer: int = 0):
+        super().__init__()
+        self.c_attn = nn.Linear(config.n_embd, 3 * config.n_embd, bias=config.bias)
+        self.c_proj = nn.Linear(config.n_embd, config.n_embd, bias=config.bias)
+        self.resid_dropout = nn.Dropout(config.dropout)
+        self.n_head, self.dropout, self.layer = config.n_head, config.dropout, layer
+
+    def forward(self, x, cache: KVCache | None = None):
+        B, T, C = x.shape
+        q, k, v = self.c_attn(x).split(C, dim=2)
+        q, k, v = (t.view(B, T, self.n_head, C // self.n_head).transpose(1, 2) for t in (q, k, v))
+        if cache is not None:
+            k, v = cache.append(self.layer, k, v)
+        y = causal_attention(q, k, v, self.dropout if self.training else 0.0)  # (B, nh, T, hs)
+        y = y.transpose(1, 2).contiguous().view(B, T, C)  # the heads side by side again
+        return self.resid_dropout(self.c_proj(y))
+
+
+class MLP(nn.Module):
+    """The position-wise feed-forward network: C -> 4C -> GELU -> C."""
+
+    def __init__(self, config: GPTConfig):
+        super().__init__()
+        self.c_fc = nn.Linear(config.n_embd, 4 * config.n_embd, bias=config.bias)
+        self.c_proj = nn.Linear(4 * config.n_embd, config.n_embd, bias=config.bias)
+        self.dropout = nn.Dropout(config.dropout)
+
+    def forward(self, x):
+        return self.dropout(self.c_proj(F.gelu(self.c_fc(x))))
+
+
+class Block(nn.Module):
+    """A pre-LayerNorm Transformer block (GPT-2): x + attn(ln(x)), then x + mlp(ln(x))."""
+
+    def __init__(self, config: GPTConfig, layer: int = 0):
+        super().__init__()
+        self.ln_1 = nn.LayerNorm(config.n_embd, bias=config.bias)
+        self.attn = CausalSelfAttention(config, layer)
+        self.ln_2 = nn.LayerNorm(config.n_embd, bias=config.bias)
+        self.mlp = MLP(config)
+
+    def forward(self, x, cache: KVCache | None = None):
+        x = x + self.attn(self.ln_1(x), cache)
+        return x + self.mlp(self.ln_2(x))
+
+
+class GPT(nn.Module):
+    """Decoder-only Transformer language model over token ids (Radford et al. 2019).
+
+    ``forward(idx, targets)`` returns next-token logits (B, T, vocab_size) and, given targets,
+    their mean cross-entropy (targets equal to -1 are ignored). Build it from a config,
+    ``GPT(GPTConfig(...))``, or from the config's fields, ``GPT(vocab_size=..., ...)`` (as
+    ``musiclab.load_model`` does). Used by notebooks 09 and 10.
+    """
+
+    def __init__(self, config: GPTConfig | None = None, **sizes):
+        super().__init__()
+        if (config is None) == (not sizes):
+            raise ValueError("give GPT either a GPTConfig or its fields as keywords, not both")
+        config = GPTConfig(**sizes) if config is None else config
+        self.config = config
+        C = config.n_embd
+        self.wte = nn.Embedding(config.vocab_size, C)
+        if config.positions == "learned":
+            self.wpe = nn.Embedding(config.block_size, C)
+        else:  # a fixed table, not a parameter (and not saved in the state dict)
+            self.register_buffer("pe", sinusoidal_positions(config.block_size, C), persistent=False)
+        self.drop = nn.Dropout(config.dropout)
+        self.blocks = nn.ModuleList([Block(config, layer) for layer in range(config.n_layer)])
+        self.ln_f = nn.LayerNorm(C, bias=config.bias)
+        self.lm_head = nn.Linear(C, config.vocab_size, bias=False)
+        self.wte.weight = self.lm_head.weight  # weight tying: one matrix reads and writes tokens
+        self.apply(self._init_weights)
+        for name, p in self.named_parameters():  # GPT-2: scale residual projections by 1/sqrt(2 n_layer)
+            if name.endswith("c_proj.weight"):
+                nn.init.normal_(p, mean=0.0, std=0.02 / math.sqrt(2 * config.n_layer))
+
+    @staticmethod
+    def _init_weights(module):
+        if isinstance(module, (nn.Linear, nn.Embedding)):
+            nn.init.normal_(module.weight, mean=0.0, std=0.02)
+        if isinstance(module, nn.Linear) and module.bias is not None:
+            nn.init.zeros_(module.bias)
+
+    def num_params(self, non_embedding: bool = False) -> int:
+        """Number of parameters (a tied matrix counts once); ``non_embedding`` leaves out the
+        position table (the token table stays: it is also the output layer), as nanoGPT does."""
+        n = sum(p.numel() for p in self.parameters())
+        if non_embedding and self.config.positions == "learned":
+            n -= self.wpe.weight.numel()
+        return n
+
+    def _check_input(self, idx, targets, start):
+        if idx.dim() != 2 or idx.dtype not in (torch.int64, torch.int32):
+            raise ValueError(f"idx must be a (batch, time) tensor of token ids, got {tuple(idx.shape)} {idx.dtype}")
+        if start + idx.size(1) > self.config.block_size:
+            raise ValueError(f"sequence of length {start + idx.size(1)} is longer than "
+                             f"block_size={self.config.block_size}")
+        if idx.numel() and (idx.min() < 0 or idx.max() >= self.config.vocab_size):
+            raise ValueError(f"token ids must lie in [0, {self.config.vocab_size}), "
+                             f"got {idx.min().item()}..{idx.max().item()}")
+        if targets is not None and targets.shape != idx.shape:
+            raise ValueError(f"targets {tuple(targets.shape)} must have the shape of idx {tuple(idx.shape)}")
+        if targets is not None and targets.numel() and (targets.min() < -1 or targets.max() >= self.config.vocab_size):
+            raise ValueError(f"targets must lie in [0, {self.config.vocab_size}) or be -1 (ignored)")
+
+    def forward(self, idx, targets=None, cache: KVCache | None = None):
+        """idx (B, T) token ids -> (logits (B, T, vocab_size), mean cross-entropy or None).
+
+        With a ``cache``, ``idx`` continues the cached tokens (positions start after them)."""
+        start = 0 if cache is None else len(cache)
+        self._check_input(idx, targets, start)
+        pos = torch.arange(start, start + idx.size(1), device=idx.device)
+        pos_emb = self.wpe(pos) if self.config.positions == "learned" else self.pe[pos]
+        x = self.drop(self.wte(idx) + pos_emb)
+        for block in self.blocks:
+            x = block(x, cache)
+        logits = self.lm_head(self.ln_f(x))
+        if targets is None:
+            return logits, None
+        loss = F.cross_entropy(logits.view(-1, logits.size(-1)), targets.reshape(-1), ignore_index=-1)
+        return logits, loss
+
+    @torch.no_grad()
+    def generate(self, idx, max_new_tokens: int, temperature: float = 1.0, top_k: int | None = None,
+                 top_p: float | None = None, use_cache: bool = True, generator=None):
+        """Append ``max_new_tokens`` sampled tokens to ``idx`` (B, T); temperature 0 is greedy.
+
+        With ``use_cache`` each step feeds only the newest token and reuses the cached keys and
+        values; without it each step recomputes the whole context (the last block_size tokens).
+        Both give the same tokens. Call ``model.eval()`` first to switch dropout off."""
+        if max_new_tokens < 0:
+            raise ValueError(f"max_new_tokens must be >= 0, got {max_new_tokens}")
+        if idx.dim() != 2 or idx.size(1) == 0:
+            raise ValueError(f"generate needs a (batch, time) prompt of at least one token, got {tuple(idx.shape)}")
+        bs, cache = self.config.block_size, None
+        for _ in range(max_new_tokens):
+            if cache is not None and len(cache) < bs:  # feed only the newest token
+                logits, _ = self(idx[:, -1:], cache=cache)
+            else:  # first step, no cache, or a full one: read the last block_size tokens afresh
+                cache = KVCache(self.config.n_layer) if use_cache else None
+                logits, _ = self(idx[:, -bs:], cache=cache)
+            idx_next = sample_next(logits[:, -1], temperature, top_k, top_p, generator)
+            idx = torch.cat([idx, idx_next], dim=1)
+        return idx
+
+
+def param_count(config: GPTConfig, non_embedding: bool = False) -> int:
+    """Parameters of ``GPT(config)`` from its sizes: the tied token table V C, the position
+    table T C (if learned), per block 12 C^2 weights (4 C^2 attention, 8 C^2 MLP) plus 2 C
+    LayerNorm gains and 11 C biases, and the final LayerNorm. Notebook 09 checks it."""
+    V, T, L, C, b = config.vocab_size, config.block_size, config.n_layer, config.n_embd, config.bias
+    per_block = 12 * C * C + 2 * C + (11 * C if b else 0)
+    n = V * C + L * per_block + C + (C if b else 0)
+    if config.positions == "learned" and not non_embedding:
+        n += T * C
+    return n
+
+
+def forward_flops_per_token(config: GPTConfig, seq_len: int | None = None) -> int:
+    """Matrix-multiply FLOPs of one forward pass per token, reading sequences of ``seq_len``
+    (default block_size) tokens: 2 FLOPs per multiply-add, 2 (12 L C^2 + C V) for the weight
+    matrices and 4 L T C for attention's q k^T and its weighted sum of v (over the full T x T,
+    as FLOP counters count it). Compare with torch.utils.flop_counter (notebook 09)."""
+    T = config.block_size if seq_len is None else seq_len
+    L, C, V = config.n_layer, config.n_embd, config.vocab_size
+    return 2 * (12 * L * C * C + C * V) + 4 * L * T * C
+
+
+def flops_per_token(config: GPTConfig, seq_len: int | None = None) -> int:
+    """Training FLOPs (forward and backward) per token, 6 N + 12 L T C, with N the non-embedding
+    parameters (Kaplan et al. 2020, table 1; nanoGPT's estimate_mfu). The backward pass costs
+    twice the forward, so this is about 3 x forward_flops_per_token. Notebooks 09, 10."""
+    T = config.block_size if seq_len is None else seq_len
+    N = param_count(config, non_embedding=True)
+    return 6 * N + 12 * config.n_layer * T * config.n_embd
+
+
+def apply_temperature(logits, temperature: float):
+    """logits / temperature: below 1 sharpens the distribution, above 1 flattens it."""
+    if temperature <= 0:
+        raise ValueError(f"temperature must be > 0 here (0 means greedy in sample_next), got {temperature}")
+    return logits / temperature
+
+
+def top_k_filter(logits, k: int):
+    """Keep the k largest logits of each row (exactly k, ties broken by position), set the
+    rest to -inf (Fan et al. 2018). Notebook 10."""
+    if not isinstance(k, int) or k < 1:
+        raise ValueError(f"top_k must be a positive integer, got {k!r}")
+    values, indices = torch.topk(logits, min(k, logits.size(-1)), dim=-1)
+    return torch.full_like(logits, float("-inf")).scatter(-1, indices, values)
+
+
+def top_p_filter(logits, p: float):
+    """Nucleus filter (Holtzman et al. 2020): keep the smallest set of most probable tokens whose
+    probability adds up to at least p, set the rest to -inf. Notebook 10."""
+    if not 0.0 < p <= 1.0:
+        raise ValueError(f"top_p must be in (0, 1], got {p}")
+    sorted_logits, order = torch.sort(logits, dim=-1, descending=True)
+    probs = sorted_logits.softmax(dim=-1)
+    mass_before = probs.cumsum(dim=-1) - probs  # probability of the tokens ranked above each one
+    sorted_logits = sorted_logits.masked_fill(mass_before >= p, float("-inf"))  # the top token always stays
+    return torch.full_like(logits, float("-inf")).scatter(-1, order, sorted_logits)
+
+
+def sample_next(logits, temperature: float = 1.0, top_k: int | None = None, top_p: float | None = None,
+                generator=None):
+    """Draw one token per row from logits (B, V) -> (B, 1): temperature, then top-k, then top-p;
+    temperature 0 takes the most likely token (greedy)."""
+    if temperature == 0:
+        return logits.argmax(dim=-1, keepdim=True)
+    logits = apply_temperature(logits, temperature)
+    if top_k is not None:
+        logits = top_k_filter(logits, top_k)
+    if top_p is not None:
+        logits = top_p_filter(logits, top_p)
+    return torch.multinomial(logits.softmax(dim=-1), num_samples=1, generator=generator)
