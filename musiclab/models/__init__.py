@@ -4,3 +4,4 @@ Notebooks show a model's source with ``musiclab.show(Model)`` and then explain i
 notebooks (01, 03, 06, 09) write their math by hand instead.
 """
 from .transformer import *  # noqa: F401,F403
+from .rnn import *  # noqa: F401,F403
