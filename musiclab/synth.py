@@ -408,11 +408,12 @@ def check_midi(pm):
         raise ValueError(f"the MIDI lasts {end:g} s, more than MAX_SECONDS = {MAX_SECONDS:g}")
 
 
-def render_midi(pm, sr=22050, backend="auto", soundfont=None):
+def render_midi(pm, sr=22050, backend="auto", soundfont=None, rescale=True):
     """Render a PrettyMIDI to a mono float32 waveform at sample rate sr.
 
     Length: round((pm.get_end_time() + RELEASE_TAIL) * sr) samples. The result is scaled
     down to a peak of 0.9 only if it would clip (|x| >= 1); silence stays silent.
+    ``rescale=False`` returns the raw mix, so a check can see whether it would have clipped.
     `soundfont`: another SF2 file instead of TimGM6mb (not used by the "sine" backend).
     Bad notes (see `check_midi`) raise ValueError.
     """
@@ -433,7 +434,7 @@ def render_midi(pm, sr=22050, backend="auto", soundfont=None):
         y = render_sine(pm, sr, n_out)
     y = np.pad(y[:n_out], (0, max(n_out - len(y), 0))).astype(np.float32)
     peak = float(np.max(np.abs(y))) if len(y) else 0.0
-    return y * np.float32(0.9 / peak) if peak >= 1.0 else y
+    return y * np.float32(0.9 / peak) if rescale and peak >= 1.0 else y
 
 
 # ----------------------------------------------------------------------------------------------

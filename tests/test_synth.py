@@ -263,3 +263,16 @@ def test_render_speed():
           f"{len(y) / SR:.0f} s of audio in {dt:.2f} s ({speed:.0f}x real time)")
     assert np.abs(y).max() < 1.0 and np.sqrt(np.mean(y ** 2)) > 0.005
     assert speed > 20  # ~300x on a free core; generous for a loaded CI machine
+
+
+def test_render_scales_a_loud_mix_instead_of_clipping_it():
+    chord = pretty_midi.PrettyMIDI()
+    for _ in range(4):   # four loud instruments, each a 12-note chord: the mix goes past 1
+        inst = pretty_midi.Instrument(program=synth.GM_PROGRAMS["piano"])
+        inst.notes += [pretty_midi.Note(127, p, start=0.0, end=1.0) for p in range(48, 72, 2)]
+        chord.instruments.append(inst)
+    raw = synth.render_midi(chord, sr=SR, backend="numpy", rescale=False)
+    played = synth.render_midi(chord, sr=SR, backend="numpy")
+    assert np.abs(raw).max() >= 1.0                      # the raw mix would clip
+    assert np.abs(played).max() == pytest.approx(0.9, abs=1e-6)
+    assert np.allclose(played, raw * (0.9 / np.abs(raw).max()), atol=1e-6)   # scaled, every sample alike
