@@ -278,3 +278,12 @@ def test_assert_no_leak_names_the_worst_pair(oneills):
                                              r"shares \d+% with training .*Lamentation"):
         assert_no_leak(others[:50] + owen_roe[:1], others[50:60] + owen_roe[1:])
     assert_no_leak(others[:50], others[50:60])
+
+
+def test_subsample_keeps_each_side_inside_itself_and_repeats_from_the_seed(oneills):
+    split = split_pieces(oneills, seed=0)
+    small = split.subsample({"train": 10, "test": 2}, seed=1)
+    assert len(small.train) == 10 and len(small.test) == 2 and np.array_equal(small.val, split.val)
+    assert set(small.train) <= set(split.train) and set(small.test) <= set(split.test)
+    again = split.subsample({"train": 10, "test": 2}, seed=1)
+    assert np.array_equal(small.train, again.train) and np.array_equal(small.test, again.test)
