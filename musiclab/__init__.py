@@ -24,7 +24,9 @@ from .ngram import *  # noqa: F401,F403
 from .rating import *  # noqa: F401,F403
 from .data import *  # noqa: F401,F403
 from .splits import *  # noqa: F401,F403
+from .baselines import *  # noqa: F401,F403
 from .models import *  # noqa: F401,F403
+from .recipes import *  # noqa: F401,F403
 from .source import *  # noqa: F401,F403
 
 __version__ = "0.1.0"

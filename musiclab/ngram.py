@@ -23,7 +23,7 @@ from collections import Counter, defaultdict
 
 import numpy as np
 
-__all__ = ["NGramLM"]
+__all__ = ["NGramLM", "ngram_sweep"]
 
 SMOOTHINGS = ("add-k", "kneser-ney")
 
@@ -179,3 +179,24 @@ class NGramLM:
                 break
             seq.append(token)
         return seq
+
+
+def ngram_sweep(train, val, vocab, add_k_orders, kn_orders, k_values=(1.0, 0.1, 0.01, 0.001)):
+    """Fit add-k n-grams (k chosen on ``val`` per order) and Kneser-Ney n-grams of the given
+    orders on ``train``; returns ({name: fitted model}, {name: validation perplexity}). The one
+    with the lowest validation perplexity is the baseline (notebook 04; 08 when 04's checkpoint
+    is missing)."""
+    models, val_ppl = {}, {}
+    for n in add_k_orders:
+        lm = NGramLM(n, vocab, smoothing="add-k").fit(train)
+        scores = {}
+        for k in k_values:
+            lm.k = k                     # k only enters at prediction time: one count, several k
+            scores[k] = lm.perplexity(val)
+        lm.k = min(scores, key=scores.get)
+        name = "unigram (add-k)" if n == 1 else f"{n}-gram add-k"
+        models[name], val_ppl[name] = lm, scores[lm.k]
+    for n in kn_orders:
+        lm = NGramLM(n, vocab, smoothing="kneser-ney").fit(train)
+        models[f"{n}-gram Kneser-Ney"], val_ppl[f"{n}-gram Kneser-Ney"] = lm, lm.perplexity(val)
+    return models, val_ppl

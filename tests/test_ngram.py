@@ -96,3 +96,17 @@ def test_bad_input_raises_value_error():
     lm.fit(TRAIN)
     with pytest.raises(ValueError, match="<unk>"):
         lm.perplexity([["a", "z"]])
+
+
+def test_ngram_sweep_chooses_k_on_validation_and_names_each_model():
+    from musiclab.ngram import NGramLM, ngram_sweep
+    train = [list("abcabcabd")] * 5
+    val = [list("abcabd")]
+    vocab = ["<s>"] + list("abcd")
+    models, val_ppl = ngram_sweep(train, val, vocab, add_k_orders=[1, 2], kn_orders=[3], k_values=(1.0, 0.01))
+    assert set(models) == {"unigram (add-k)", "2-gram add-k", "3-gram Kneser-Ney"} == set(val_ppl)
+    bigram = models["2-gram add-k"]
+    for k in (1.0, 0.01):
+        other = NGramLM(2, vocab, smoothing="add-k", k=k).fit(train)
+        assert other.perplexity(val) >= val_ppl["2-gram add-k"] - 1e-9   # the k it kept is the best of the two
+    assert val_ppl["2-gram add-k"] == pytest.approx(bigram.perplexity(val))
