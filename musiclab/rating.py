@@ -1,108 +1,240 @@
 """A blind A/B listening test whose only state is a CSV file. Used by 08_evaluation.
 
-Each pair holds one real and one generated clip in random order (A or B); the listener sees
-only "A" and "B" and clicks which is more musical. Every click appends one row to the CSV
-(read the file, add the row, write it back atomically with ``atomic_write``), so a kernel
-restart or a crash loses nothing: ``RatingStore(path)`` reads all earlier ratings back.
+Blind means the listener can learn nothing from anything but the music:
 
-The summary is a preference rate per model -- how often its clip was preferred to the real
-one (0.5 = listeners cannot tell them apart) -- with a Wilson 95% interval (Wilson 1927),
-which, unlike the textbook p +- 1.96 sqrt(p(1-p)/n), stays inside [0, 1] and is sensible for
-the handful of ratings a class collects.
+* every pair holds one generated clip and its own real clip of the same style (a real clip is
+  heard in one pair only), so a style or a clip heard before gives nothing away;
+* every clip is cut or padded to the same length with the same fade-out (``equal_length``), so the
+  duration the browser's player shows is the same number for all of them (a silent clip too);
+* the generated clip lands on A or B at random (seeded; A in half of each model's pairs), and the
+  order is stored in the CSV row;
+* the pair id carries a hash of both clips' samples, so ratings belong to the sound that was
+  heard: a retrained model (other audio) gets new ids and never inherits old ratings, while a
+  restarted kernel (same audio) finds its ratings again.
+
+The question is the Turing-test one, "Which one did a person write?" (A or B); a second, optional
+one asks "Which is more musical?" (A, B or same). Every answer appends a row to the CSV (read the
+file, add the row, write it back with ``atomic_write``); a file that is not a ratings file of this
+format raises ValueError naming the file and line, and is never written over.
+
+The summary per model is the rate at which listeners took its clip for the person-written one
+(0.5: they cannot tell it from real music) with two 95% intervals: Wilson's (Wilson 1927), which
+treats every rating as independent, and a bootstrap that resamples raters with replacement
+(a cluster bootstrap), which is honest when raters differ: ten ratings by one listener are not ten
+listeners.
 """
 import csv
+import hashlib
 import io
 import math
+import re
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from .audio import SR, to_audio
+from .listen import check_waveform, normalize, wav_bytes
 from .train import atomic_write
 
-__all__ = ["Pair", "make_pairs", "RatingStore", "wilson_interval", "preference_summary", "ListeningTest"]
+__all__ = ["Pair", "equal_length", "make_pairs", "RatingStore", "wilson_interval", "cluster_bootstrap",
+           "preference_summary", "ListeningTest"]
 
-FIELDS = ["time", "rater", "pair", "a_source", "b_source", "choice", "preferred"]
-CHOICES = ("A", "B")
+FIELDS = ["time", "rater", "pair", "style", "a_source", "b_source", "person", "musical"]
+PERSON = ("A", "B")              # "Which one did a person write?"
+MUSICAL = ("A", "B", "same", "")  # "Which is more musical?" ("" = not answered)
 REAL = "real"
+SILENCE = 1e-4                   # a clip whose peak is below this (-80 dB) counts as silent
+HASH = re.compile(r"[0-9a-f]{10}")
+
+
+def _content_hash(*waveforms) -> str:
+    """First 10 hex digits of the SHA-1 of the clips' float32 samples (length-prefixed, in order).
+    (Private: ``musiclab.evaluation`` may grow a public ``content_id``; this one only names pairs.)"""
+    h = hashlib.sha1()
+    for y in waveforms:
+        y = np.ascontiguousarray(y, dtype=np.float32)
+        h.update(str(y.shape).encode())
+        h.update(y.tobytes())
+    return h.hexdigest()[:10]
+
+
+def equal_length(waveforms, seconds: float, sr: int = SR, fade: float = 0.25) -> list:
+    """Every waveform cut (or padded with silence) to exactly ``seconds``, with the same linear
+    fade-out over the last ``fade`` seconds, so no clip's length or ending tells it apart."""
+    n, n_fade = round(seconds * sr), round(fade * sr)
+    if n <= 0 or not 0 <= n_fade <= n:
+        raise ValueError(f"need seconds > 0 and 0 <= fade <= seconds, got seconds={seconds}, fade={fade}")
+    ramp = np.ones(n, dtype=np.float32)
+    ramp[n - n_fade:] = np.linspace(1, 0, n_fade, dtype=np.float32)
+    out = []
+    for i, y in enumerate(waveforms):
+        y = check_waveform(y)
+        if y.ndim != 1:
+            raise ValueError(f"waveform {i} has shape {y.shape}; equal_length needs mono (1-D) waveforms")
+        y = np.pad(y[:n], (0, max(0, n - len(y))))
+        out.append(y * ramp)
+    return out
 
 
 @dataclass
 class Pair:
-    """One blind comparison: clips ``a`` and ``b`` (anything ``musiclab.player`` plays) and
-    their hidden sources (``"real"`` or a model's name)."""
+    """One blind comparison of two equally long waveforms ``a`` and ``b``, one real and one from
+    ``model``, in style ``style``; ``silent`` says the generated clip is silent (still a valid clip:
+    a listener can tell, which is the model's fault)."""
     id: str
-    a: object
-    b: object
+    a: np.ndarray
+    b: np.ndarray
     a_source: str
     b_source: str
+    style: str
+    silent: bool = False
+
+    @property
+    def model(self) -> str:
+        return self.b_source if self.a_source == REAL else self.a_source
 
 
-def make_pairs(real: list, generated: dict, seed: int = 0) -> list:
-    """Pair the i-th real clip with the i-th clip of every model (``generated``: name -> list of
-    clips), put real and generated at random on A or B, and shuffle the pairs. The same inputs
-    and seed give the same pairs and ids, so a restarted notebook finds its earlier ratings."""
-    if not real or not generated:
-        raise ValueError("make_pairs needs real clips and at least one model's clips")
+def make_pairs(real: dict, generated: dict, seconds: float, seed: int = 0, sr: int = SR, fade: float = 0.25,
+               **render_options) -> list:
+    """Blind pairs from ``real`` (style -> clips) and ``generated`` (model -> style -> clips).
+
+    A clip is anything ``musiclab.to_audio`` renders (``render_options`` go to it); each is rendered,
+    cut to ``seconds`` by ``equal_length`` and scaled to a 0.9 peak. Every generated clip gets its
+    own real clip of the same style, drawn at random, so a real clip is heard at most once: a style
+    with fewer real clips than generated ones raises ValueError. The generated clip lands on A or B
+    at random, on A in half of each model's pairs (one more or less when odd), and the pairs are
+    shuffled. The same inputs and seed give the same pairs and ids.
+    """
+    if not generated:
+        raise ValueError("make_pairs needs at least one model's clips")
     if REAL in generated:
         raise ValueError(f"{REAL!r} is reserved for the real clips; rename that model")
     rng = np.random.default_rng(seed)
-    pairs = []
-    for name, clips in generated.items():
-        for i, (r, g) in enumerate(zip(real, clips)):
-            pid = f"{name} #{i}"
-            if rng.random() < 0.5:
-                pairs.append(Pair(pid, r, g, REAL, name))
-            else:
-                pairs.append(Pair(pid, g, r, name, REAL))
+    prepare = lambda clips: [normalize(y) for y in equal_length([to_audio(x, sr=sr, **render_options) for x in clips],
+                                                                  seconds, sr, fade)]
+    needed = {}
+    for model, styles in generated.items():
+        for style, clips in styles.items():
+            needed[style] = needed.get(style, 0) + len(clips)
+    pools = {}
+    for style, n in needed.items():
+        have = len(real.get(style, []))
+        if n > have:
+            raise ValueError(f"style {style!r}: {n} generated clips need {n} distinct real clips, but only {have} "
+                             f"real clips of that style were given (real styles: {sorted(real)})")
+        clips = prepare([real[style][i] for i in rng.permutation(have)[:n]])   # render only those heard
+        if len({_content_hash(y) for y in clips}) < n:
+            raise ValueError(f"style {style!r}: some real clips sound identical; each real clip must be heard once")
+        pools[style] = clips
+    pairs, silent = [], {}
+    for model, styles in generated.items():
+        n = sum(len(clips) for clips in styles.values())
+        real_first = np.arange(n) % 2 == 0          # half the model's pairs put the real clip on A
+        if n % 2:
+            real_first[-1] = rng.random() < 0.5
+        real_first = iter(real_first[rng.permutation(n)])
+        for style, clips in styles.items():
+            for g in prepare(clips):
+                r = pools[style].pop()
+                quiet = bool(np.abs(g).max() <= SILENCE)
+                silent[model] = silent.get(model, 0) + quiet
+                pid = f"{model}|{style}|{_content_hash(r, g)}"
+                if next(real_first):
+                    pairs.append(Pair(pid, r, g, REAL, model, style, quiet))
+                else:
+                    pairs.append(Pair(pid, g, r, model, REAL, style, quiet))
+    if not pairs:
+        raise ValueError("make_pairs got no generated clips")
+    if any(silent.values()):
+        warnings.warn("silent generated clips (kept, a listener will hear it): "
+                      + ", ".join(f"{m}: {k}" for m, k in silent.items() if k), stacklevel=2)
     return [pairs[i] for i in rng.permutation(len(pairs))]
 
 
 class RatingStore:
     """Ratings kept in a CSV file with the columns ``FIELDS``; the file is the only state.
 
-    >>> store = RatingStore("ratings.csv")          # reads earlier ratings if the file exists
-    >>> store.add(pair, "A", rater="ana")           # appends one row, atomically
+    >>> store = RatingStore("ratings.csv")             # reads earlier ratings if the file exists
+    >>> store.add(pair, "A", "same", rater="ana")      # appends one row, atomically
     """
 
     def __init__(self, path):
         self.path = Path(path)
-        self.rows = self.read() if self.path.exists() else []
+        self.rows = self.read()
 
     def read(self) -> list:
-        """All rows of the CSV, checked; a damaged file raises ValueError naming the line."""
-        text = self.path.read_text(encoding="utf-8")
+        """All rows of the CSV (none if there is no file yet), checked; anything that is not a
+        ratings file of this format raises ValueError naming the file and the line."""
+        if not self.path.exists():
+            return []
+        try:
+            text = self.path.read_text(encoding="utf-8")
+        except UnicodeDecodeError:
+            raise ValueError(f"{self.path} is not a ratings file (not UTF-8 text)") from None
         reader = csv.reader(io.StringIO(text))
-        header = next(reader, None)
-        if header != FIELDS:
-            raise ValueError(f"{self.path} is not a ratings file: header {header} instead of {FIELDS}")
-        rows = []
-        for line, values in enumerate(reader, start=2):
-            if not values:
-                continue
-            if len(values) != len(FIELDS):
-                raise ValueError(f"{self.path}, line {line}: {len(values)} fields instead of {len(FIELDS)} (corrupt file?)")
-            row = dict(zip(FIELDS, values))
-            if row["choice"] not in CHOICES:
-                raise ValueError(f"{self.path}, line {line}: choice {row['choice']!r} is not one of {CHOICES}")
-            if row["preferred"] != row["a_source" if row["choice"] == "A" else "b_source"]:
-                raise ValueError(f"{self.path}, line {line}: 'preferred' does not match the chosen clip")
-            try:
-                float(row["time"])
-            except ValueError:
-                raise ValueError(f"{self.path}, line {line}: time {row['time']!r} is not a number") from None
-            rows.append(row)
+        rows, seen = [], {}
+        try:
+            header = next(reader, None)
+            if header != FIELDS:
+                raise ValueError(f"{self.path}, line 1: not a ratings file of this format: header {header}, "
+                                 f"expected {FIELDS}")
+            for values in reader:
+                if values:
+                    row = self._check(values, f"{self.path}, line {reader.line_num}")
+                    key = (row["rater"], row["pair"])
+                    if key in seen:
+                        raise ValueError(f"{self.path}, line {reader.line_num}: rater {key[0]!r} rated pair "
+                                         f"{key[1]!r} already on line {seen[key]}")
+                    seen[key] = reader.line_num
+                    rows.append(row)
+        except csv.Error as e:
+            raise ValueError(f"{self.path}, line {reader.line_num}: not readable as CSV ({e})") from None
         return rows
 
-    def add(self, pair: Pair, choice: str, rater: str = "") -> dict:
-        """Record that ``rater`` found clip ``choice`` ("A" or "B") of ``pair`` more musical."""
-        if choice not in CHOICES:
-            raise ValueError(f"choice must be one of {CHOICES}, got {choice!r}")
-        row = {"time": f"{time.time():.3f}", "rater": rater, "pair": pair.id, "a_source": pair.a_source,
-               "b_source": pair.b_source, "choice": choice,
-               "preferred": pair.a_source if choice == "A" else pair.b_source}
-        rows = (self.read() if self.path.exists() else []) + [row]  # the file may have grown meanwhile
+    @staticmethod
+    def _check(values, where) -> dict:
+        if len(values) != len(FIELDS):
+            raise ValueError(f"{where}: {len(values)} fields instead of {len(FIELDS)} (corrupt file?)")
+        row = dict(zip(FIELDS, values))
+        try:
+            float(row["time"])
+        except ValueError:
+            raise ValueError(f"{where}: time {row['time']!r} is not a number") from None
+        if not row["rater"]:
+            raise ValueError(f"{where}: no rater")
+        if sorted([row["a_source"] == REAL, row["b_source"] == REAL]) != [False, True]:
+            raise ValueError(f"{where}: sources {row['a_source']!r}, {row['b_source']!r}: "
+                             f"need one {REAL!r} and one model")
+        model = row["b_source"] if row["a_source"] == REAL else row["a_source"]
+        prefix = f"{model}|{row['style']}|"
+        if not (row["pair"].startswith(prefix) and HASH.fullmatch(row["pair"][len(prefix):])):
+            raise ValueError(f"{where}: pair id {row['pair']!r} is not '<model>|<style>|<10 hex digits>' "
+                             f"for model {model!r}, style {row['style']!r}")
+        if row["person"] not in PERSON:
+            raise ValueError(f"{where}: 'person' answer {row['person']!r} is not one of {PERSON}")
+        if row["musical"] not in MUSICAL:
+            raise ValueError(f"{where}: 'musical' answer {row['musical']!r} is not one of {MUSICAL}")
+        return row
+
+    def add(self, pair: Pair, person: str, musical: str = "", *, rater: str) -> dict:
+        """Record ``rater``'s answers for ``pair``: which clip a person wrote ("A" or "B") and,
+        optionally, which is more musical ("A", "B", "same"; "" = no answer)."""
+        if person not in PERSON:
+            raise ValueError(f"'person' answer must be one of {PERSON}, got {person!r}")
+        if musical not in MUSICAL:
+            raise ValueError(f"'musical' answer must be one of {MUSICAL}, got {musical!r}")
+        if not rater or not rater.strip():
+            raise ValueError("a rating needs a rater's name (the summary is clustered by rater)")
+        row = {"time": f"{time.time():.3f}", "rater": rater, "pair": pair.id, "style": pair.style,
+               "a_source": pair.a_source, "b_source": pair.b_source, "person": person, "musical": musical}
+        self._check([row[f] for f in FIELDS], f"new row for {self.path}")
+        rows = self.read()  # the file may have grown meanwhile; a damaged file raises here, unwritten
+        if any(r["rater"] == rater and r["pair"] == pair.id for r in rows):
+            raise ValueError(f"rater {rater!r} has already rated pair {pair.id!r} in {self.path}")
+        rows.append(row)
         buffer = io.StringIO()
         writer = csv.DictWriter(buffer, fieldnames=FIELDS, lineterminator="\n")
         writer.writeheader()
@@ -111,7 +243,7 @@ class RatingStore:
         self.rows = rows
         return row
 
-    def rated(self, rater: str = "") -> set:
+    def rated(self, rater: str) -> set:
         """Ids of the pairs ``rater`` has already rated."""
         return {r["pair"] for r in self.rows if r["rater"] == rater}
 
@@ -137,38 +269,93 @@ def wilson_interval(k: int, n: int, z: float = 1.96) -> tuple:
     return max(0.0, centre - half), min(1.0, centre + half)
 
 
-def preference_summary(rows) -> dict:
-    """For every model: ``{"n": pairs rated, "preferred": times its clip beat the real one,
-    "rate": preferred / n, "low", "high": Wilson 95% interval}``."""
-    summary = {}
+def cluster_bootstrap(k, n, n_boot: int = 2000, seed: int = 0, level: float = 0.95) -> tuple:
+    """Percentile bootstrap interval of the pooled rate sum(k) / sum(n), where ``k[r]`` of ``n[r]``
+    ratings of rater r were hits: draw as many raters as there are, with replacement, keeping each
+    drawn rater's ratings together. With fewer than two raters there is no spread between raters
+    to resample, and the interval is (nan, nan)."""
+    k, n = np.asarray(k, dtype=float), np.asarray(n, dtype=float)
+    if k.shape != n.shape or k.ndim != 1 or np.any(n <= 0) or np.any(k < 0) or np.any(k > n):
+        raise ValueError("need per-rater counts with 0 <= k <= n and n > 0")
+    if len(n) < 2:
+        return math.nan, math.nan
+    draws = np.random.default_rng(seed).integers(0, len(n), size=(n_boot, len(n)))
+    rates = k[draws].sum(1) / n[draws].sum(1)
+    low, high = np.quantile(rates, [(1 - level) / 2, (1 + level) / 2])
+    return float(low), float(high)
+
+
+def preference_summary(rows, pairs=None, n_boot: int = 2000, seed: int = 0) -> dict:
+    """Per model, from rating rows (only those of ``pairs`` if given, so ratings of a retrained
+    model's old clips do not count): ``n`` ratings, ``raters``, ``fooled`` (times its clip was taken
+    for the person-written one), ``rate = fooled / n``, the Wilson interval ``wilson_low/high``
+    (every rating independent), the rater-clustered bootstrap ``boot_low/high``, and the answers
+    to "which is more musical?": ``musical_n`` answered, of which ``musical_model``,
+    ``musical_real`` and ``musical_same``.
+
+    Read the two intervals together: Wilson's is too narrow when raters differ (it counts one
+    listener's ten ratings as ten listeners); the bootstrap is too narrow when there are few raters
+    (with three it sees only three rates; when every rater gave 0 of n it is the point (0, 0)), and
+    is nan with one rater. ``raters`` says which caveat applies."""
+    keep = None if pairs is None else {p.id for p in pairs}
+    per_rater, summary = {}, {}
     for row in rows:
-        model = row["b_source"] if row["a_source"] == REAL else row["a_source"]
-        s = summary.setdefault(model, {"n": 0, "preferred": 0})
+        if keep is not None and row["pair"] not in keep:
+            continue
+        model_side = "A" if row["a_source"] != REAL else "B"
+        model = row["a_source"] if model_side == "A" else row["b_source"]
+        s = summary.setdefault(model, dict(n=0, fooled=0, musical_n=0, musical_model=0, musical_real=0, musical_same=0))
         s["n"] += 1
-        s["preferred"] += row["preferred"] == model
-    for s in summary.values():
-        s["rate"] = s["preferred"] / s["n"]
-        s["low"], s["high"] = wilson_interval(s["preferred"], s["n"])
-    return summary
+        s["fooled"] += row["person"] == model_side
+        if row["musical"]:
+            s["musical_n"] += 1
+            side = {"same": "same", model_side: "model"}.get(row["musical"], "real")
+            s[f"musical_{side}"] += 1
+        counts = per_rater.setdefault(model, {}).setdefault(row["rater"], [0, 0])
+        counts[0] += row["person"] == model_side
+        counts[1] += 1
+    out = {}
+    for model, s in summary.items():
+        k, n = np.array(list(per_rater[model].values())).T
+        out[model] = dict(n=s["n"], raters=len(n), fooled=s["fooled"], rate=s["fooled"] / s["n"])
+        out[model]["wilson_low"], out[model]["wilson_high"] = wilson_interval(s["fooled"], s["n"])
+        out[model]["boot_low"], out[model]["boot_high"] = cluster_bootstrap(k, n, n_boot=n_boot, seed=seed)
+        out[model].update({key: value for key, value in s.items() if key.startswith("musical")})
+    return out
 
 
 class ListeningTest:
-    """The widget: one pair at a time, two players labelled only "A" and "B", two buttons.
-    ``choose("A")`` is what a click calls (call it yourself to simulate a listener).
-    Pairs already rated by this rater (found in the CSV) are skipped, so a restart resumes."""
+    """The widget: one pair at a time, two players labelled only "A" and "B" (the clips are equally
+    long, so the duration the browser shows is the same for all), the two questions, and a
+    "save, next pair" button. ``choose("A", "same")`` is what the button calls (call it yourself
+    to simulate a listener). Pairs this rater has rated (found in the CSV) are skipped, so a
+    restarted kernel resumes where it stopped."""
 
-    def __init__(self, pairs, path, rater: str = "", **render_options):
+    def __init__(self, pairs, path, rater: str):
         import ipywidgets as widgets
         if not pairs:
             raise ValueError("a listening test needs at least one pair")
-        self.pairs, self.rater, self.render_options = list(pairs), rater, render_options
+        if not rater or not rater.strip():
+            raise ValueError("a listening test needs a rater's name (the summary is clustered by rater)")
+        self.pairs, self.rater = list(pairs), rater
+        if len({p.id for p in self.pairs}) < len(self.pairs):
+            raise ValueError("two pairs have the same id (the same clips twice)")
+        lengths = {len(y) for p in self.pairs for y in (p.a, p.b)}
+        if len(lengths) != 1 or any(np.ndim(y) != 1 for p in self.pairs for y in (p.a, p.b)):
+            raise ValueError(f"every clip must be a waveform of the same length (make_pairs does that), got "
+                             f"lengths {sorted(lengths)}: a listener could tell clips apart by their duration")
         self.store = RatingStore(path)
-        self.out = widgets.Output()
-        self.status = widgets.HTML()
-        self.buttons = [widgets.Button(description=f"{c} is more musical", button_style="info") for c in CHOICES]
-        for button, choice in zip(self.buttons, CHOICES):
-            button.on_click(lambda _, choice=choice: self.choose(choice))
-        self.widget = widgets.VBox([self.status, self.out, widgets.HBox(self.buttons)])
+        self.status, self.message = widgets.HTML(), widgets.HTML()
+        self.players = widgets.HBox()
+        self.person = widgets.ToggleButtons(options=list(PERSON), value=None)
+        self.musical = widgets.ToggleButtons(options=["A", "B", "same"], value=None)
+        self.save = widgets.Button(description="save, next pair", button_style="info")
+        self.save.on_click(lambda _: self._submit())
+        self.widget = widgets.VBox([
+            self.status, self.players,
+            widgets.HTML("<b>Which one did a person write?</b>"), self.person,
+            widgets.HTML("Which is more musical? <small>(optional)</small>"), self.musical,
+            self.save, self.message])
         self.show()
 
     def current(self):
@@ -177,28 +364,40 @@ class ListeningTest:
         return next((p for p in self.pairs if p.id not in done), None)
 
     def show(self):
-        from .listen import player
+        import ipywidgets as widgets
         pair = self.current()
         n_done = len(self.store.rated(self.rater) & {p.id for p in self.pairs})
-        self.status.value = f"<b>pair {n_done + 1} of {len(self.pairs)}</b>" if pair else "<b>all pairs rated, thank you</b>"
-        for button in self.buttons:
-            button.disabled = pair is None
-        self.out.clear_output(wait=True)
-        if pair is not None:
-            with self.out:
-                import IPython.display
-                import ipywidgets as widgets
-                IPython.display.display(widgets.HBox([player(pair.a, title="A", **self.render_options),
-                                                      player(pair.b, title="B", **self.render_options)]))
+        self.status.value = (f"<b>pair {n_done + 1} of {len(self.pairs)}</b>" if pair
+                             else "<b>all pairs rated, thank you</b>")
+        self.person.value = self.musical.value = None
+        for w in (self.person, self.musical, self.save):
+            w.disabled = pair is None
+        audio = lambda y: widgets.Audio(value=wav_bytes(y), format="wav", autoplay=False, loop=False)
+        self.players.children = [] if pair is None else [
+            widgets.VBox([widgets.HTML(f"<b>{name}</b>"), audio(y)]) for name, y in (("A", pair.a), ("B", pair.b))]
 
-    def choose(self, choice: str) -> dict:
-        """Rate the current pair ("A" or "B"), save it, show the next pair."""
+    def _submit(self):
+        """The button's handler: needs an answer to the first question."""
+        if self.person.value is None:
+            self.message.value = "Please answer <b>Which one did a person write?</b> first."
+            return
+        self.message.value = ""
+        self.choose(self.person.value, self.musical.value or "")
+
+    def choose(self, person: str, musical: str = "") -> dict:
+        """Answer for the current pair (``person``: "A"/"B"; ``musical``: "A"/"B"/"same"/""), save it,
+        show the next pair."""
         pair = self.current()
         if pair is None:
             raise ValueError("every pair has been rated already")
-        row = self.store.add(pair, choice, self.rater)
+        row = self.store.add(pair, person, musical, rater=self.rater)
         self.show()
         return row
+
+    def summary(self, n_boot: int = 2000, seed: int = 0) -> dict:
+        """``preference_summary`` of every rater's ratings of these pairs (other pairs in the file,
+        e.g. a retrained model's old clips, do not count)."""
+        return preference_summary(self.store.rows, pairs=self.pairs, n_boot=n_boot, seed=seed)
 
     def _ipython_display_(self):
         import IPython.display
