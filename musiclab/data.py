@@ -21,7 +21,7 @@ from .abc import build_vocab, encode_tokens, tokenize_abc
 from .corpora import load_corpus
 from .music import bars, key_shift, piano_roll, transpose
 
-__all__ = ["pieces_by_id", "MODE_FAMILY", "key_family", "to_c", "bar_quarters", "piece_bars", "bar_dataset",
+__all__ = ["pieces_by_id", "checkpoint_split", "MODE_FAMILY", "key_family", "to_c", "bar_quarters", "piece_bars", "bar_dataset",
            "chorale_beat_roll", "TokenData", "token_data", "tune_batches", "BOUNDARY", "UNK", "PAD_TARGET"]
 
 MODE_FAMILY = {"major": "major", "ionian": "major", "mixolydian": "major", "lydian": "major",
@@ -42,6 +42,15 @@ def pieces_by_id(ids) -> list:
             raise ValueError(f"no piece {piece_id!r}: {name} has {len(corpora[name])} pieces")
         pieces.append(corpora[name][int(index)])
     return pieces
+
+
+def checkpoint_split(meta) -> tuple[list, dict]:
+    """The pieces a checkpoint's meta names (its train, val and test ids, in that order) and the
+    split as index arrays into them, ready for ``token_data`` or ``split.take``-style use (08)."""
+    sides = [side for side in ("train", "val", "test") if f"{side}_ids" in meta]
+    pieces = pieces_by_id([i for side in sides for i in meta[f"{side}_ids"]])
+    ends = np.cumsum([len(meta[f"{side}_ids"]) for side in sides])
+    return pieces, {side: np.arange(end - len(meta[f"{side}_ids"]), end) for side, end in zip(sides, ends)}
 
 
 def key_family(key: str) -> str:

@@ -25,6 +25,14 @@ def test_pieces_by_id_finds_the_pieces_a_checkpoint_names():
         ml.pieces_by_id(["nowhere:1"])
 
 
+def test_checkpoint_split_gives_back_the_sides_a_checkpoint_names():
+    tunes = ml.load_corpus("oneills")
+    meta = {"train_ids": [tunes[3].id, tunes[9].id], "val_ids": [], "test_ids": [tunes[5].id]}
+    pieces, split = ml.checkpoint_split(meta)
+    assert [pieces[i].id for i in split["train"]] == meta["train_ids"]
+    assert [pieces[i].id for i in split["test"]] == meta["test_ids"] and len(split["val"]) == 0
+
+
 def test_modes_go_with_the_key_of_their_third():
     assert key_family("A dorian") == "A minor" and key_family("G mixolydian") == "G major"
     with pytest.raises(ValueError, match="mode"):
