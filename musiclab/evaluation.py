@@ -1,0 +1,387 @@
+"""Evaluating generated music with distributions, not means (notebook 08; also 04, 07, 10).
+
+Four tools, each small enough to read:
+
+1. **Intervals.** ``bootstrap_interval`` gives a metric with its n and a percentile-bootstrap
+   interval (Efron & Tibshirani 1993). Ratings cluster by rater and bars by piece, so a
+   ``clusters=`` argument resamples whole clusters (raters, pieces) instead of single values.
+2. **Yang & Lerch (2020)**, "On the evaluation of generative models in music" (Neural Computing
+   and Applications 32): compute a feature per sample (pitch-class histogram, note-length
+   histogram, polyphony ...), then the *intra-set* distances (between samples of the real set)
+   and the *inter-set* distances (real sample to generated sample). If the generated set is like
+   the real one, a generated sample is as far from a real one as two real ones are from each other,
+   so the two distance distributions coincide. Smooth each with a Gaussian kernel density estimate
+   (KDE) and report their **overlapping area** OA = ∫ min(p, q) (1 = the same distribution, 0 =
+   disjoint) and the **KL divergence** KL(intra ‖ inter) = ∫ p log(p / q).
+3. **Copy detection** against exactly the training set: ``jaccard_nearest`` for binary bars (Jaccard
+   distance 1 - |A∩B| / |A∪B| counts only the notes that sound; Hamming distance would call a
+   sparse bar close to an empty one) and ``longest_common_run`` for tunes (the longest stretch of
+   notes shared with any training tune).
+4. ``content_id``: a short stable hash of a clip's content, so a listening-test pair names what
+   was heard (a retrained model's clip gets a new id and never inherits old ratings).
+
+Differences from the reference code (mgeval, Yang & Lerch's ``utils.py``), which these functions do
+not copy: its ``overlap_area`` integrates min(p, q) only between the smallest and the largest
+observed distance, cutting off the tails of both KDEs; its ``kl_dist`` evaluates p on a grid over
+the range of one sample and q on a *different* grid over the other's range, then compares them
+point by point (``stats.entropy(pdf_A(grid_A), pdf_B(grid_B))``), which is not KL(p ‖ q) unless the
+ranges agree. Here both densities live on one shared grid wide enough for their tails.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from typing import NamedTuple
+
+import numpy as np
+import torch
+
+from .metrics import as_binary, note_runs, pitch_class_histogram, polyphony
+
+__all__ = [
+    "Interval", "bootstrap_interval", "NOTE_LENGTHS", "note_length_histogram", "FEATURES", "set_features",
+    "intra_set_distances", "inter_set_distances", "kde", "shared_grid", "overlap_area", "kl_divergence",
+    "DistanceOverlap", "distance_overlap", "jaccard_nearest", "RunMatch", "longest_common_run", "content_id",
+]
+
+
+# ----------------------------------------------------------------------------- 1. bootstrap
+
+class Interval(NamedTuple):
+    """A statistic with its percentile-bootstrap interval and the number of values behind it."""
+    estimate: float
+    low: float
+    high: float
+    n: int
+
+    def __str__(self) -> str:
+        return f"{self.estimate:.3f} [{self.low:.3f}, {self.high:.3f}] (n={self.n})"
+
+
+def _groups(clusters) -> list[np.ndarray]:
+    """Indices of the values of each cluster label."""
+    _, labels = np.unique(clusters, return_inverse=True)
+    order = np.argsort(labels, kind="stable")
+    return np.split(order, np.flatnonzero(np.diff(labels[order])) + 1)
+
+
+def bootstrap_interval(values, statistic=None, n_boot: int = 1000, level: float = 0.95, seed: int = 0,
+                       clusters=None) -> Interval:
+    """Percentile bootstrap of ``statistic`` (default: the mean) of a sample -> Interval.
+
+    ``values``: a 1-D sample (nan entries, e.g. a metric of an empty bar, are dropped first and
+    not counted in n) or an array whose first axis indexes the observations (then ``statistic``
+    receives a resampled array, e.g. ``lambda v: np.mean(v[:, 0] > v[:, 1])``).
+    ``clusters``: one label per value (rater, piece); each bootstrap sample then draws whole
+    clusters with replacement, which keeps the dependence inside a cluster (Field & Welsh 2007).
+    The estimate is the statistic of the full sample; low/high are the (1 - level)/2 and
+    (1 + level)/2 quantiles of the ``n_boot`` bootstrap statistics.
+    """
+    values = np.asarray(values, dtype=float)
+    if clusters is not None and len(clusters) != len(values):
+        raise ValueError(f"clusters has {len(clusters)} labels for {len(values)} values")
+    if values.ndim == 1:
+        keep = ~np.isnan(values)
+        values = values[keep]
+        clusters = None if clusters is None else np.asarray(clusters)[keep]
+    n = len(values)
+    if n == 0:
+        return Interval(float("nan"), float("nan"), float("nan"), 0)
+    stat = statistic or (lambda v: float(np.mean(v)))
+    groups = None if clusters is None else _groups(clusters)
+    rng = np.random.default_rng(seed)
+    stats = []
+    for _ in range(n_boot):
+        if groups is None:                          # n values drawn with replacement
+            index = rng.integers(0, n, n)
+        else:                                       # as many clusters drawn with replacement
+            index = np.concatenate([groups[c] for c in rng.integers(0, len(groups), len(groups))])
+        stats.append(stat(values[index]))
+    low, high = np.quantile(stats, [(1 - level) / 2, (1 + level) / 2])
+    return Interval(float(stat(values)), float(low), float(high), n)
+
+
+# ----------------------------------------------------------------------------- 2. Yang & Lerch
+
+_integrate = getattr(np, "trapezoid", None) or np.trapz     # the trapezoid rule (renamed in numpy 2)
+
+# Yang & Lerch's 12 note-length classes, in quarter notes (their mgeval ``note_length_hist``)
+NOTE_LENGTHS = {"whole": 4, "half": 2, "quarter": 1, "8th": 1 / 2, "16th": 1 / 4,
+                "dotted half": 3, "dotted quarter": 3 / 2, "dotted 8th": 3 / 4, "dotted 16th": 3 / 8,
+                "half triplet": 4 / 3, "quarter triplet": 2 / 3, "8th triplet": 1 / 3}
+
+
+def note_length_histogram(x, steps_per_quarter: int = 4) -> np.ndarray:
+    """Yang & Lerch's note-length histogram of a roll or bars: each note (a run of on-frames,
+    ``metrics.note_runs``) goes to the closest of the 12 classes of ``NOTE_LENGTHS``; normalised
+    to sum 1 (all nan without notes). At 4 steps per quarter no note is a true triplet: 1 step
+    is a 16th, 3 steps a dotted 8th, and 5 steps (1.25 quarters) land in the half-triplet class,
+    the closest one."""
+    _, steps = note_runs(x)
+    if len(steps) == 0:
+        return np.full(len(NOTE_LENGTHS), np.nan)
+    classes = np.array(list(NOTE_LENGTHS.values()))
+    nearest = np.abs(steps[:, None] / steps_per_quarter - classes[None]).argmin(axis=1)
+    return np.bincount(nearest, minlength=len(classes)) / len(steps)
+
+
+# the three features notebook 08 compares; each maps one sample (a roll or a bar) to a vector
+FEATURES = {
+    "pitch-class histogram": lambda x, low=21: pitch_class_histogram(x, low=low, by="frames"),
+    "note-length histogram": lambda x, low=21: note_length_histogram(x),
+    "polyphony": lambda x, low=21: np.array([polyphony(x)]),
+}
+
+
+def set_features(samples, feature, **kwargs) -> np.ndarray:
+    """(n, d) array of ``feature(sample, **kwargs)`` for each sample (a bar of a stack, a roll of a
+    list); ``feature`` is a function or a name of ``FEATURES``."""
+    fn = FEATURES[feature] if isinstance(feature, str) else feature
+    return np.stack([np.atleast_1d(np.asarray(fn(s, **kwargs), dtype=float)) for s in samples])
+
+
+def _rows(features) -> np.ndarray:
+    """Features as (n, d) float rows, without the rows that contain nan (an empty bar has no
+    pitch-class histogram)."""
+    f = np.asarray(features, dtype=float)
+    f = f[:, None] if f.ndim == 1 else f.reshape(len(f), -1)
+    return f[~np.isnan(f).any(axis=1)]
+
+
+def _distances(a: np.ndarray, b: np.ndarray, chunk: int = 256) -> np.ndarray:
+    """Euclidean distance matrix (len(a), len(b)), a chunk of rows at a time."""
+    return np.concatenate([np.sqrt(((a[i:i + chunk, None] - b[None]) ** 2).sum(-1))
+                           for i in range(0, len(a), chunk)]) if len(a) else np.zeros((0, len(b)))
+
+
+def intra_set_distances(features) -> np.ndarray:
+    """Euclidean distances between every pair of samples of one set (i < j): n(n-1)/2 values.
+    Yang & Lerch's leave-one-out intra-set distances hold each pair twice (same distribution)."""
+    f = _rows(features)
+    i, j = np.triu_indices(len(f), k=1)
+    return _distances(f, f)[i, j]
+
+
+def inter_set_distances(features_a, features_b) -> np.ndarray:
+    """Euclidean distances from every sample of set a to every sample of set b: n_a * n_b values."""
+    return _distances(_rows(features_a), _rows(features_b)).ravel()
+
+
+def _scott(values: np.ndarray) -> float:
+    """Scott's rule bandwidth for a 1-D Gaussian KDE: std * n^(-1/5)."""
+    return float(np.std(values) * len(values) ** (-1 / 5)) if len(values) > 1 else 0.0
+
+
+def shared_grid(*samples, size: int = 512, pad: float = 4.0) -> np.ndarray:
+    """One grid for the KDEs of several 1-D samples: from the smallest value to the largest,
+    widened by ``pad`` of the largest Scott bandwidth on each side so that both tails fit."""
+    values = np.concatenate([np.asarray(s, dtype=float).ravel() for s in samples])
+    if len(values) == 0:
+        raise ValueError("shared_grid needs at least one value")
+    lo, hi = values.min(), values.max()
+    h = max([_scott(np.asarray(s, dtype=float).ravel()) for s in samples] + [1e-3 * max(hi - lo, 1.0)])
+    return np.linspace(lo - pad * h, hi + pad * h, size)
+
+
+def kde(values, grid, bandwidth: float | None = None, chunk: int = 4096) -> np.ndarray:
+    """Gaussian kernel density estimate of a 1-D sample on ``grid``, normalised to integrate to 1
+    there (trapezoid rule). Bandwidth: Scott's rule unless given, never below the grid step
+    (identical values, e.g. the polyphony 1 of every melody, still give a density the grid can hold)."""
+    values = np.asarray(values, dtype=float).ravel()
+    grid = np.asarray(grid, dtype=float)
+    if len(values) == 0:
+        raise ValueError("kde needs at least one value")
+    h = max(bandwidth if bandwidth is not None else _scott(values), grid[1] - grid[0])
+    density = np.zeros(len(grid))
+    for i in range(0, len(values), chunk):                      # (chunk, grid) at a time
+        z = (grid[None] - values[i:i + chunk, None]) / h
+        density += np.exp(-0.5 * z ** 2).sum(axis=0)
+    return density / _integrate(density, grid)
+
+
+def overlap_area(p, q, grid) -> float:
+    """Overlapping area ∫ min(p, q) of two densities on one grid: 1 for equal densities, 0 for
+    disjoint ones (for two unit Gaussians d apart it is 2 Φ(-d/2))."""
+    return float(_integrate(np.minimum(p, q), grid))
+
+
+def kl_divergence(p, q, grid, eps: float = np.finfo(float).tiny) -> float:
+    """KL(p ‖ q) = ∫ p log(p / q) in nats, for densities on one grid. Where q vanishes but p does
+    not KL is infinite; q is floored at ``eps`` (by default where a float underflows), so that
+    far-apart KDEs give a large finite number."""
+    p, q = np.asarray(p, dtype=float), np.maximum(np.asarray(q, dtype=float), eps)
+    terms = np.where(p > 0, p * np.log(np.maximum(p, eps) / q), 0.0)
+    return float(_integrate(terms, grid))
+
+
+class DistanceOverlap(NamedTuple):
+    """Yang & Lerch's comparison of one feature: OA and KL of the intra-set distances of the real
+    set against the real-to-generated distances, with the distances and densities for a figure."""
+    oa: float
+    kl: float
+    intra: np.ndarray
+    inter: np.ndarray
+    grid: np.ndarray
+    intra_density: np.ndarray
+    inter_density: np.ndarray
+
+
+def distance_overlap(real_features, generated_features, grid_size: int = 512) -> DistanceOverlap:
+    """Overlapping area and KL(intra ‖ inter) of the KDEs of intra_set_distances(real) and
+    inter_set_distances(real, generated), on a shared grid. Pass held-out real features as
+    ``generated_features`` for the reference row: that is how close "as good as real" gets."""
+    intra = intra_set_distances(real_features)
+    inter = inter_set_distances(real_features, generated_features)
+    if len(intra) == 0 or len(inter) == 0:
+        raise ValueError("need at least two real samples and one generated sample without nan features")
+    grid = shared_grid(intra, inter, size=grid_size)
+    p, q = kde(intra, grid), kde(inter, grid)
+    return DistanceOverlap(overlap_area(p, q, grid), kl_divergence(p, q, grid), intra, inter, grid, p, q)
+
+
+# ----------------------------------------------------------------------------- 3. copy detection
+
+def _flat(bars) -> torch.Tensor:
+    """Bars (n, steps, keys) or rows (n, features) as float32 0/1 rows (on = value > 0.5)."""
+    x = torch.from_numpy(as_binary(bars))
+    return x.reshape(len(x), -1).float()
+
+
+def jaccard_nearest(x_bars, corpus_bars, chunk: int = 2048) -> tuple[np.ndarray, np.ndarray]:
+    """For each binary bar of ``x_bars``: the Jaccard distance 1 - |A∩B| / |A∪B| to its nearest
+    bar in ``corpus_bars`` and that bar's index. 0 = an exact copy of a training bar.
+
+    |A∩B| for all pairs is one matrix product of the flattened 0/1 bars; it runs over chunks of
+    ``chunk`` x ``chunk`` pairs, so memory stays small for any corpus. An empty query bar has no
+    nearest bar (distance nan, index -1); it is reported by the empty-bar rate instead.
+    """
+    x, c = _flat(x_bars), _flat(corpus_bars)
+    if x.shape[1] != c.shape[1]:
+        raise ValueError(f"bars differ in shape: {tuple(np.shape(x_bars)[1:])} vs {tuple(np.shape(corpus_bars)[1:])}")
+    if len(c) == 0:
+        raise ValueError("the corpus has no bars")
+    best = torch.full((len(x),), float("inf"))
+    index = torch.full((len(x),), -1, dtype=torch.long)
+    nx, nc = x.sum(1), c.sum(1)
+    for i in range(0, len(x), chunk):
+        for j in range(0, len(c), chunk):
+            both = x[i:i + chunk] @ c[j:j + chunk].T                     # |A∩B|, exact in float32
+            union = nx[i:i + chunk, None] + nc[None, j:j + chunk] - both
+            dist = torch.where(union > 0, 1 - both / union.clamp(min=1), torch.ones_like(both))
+            d, k = dist.min(dim=1)
+            better = d < best[i:i + chunk]
+            best[i:i + chunk] = torch.where(better, d, best[i:i + chunk])
+            index[i:i + chunk] = torch.where(better, k + j, index[i:i + chunk])
+    empty = nx == 0
+    best[empty], index[empty] = float("nan"), -1
+    return best.numpy().astype(float), index.numpy()
+
+
+class RunMatch(NamedTuple):
+    """The longest run shared with a corpus: its length (in notes), the corpus sequence it is
+    in, and where it starts in the query and in that sequence (-1 when the length is 0)."""
+    length: int
+    index: int
+    start: int
+    corpus_start: int
+
+
+_BASE = np.uint64(0x9E3779B97F4A7C15)          # odd, so it has an inverse modulo 2^64
+
+
+def _window_hashes(values: np.ndarray, width: int, powers: np.ndarray, inverse_powers: np.ndarray) -> np.ndarray:
+    """Polynomial hash sum_j v[s+j] B^j (mod 2^64) of every window of ``width`` values, from one
+    prefix sum: (S[s+width] - S[s]) * B^-s, with S[k] = sum_{i<k} v[i] B^i. uint64 wraps mod 2^64."""
+    prefix = np.concatenate([[np.uint64(0)], np.cumsum(values * powers[:len(values)], dtype=np.uint64)])
+    n = len(values) - width + 1
+    return (prefix[width:width + n] - prefix[:n]) * inverse_powers[:n]
+
+
+def longest_common_run(seq, corpus_seqs, transpose: bool = False) -> RunMatch:
+    """The longest contiguous run of ``seq`` (e.g. the pitches of a generated tune,
+    ``validity.token_pitches``) that also occurs in one of ``corpus_seqs`` (the training tunes).
+
+    A run of length L shared implies one of length L - 1, so binary search on L; each step hashes
+    every window of length L in the query and in the corpus (one prefix sum each, vectorised) and
+    asks whether a query window's hash occurs in the corpus; a candidate is then compared value by
+    value, so a hash collision cannot fake a match. ``transpose=True`` compares intervals instead
+    of pitches (a copy moved to another key); the length is still counted in notes.
+    """
+    def prepare(s):
+        s = np.asarray(s, dtype=np.int64).ravel()
+        return np.diff(s) if transpose else s
+
+    query, tunes = prepare(seq), [prepare(s) for s in corpus_seqs]
+    lengths = np.array([len(t) for t in tunes], dtype=np.int64)
+    corpus = np.concatenate(tunes + [np.zeros(0, np.int64)]).astype(np.uint64) + np.uint64(1 << 20)
+    owner = np.repeat(np.arange(len(tunes)), lengths)
+    starts = np.concatenate([[0], np.cumsum(lengths)])
+    q = query.astype(np.uint64) + np.uint64(1 << 20)            # offset: intervals can be negative
+    n = max(len(corpus), len(q)) + 1
+    powers, inverse = (np.concatenate([[np.uint64(1)], np.cumprod(np.full(n - 1, b, dtype=np.uint64), dtype=np.uint64)])
+                       for b in (_BASE, np.uint64(pow(int(_BASE), -1, 1 << 64))))    # B^k and B^-k mod 2^64
+
+    def find(width: int):
+        """(tune, query start, tune start) of a shared run of ``width`` values, or None."""
+        if width == 0:
+            return (0, 0, 0)
+        if width > len(q) or width > (lengths.max() if len(lengths) else 0):
+            return None
+        hq = _window_hashes(q, width, powers, inverse)
+        hc = _window_hashes(corpus, width, powers, inverse)
+        inside = owner[:len(hc)] == owner[width - 1:width - 1 + len(hc)]   # the window stays in one tune
+        for pos in np.flatnonzero(inside & np.isin(hc, hq)):
+            for s in np.flatnonzero(hq == hc[pos]):
+                if np.array_equal(q[s:s + width], corpus[pos:pos + width]):
+                    tune = int(owner[pos])
+                    return (tune, int(s), int(pos - starts[tune]))
+        return None
+
+    lo, hi, found = 0, len(q), (0, 0, 0)
+    while lo < hi:                                  # the largest width with a match
+        mid = (lo + hi + 1) // 2
+        match = find(mid)
+        if match is None:
+            hi = mid - 1
+        else:
+            lo, found = mid, match
+    if lo > 0:
+        return RunMatch(lo + 1 if transpose else lo, *found)
+    if transpose and len(np.ravel(seq)) and any(len(np.ravel(s)) for s in corpus_seqs):
+        return RunMatch(1, next(i for i, s in enumerate(corpus_seqs) if len(np.ravel(s))), 0, 0)  # one note
+    return RunMatch(0, -1, -1, -1)
+
+
+# ----------------------------------------------------------------------------- 4. content ids
+
+def _canonical(obj) -> bytes:
+    """Bytes that identify the content (and its type) of an array, tensor, bytes, text, number,
+    or a list/tuple/dict of these."""
+    if hasattr(obj, "detach"):                        # a torch tensor
+        obj = obj.detach().cpu().numpy()
+    if isinstance(obj, np.ndarray):
+        head = f"ndarray:{obj.dtype.str}:{obj.shape}:".encode()
+        return head + np.ascontiguousarray(obj).tobytes()
+    if isinstance(obj, (bytes, bytearray)):
+        return b"bytes:" + bytes(obj)
+    if isinstance(obj, str):
+        return b"str:" + obj.encode("utf-8")
+    if isinstance(obj, (bool, int, float, np.integer, np.floating)) or obj is None:
+        return b"json:" + json.dumps(obj.item() if hasattr(obj, "item") else obj).encode()
+    if isinstance(obj, (list, tuple)):
+        return b"seq:" + b"".join(hashlib.sha1(_canonical(x)).digest() for x in obj)
+    if isinstance(obj, dict):
+        items = sorted((str(k), hashlib.sha1(_canonical(v)).digest()) for k, v in obj.items())
+        return b"dict:" + b"".join(k.encode() + b"=" + v for k, v in items)
+    raise TypeError(f"content_id cannot hash a {type(obj).__name__}")
+
+
+def content_id(obj, length: int = 12) -> str:
+    """A short stable hash of the content of ``obj`` (a waveform, a piano roll, a token list, text):
+    the first ``length`` hex digits of SHA-1 over its bytes, dtype and shape. The same content gives
+    the same id in every process and on every machine (unlike ``hash()``); any changed sample,
+    token or dtype gives another. Listening-test pairs carry it, so ratings follow the clip heard."""
+    if not 4 <= length <= 40:
+        raise ValueError(f"length must be between 4 and 40 hex digits, got {length}")
+    return hashlib.sha1(_canonical(obj)).hexdigest()[:length]
