@@ -184,19 +184,28 @@ def shared_grid(*samples, size: int = 512, pad: float = 4.0) -> np.ndarray:
     return np.linspace(lo - pad * h, hi + pad * h, size)
 
 
-def kde(values, grid, bandwidth: float | None = None, chunk: int = 4096) -> np.ndarray:
-    """Gaussian kernel density estimate of a 1-D sample on ``grid``, normalised to integrate to 1
-    there (trapezoid rule). Bandwidth: Scott's rule unless given, never below the grid step
-    (identical values, e.g. the polyphony 1 of every melody, still give a density the grid can hold)."""
+def kde(values, grid, bandwidth: float | None = None) -> np.ndarray:
+    """Gaussian kernel density estimate of a 1-D sample on an evenly spaced ``grid``, normalised to
+    integrate to 1 there (trapezoid rule). Bandwidth: Scott's rule unless given, never below the
+    grid step (identical values, e.g. the polyphony 1 of every melody, still give a density).
+
+    Binned, as large distance sets need (250,000 inter-set distances are common): each value
+    splits its weight between the two grid points around it, and the counts are convolved with
+    the Gaussian kernel sampled on the grid; this equals the sum of one Gaussian per value up to
+    the grid step, in O(n + grid) instead of O(n x grid) time."""
     values = np.asarray(values, dtype=float).ravel()
     grid = np.asarray(grid, dtype=float)
     if len(values) == 0:
         raise ValueError("kde needs at least one value")
-    h = max(bandwidth if bandwidth is not None else _scott(values), grid[1] - grid[0])
-    density = np.zeros(len(grid))
-    for i in range(0, len(values), chunk):                      # (chunk, grid) at a time
-        z = (grid[None] - values[i:i + chunk, None]) / h
-        density += np.exp(-0.5 * z ** 2).sum(axis=0)
+    step = grid[1] - grid[0]
+    h = max(bandwidth if bandwidth is not None else _scott(values), step)
+    pos = np.clip((values - grid[0]) / step, 0, len(grid) - 1)
+    left = np.minimum(pos.astype(int), len(grid) - 2)
+    right_share = pos - left
+    counts = (np.bincount(left, 1 - right_share, len(grid)) + np.bincount(left + 1, right_share, len(grid)))
+    half = int(np.ceil(4 * h / step))                          # the kernel out to 4 bandwidths
+    kernel = np.exp(-0.5 * (np.arange(-half, half + 1) * step / h) ** 2)
+    density = np.convolve(counts, kernel)[half:half + len(grid)]
     return density / _integrate(density, grid)
 
 
@@ -211,8 +220,8 @@ def kl_divergence(p, q, grid, eps: float = np.finfo(float).tiny) -> float:
     not KL is infinite; q is floored at ``eps`` (by default where a float underflows), so that
     far-apart KDEs give a large finite number."""
     p, q = np.asarray(p, dtype=float), np.maximum(np.asarray(q, dtype=float), eps)
-    terms = np.where(p > 0, p * np.log(np.maximum(p, eps) / q), 0.0)
-    return float(_integrate(terms, grid))
+    terms = np.where(p > 0, p * (np.log(np.maximum(p, eps)) - np.log(q)), 0.0)   # a difference: no overflow
+    return max(float(_integrate(terms, grid)), 0.0)       # KL >= 0; rounding can give -1e-17
 
 
 class DistanceOverlap(NamedTuple):

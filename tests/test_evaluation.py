@@ -109,6 +109,12 @@ def test_kde_of_samples_recovers_the_analytic_overlap():
     assert integrate(pa, grid) == pytest.approx(1.0)
     assert np.abs(pa - normal_pdf(grid)).max() < 0.03
     assert overlap_area(pa, pb, grid) == pytest.approx(2 * normal_cdf(-0.5), abs=0.03)
+    # the binned estimate equals one Gaussian per value, summed (up to the grid step)
+    sample = rng.gamma(2.0, 1.0, 300)
+    grid = shared_grid(sample)
+    h = sample.std() * len(sample) ** (-1 / 5)
+    direct = normal_pdf(grid[:, None], sample[None], h).mean(axis=1)
+    assert np.abs(kde(sample, grid) - direct).max() < 1e-3 * direct.max()
     # identical values still give a density (bandwidth floored at the grid step)
     same = np.ones(50)
     grid = shared_grid(same)
