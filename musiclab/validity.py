@@ -5,21 +5,26 @@ folk-rnn tokens of ``musiclab.abc`` (Sturm et al. 2016) the way a musician reads
 
 * **header**: the tune starts with its meter and key, ``"M:6/8", "K:Gmaj"``;
 * **bars add up**: every inner bar lasts exactly one measure of the meter in force. The first and
-  the last bar may be partial (a pickup, an ending), so they are not checked. Durations are in
+  the last bar may be partial (a pickup, an ending), so they are not checked; a bar next to a
+  section line (repeat, double bar, ending) may be partial when it completes a measure with the
+  bar across that line or with the opening pickup (each section has its own pickup). Durations are in
   eighth notes (the tokens' unit ``L:1/8``): a note lasts 1, "2", "/2", "3/2" ...; a tuplet
   ``(p:q:r`` plays its next r notes in q/p of their length (``(3`` = three in the time of two);
   broken rhythm ``a > b`` makes the pair 3/2 and 1/2 of their lengths (``>>``: 7/4 and 1/4, ``<``
   the other way round); a chord ``[CEG]`` lasts as long as its first note (``tokenize_abc`` writes
   ``[CE]2`` as ``[ C 2 E 2 ]``; a length after ``]`` multiplies it, as in ABC); ties ``-`` do not
-  change lengths; an inline ``M:`` changes the meter from the next bar on;
+  change lengths; an inline ``M:`` holds from the bar it opens (from the next one when it comes
+  in the middle of a bar);
 * **balanced chords**: every ``[`` is closed by ``]`` before the next ``[`` or bar line, and no
   ``]`` comes without ``[`` (the tokenizer drops slurs, so chords are the only brackets; ``(3`` is a
   tuplet marker that needs no closing, ``[1`` an ending);
 * **ends on the tonic**: the pitch class of the last note (of a final chord, its lowest note) is
   the tonic of the key in force, read with the key signature and the accidentals earlier in the bar.
 
-Real tunes pass these checks almost always (``tests/test_validity.py`` measures it on O'Neill's
-and Ryan's tunes), so a model's rates can be read beside the real ones (notebook 08, issue 11).
+Real tunes pass the header, bar and chord checks almost always, the tonic check less often (tunes
+with D.C. or segno end in the middle, some modal tunes end on another degree);
+``tests/test_validity.py`` measures all four on O'Neill's and Ryan's tunes. Read a model's rates
+beside the real tunes' rates, never alone (notebook 08, issue 11).
 """
 from __future__ import annotations
 
