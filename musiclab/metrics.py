@@ -45,6 +45,7 @@ __all__ = [
     "qualified_note_rate",
     "pitch_class_histogram", "pitch_class_entropy", "scale_consistency", "polyphony", "polyphony_rate",
     "groove_consistency", "tonal_centroid", "tonal_distance", "MAJOR_SCALE", "MINOR_SCALE",
+    "bar_metrics",
 ]
 
 MAJOR_SCALE = np.array([1, 0, 1, 0, 1, 1, 0, 1, 0, 1, 0, 1], dtype=bool)  # C D E F G A B
@@ -253,3 +254,14 @@ def tonal_distance(x, y, low: int = 21, steps_per_beat: int = 4) -> float:
     if not both.any():
         return float("nan")
     return float(np.linalg.norm(tonal_centroid(cx[both]) - tonal_centroid(cy[both]), axis=1).mean())
+
+
+def bar_metrics(bars, low: int = 21) -> dict:
+    """The bar metrics of notebooks 07 and 08 for a stack of bars (n, S, P): EB, UPC, QN over
+    the stack; pitch-class entropy "H (bits)" and scale consistency "SC" per bar, averaged over
+    the bars that hold a note (one bar is what a bar model makes; nan when none does); polyphony."""
+    b = as_bars(bars)
+    sounding = [x for x in b if x.any()]
+    per_bar = lambda f: float(np.mean([f(x, low=low) for x in sounding])) if sounding else float("nan")
+    return {"EB": empty_bar_rate(b), "UPC": used_pitch_classes(b, low=low), "QN": qualified_note_rate(b),
+            "H (bits)": per_bar(pitch_class_entropy), "SC": per_bar(scale_consistency), "polyphony": polyphony(b)}

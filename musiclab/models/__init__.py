@@ -6,3 +6,4 @@ notebooks (01, 03, 06, 09) write their math by hand instead.
 from .transformer import *  # noqa: F401,F403
 from .rnn import *  # noqa: F401,F403
 from .dic import *  # noqa: F401,F403
+from .gan import *  # noqa: F401,F403

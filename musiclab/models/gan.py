@@ -1,0 +1,242 @@
+"""A style-conditional GAN for one bar of music (notebook 07; loaded by notebook 08).
+
+The generator G(z, c) maps noise z and a style vector c to the probability that each cell of a
+bar (steps x keys piano roll) is on; the discriminator D(x, c) scores a bar given its style.
+
+* GAN and its non-saturating generator loss: Goodfellow et al. (2014), "Generative adversarial nets".
+* The condition c concatenated to both networks' inputs: Mirza & Osindero (2014), "Conditional
+  generative adversarial nets".
+* Spectral normalisation of D's layers: Miyato et al. (2018), "Spectral normalization for
+  generative adversarial networks"; the projection discriminator: Miyato & Koyama (2018),
+  "cGANs with projection discriminator"; D's auxiliary style classifier: AC-GAN, Odena, Olah &
+  Shlens (2017), "Conditional image synthesis with auxiliary classifier GANs".
+* Bars as binary piano rolls, hard thresholding of G's probabilities and the bar metrics:
+  MuseGAN, Dong et al. (2018), "MuseGAN: multi-track sequential generative adversarial networks
+  for symbolic music generation and accompaniment".
+
+``train_bar_gan`` is the one training recipe (notebook 07 calls it; 08 calls it when 07's
+checkpoint is missing); ``decode_bars`` is the one rule from probabilities to 0/1 bars (07, 08,
+02); ``StyleClassifier`` / ``train_style_classifier`` tell which style a bar is in (07 checks
+that G plays the style it is asked for).
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from tqdm.auto import tqdm
+
+from ..config import by_mode, seed_everything
+
+__all__ = ["BarGenerator", "BarDiscriminator", "gan_recipe", "train_bar_gan", "decode_bars",
+           "generate_bars", "StyleClassifier", "train_style_classifier", "predict_styles"]
+
+
+class BarGenerator(nn.Module):
+    """G(z, c): noise (n, z_dim) and style weights (n, n_styles) -> bar probabilities
+    (n, steps, n_keys). An MLP; the style enters through a linear embedding E (no bias), so a
+    mixture of styles (1 - a) e_s + a e_t is embedded as (1 - a) E e_s + a E e_t (notebook 07)."""
+
+    def __init__(self, n_styles: int = 3, steps: int = 16, n_keys: int = 60, z_dim: int = 64,
+                 style_dim: int = 16, hidden: int = 128):
+        super().__init__()
+        self.config = dict(n_styles=n_styles, steps=steps, n_keys=n_keys, z_dim=z_dim,
+                           style_dim=style_dim, hidden=hidden)
+        self.style = nn.Linear(n_styles, style_dim, bias=False)
+        self.net = nn.Sequential(
+            nn.Linear(z_dim + style_dim, hidden), nn.LeakyReLU(0.2),
+            nn.Linear(hidden, 2 * hidden), nn.LeakyReLU(0.2),
+            nn.Linear(2 * hidden, steps * n_keys))
+        nn.init.constant_(self.net[-1].bias, -3.0)   # start sparse like music: sigmoid(-3) = 0.05, not 0.5
+        self.style_bias = nn.Linear(n_styles, steps * n_keys, bias=False)   # each style's own bias per cell
+        nn.init.zeros_(self.style_bias.weight)
+
+    def forward(self, z, c):
+        logits = self.net(torch.cat([z, self.style(c)], dim=1)) + self.style_bias(c)
+        return torch.sigmoid(logits).view(-1, self.config["steps"], self.config["n_keys"])
+
+
+class BarDiscriminator(nn.Module):
+    """D(x, c): a bar (n, steps, n_keys) and its style weights (n, n_styles) -> a logit (n,),
+    high = "looks like a real bar of this style".
+
+    Features phi(x) come from an MLP; the logit is w . phi(x) + (V c) . phi(x): a style-free
+    score plus a style's own direction in feature space (the projection discriminator of
+    Miyato & Koyama 2018), so D must check that the bar fits *the asked* style. A second head,
+    ``style_logits``, classifies phi(x) into the styles (the auxiliary classifier of AC-GAN,
+    Odena et al. 2017). Every layer is spectrally normalised (W / sigma_max(W), sigma estimated
+    by power iteration), so D is about 1-Lipschitz in its input and cannot draw arbitrarily sharp
+    boundaries around the exactly-0/1 real bars (Miyato et al. 2018)."""
+
+    def __init__(self, n_styles: int = 3, steps: int = 16, n_keys: int = 60, hidden: int = 128):
+        super().__init__()
+        self.config = dict(n_styles=n_styles, steps=steps, n_keys=n_keys, hidden=hidden)
+        sn = nn.utils.parametrizations.spectral_norm
+        self.features = nn.Sequential(
+            sn(nn.Linear(steps * n_keys, 2 * hidden)), nn.LeakyReLU(0.2),
+            sn(nn.Linear(2 * hidden, hidden)), nn.LeakyReLU(0.2))
+        self.score = sn(nn.Linear(hidden, 1))
+        self.style = sn(nn.Linear(n_styles, hidden, bias=False))
+        self.classify = sn(nn.Linear(hidden, n_styles))
+
+    def forward(self, x, c):
+        phi = self.features(x.flatten(1))
+        return self.score(phi).squeeze(1) + (self.style(c) * phi).sum(1)
+
+    def style_logits(self, x):
+        """Which style does D think the bar is in? (n, n_styles) logits."""
+        return self.classify(self.features(x.flatten(1)))
+
+
+def gan_recipe() -> dict:
+    """Sizes of notebook 07's GAN in this mode (quick mode: about a minute on one CPU thread)."""
+    return dict(steps=by_mode(20000, 2000), batch=by_mode(128, 64), hidden=by_mode(512, 128),
+                z_dim=64, lr=by_mode(2e-4, 1e-3), style_weight=1.0)
+
+
+def train_bar_gan(bars, styles, device, steps: int | None = None, batch: int | None = None,
+                  hidden: int | None = None, z_dim: int | None = None, lr: float | None = None,
+                  style_weight: float | None = None, n_styles: int | None = None, seed: int = 0,
+                  snapshot_steps=(), n_snapshot: int = 2, progress: bool = True):
+    """Train a conditional bar GAN (notebook 07's recipe; 08 calls it when 07's checkpoint is missing).
+
+    ``bars``: (n, steps, keys) 0/1 training bars; ``styles``: (n,) style index of each bar.
+    Sizes not given come from :func:`gan_recipe`. Every batch is style-balanced (each style equally
+    likely, whatever its number of bars). With a = D(x, c) on real bars and b = D(G(z, c), c) on fakes:
+
+    * D minimises softplus(-a) + softplus(b) = -log sigma(a) - log(1 - sigma(b)) (Goodfellow et al. 2014),
+      plus ``style_weight`` x the cross-entropy of its style head on the *real* bars (AC-GAN);
+    * G minimises the non-saturating loss softplus(-b) = -log sigma(b), plus ``style_weight`` x the
+      cross-entropy of D's style head on its fakes: its bars must be recognisable as the asked style.
+
+    Adam, betas (0.5, 0.999). Returns (G, D, history): history holds per step the adversarial
+    losses "D" and "G", "D(x) real" and "D(G(z)) fake" (the mean probability D gives real and fake
+    bars), "style real" and "style fake" (the style head's cross-entropies) and "snapshots": {step: G's probabilities for the
+    same ``n_snapshot`` noise vectors in every style, (n_styles, n_snapshot, steps, keys)}.
+    """
+    recipe = gan_recipe()
+    given = dict(steps=steps, batch=batch, hidden=hidden, z_dim=z_dim, lr=lr, style_weight=style_weight)
+    steps, batch, hidden, z_dim, lr, style_weight = (recipe[k] if v is None else v for k, v in given.items())
+    X = torch.as_tensor(np.asarray(bars), dtype=torch.float32)
+    Y = torch.as_tensor(np.asarray(styles), dtype=torch.long)
+    n_styles = int(Y.max()) + 1 if n_styles is None else n_styles
+    weights = (1.0 / torch.bincount(Y, minlength=n_styles).clamp(min=1).float())[Y]   # style-balanced
+
+    seed_everything(seed)
+    shape = dict(n_styles=n_styles, steps=X.shape[1], n_keys=X.shape[2], hidden=hidden)
+    G, D = BarGenerator(z_dim=z_dim, **shape).to(device), BarDiscriminator(**shape).to(device)
+    opt_G = torch.optim.Adam(G.parameters(), lr=lr, betas=(0.5, 0.999))
+    opt_D = torch.optim.Adam(D.parameters(), lr=lr, betas=(0.5, 0.999))
+    history = {k: [] for k in ["D", "G", "D(x) real", "D(G(z)) fake", "style real", "style fake"]}
+    history["snapshots"] = {}
+    fixed_z = torch.randn(n_snapshot, z_dim, generator=torch.Generator().manual_seed(7)).to(device)
+    every_style = torch.eye(n_styles, device=device)
+
+    for step in tqdm(range(steps + 1), desc="GAN training", disable=not progress):
+        if step in snapshot_steps:
+            with torch.no_grad():
+                grid = [G(fixed_z, every_style[s].expand(n_snapshot, -1)) for s in range(n_styles)]
+            history["snapshots"][step] = torch.stack(grid).cpu().numpy()
+        if step == steps:
+            break
+        i = torch.multinomial(weights, batch, replacement=True)
+        x, y = X[i].to(device), Y[i].to(device)
+        c = every_style[y]
+        fake = G(torch.randn(batch, z_dim, device=device), c)
+        # discriminator: push real bars up, fake bars down (G's output detached: D's step only)
+        d_real, d_fake = D(x, c), D(fake.detach(), c)
+        adv_D = F.softplus(-d_real).mean() + F.softplus(d_fake).mean()
+        style_real = F.cross_entropy(D.style_logits(x), y)
+        opt_D.zero_grad()
+        (adv_D + style_weight * style_real).backward()
+        opt_D.step()
+        # generator: the non-saturating loss on the same fakes, through the updated D
+        adv_G = F.softplus(-D(fake, c)).mean()
+        style_fake = F.cross_entropy(D.style_logits(fake), y)
+        opt_G.zero_grad()
+        (adv_G + style_weight * style_fake).backward()
+        opt_G.step()
+        for name, value in [("D", adv_D), ("G", adv_G), ("D(x) real", torch.sigmoid(d_real).mean()),
+                            ("D(G(z)) fake", torch.sigmoid(d_fake).mean()), ("style real", style_real),
+                            ("style fake", style_fake)]:
+            history[name].append(value.item())
+    return G.eval(), D.eval(), history
+
+
+def decode_bars(probs, rule: str = "threshold", threshold: float = 0.5, seed: int = 0) -> np.ndarray:
+    """The one rule from a model's cell probabilities to a 0/1 bar (notebooks 07, 08, 02).
+
+    ``rule="threshold"`` (MuseGAN's hard thresholding, what 07 reports): a cell is on when its
+    probability is above ``threshold``. ``rule="sample"``: each cell is drawn on with its
+    probability (Bernoulli, seeded). Returns float32 numpy of the same shape."""
+    p = torch.as_tensor(probs.detach().cpu() if torch.is_tensor(probs) else np.asarray(probs),
+                        dtype=torch.float32)
+    if p.numel() and (p.min() < 0 or p.max() > 1 or not torch.isfinite(p).all()):
+        raise ValueError("decode_bars expects probabilities in [0, 1]")
+    if rule == "threshold":
+        return (p > threshold).float().numpy()
+    if rule == "sample":
+        return torch.bernoulli(p, generator=torch.Generator().manual_seed(seed)).numpy()
+    raise ValueError(f"rule must be 'threshold' or 'sample', got {rule!r}")
+
+
+@torch.no_grad()
+def generate_bars(G, c, n: int, seed: int = 0, decode: dict | None = None) -> np.ndarray:
+    """``n`` bars from G for the style vector ``c`` (n_styles,) (one-hot or a mixture), from seeded
+    noise, decoded by :func:`decode_bars` with the options ``decode`` (default: threshold 0.5);
+    ``decode=False`` returns the probabilities."""
+    G.eval()
+    device = next(G.parameters()).device
+    z = torch.randn(n, G.config["z_dim"], generator=torch.Generator().manual_seed(seed)).to(device)
+    probs = G(z, torch.as_tensor(np.asarray(c), dtype=torch.float32, device=device).expand(n, -1)).cpu()
+    return probs.numpy() if decode is False else decode_bars(probs, **(decode or {}))
+
+
+class StyleClassifier(nn.Module):
+    """Which style is a bar in? Multinomial logistic regression on four summaries of a 0/1 bar
+    (n, steps, keys): its pitch profile (share of steps each key sounds), the note onsets on each
+    key, and its rhythm (share of keys on, and onsets, at each step). Notebook 07 trains it on real
+    training bars, measures it on held-out real bars and asks it to label the GAN's bars."""
+
+    def __init__(self, n_styles: int = 3, steps: int = 16, n_keys: int = 60):
+        super().__init__()
+        self.config = dict(n_styles=n_styles, steps=steps, n_keys=n_keys)
+        self.linear = nn.Linear(2 * n_keys + 2 * steps, n_styles)
+
+    @staticmethod
+    def features(x):
+        x = (torch.as_tensor(x, dtype=torch.float32) > 0.5).float()
+        onsets = (x - F.pad(x, (0, 0, 1, 0))[:, :-1]).clamp(min=0)      # 1 where a key turns on
+        return torch.cat([x.mean(1), onsets.sum(1), x.mean(2), onsets.mean(2)], dim=1)
+
+    def forward(self, x):
+        return self.linear(self.features(x))
+
+
+def train_style_classifier(bars, styles, n_styles: int | None = None, epochs: int = 300,
+                           weight_decay: float = 1e-4, seed: int = 0):
+    """Fit a :class:`StyleClassifier` on real bars (full-batch Adam, class-balanced cross-entropy,
+    CPU, a second or two). Returns (classifier, history of the training loss)."""
+    seed_everything(seed)
+    X = torch.as_tensor(np.asarray(bars), dtype=torch.float32)
+    Y = torch.as_tensor(np.asarray(styles), dtype=torch.long)
+    n_styles = int(Y.max()) + 1 if n_styles is None else n_styles
+    model = StyleClassifier(n_styles=n_styles, steps=X.shape[1], n_keys=X.shape[2])
+    features = model.features(X)
+    balance = len(Y) / (n_styles * torch.bincount(Y, minlength=n_styles).clamp(min=1).float())
+    opt = torch.optim.Adam(model.parameters(), lr=0.05, weight_decay=weight_decay)
+    history = []
+    for _ in range(epochs):
+        loss = F.cross_entropy(model.linear(features), Y, weight=balance)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        history.append(loss.item())
+    return model.eval(), history
+
+
+@torch.no_grad()
+def predict_styles(classifier, bars) -> np.ndarray:
+    """The style index the classifier gives each bar (n,)."""
+    return classifier.eval()(torch.as_tensor(np.asarray(bars), dtype=torch.float32)).argmax(1).numpy()

@@ -1,0 +1,147 @@
+"""The style-conditional bar GAN of notebook 07 (musiclab.models.gan)."""
+import numpy as np
+import pytest
+import torch
+
+import musiclab as ml
+
+SHAPE = dict(n_styles=3, steps=16, n_keys=24)
+
+
+def small_gan():
+    torch.manual_seed(0)
+    return ml.BarGenerator(z_dim=8, hidden=16, **SHAPE), ml.BarDiscriminator(hidden=16, **SHAPE)
+
+
+def toy_bars(n_per_style=40, seed=0):
+    """Three recognisable 'styles': a held low note, a held high note, a run of 2-step notes."""
+    rng = np.random.default_rng(seed)
+    bars, styles = [], []
+    for _ in range(n_per_style):
+        low, high, run = (np.zeros((16, 24), np.float32) for _ in range(3))
+        low[:, rng.integers(0, 6)] = 1
+        high[:, rng.integers(18, 24)] = 1
+        start = rng.integers(6, 10)
+        for t in range(8):
+            run[2 * t:2 * t + 2, start + t] = 1
+        bars += [low, high, run]
+        styles += [0, 1, 2]
+    return np.stack(bars), np.array(styles)
+
+
+def test_shapes_and_probabilities():
+    G, D = small_gan()
+    z, c = torch.randn(5, 8), torch.eye(3)[[0, 1, 2, 0, 1]]
+    probs = G(z, c)
+    assert probs.shape == (5, 16, 24)
+    assert ((probs > 0) & (probs < 1)).all()
+    assert D(probs, c).shape == (5,)
+
+
+def test_style_input_changes_the_output():
+    G, D = small_gan()
+    z = torch.randn(4, 8)
+    with torch.no_grad():
+        out = [G(z, torch.eye(3)[[s] * 4]) for s in range(3)]
+        scores = [D(out[0], torch.eye(3)[[s] * 4]) for s in range(3)]
+    assert not torch.allclose(out[0], out[1]) and not torch.allclose(out[1], out[2])
+    assert not torch.allclose(scores[0], scores[1])   # D judges a bar given its style
+
+
+def test_spectral_norm_keeps_each_layer_near_one():
+    _, D = small_gan()
+    with torch.no_grad():
+        for name, p in D.named_parameters():
+            if name.endswith("original"):
+                p.mul_(7.0)                            # make every layer steep
+        D.train()
+        for _ in range(30):                            # power iteration: one step per forward pass
+            D(torch.rand(4, 16, 24), torch.eye(3)[[0, 1, 2, 0]])
+    D.eval()
+    layers = [m for m in D.modules() if hasattr(m, "parametrizations")]
+    assert len(layers) == 5                            # two feature layers, the score, the style embedding, the style head
+    for layer in layers:
+        raw = torch.linalg.matrix_norm(layer.parametrizations.weight.original, ord=2)
+        used = torch.linalg.matrix_norm(layer.weight, ord=2)
+        assert raw > 3 and abs(used - 1) < 0.05, (raw, used)
+
+
+def test_checkpoint_round_trip(tmp_path):
+    G, _ = small_gan()
+    path = tmp_path / "gan.pt"
+    ml.save_checkpoint(path, G, styles={"a": ["chorales"]}, decode={"rule": "threshold", "threshold": 0.5})
+    G2, meta = ml.load_model(path, ml.BarGenerator)
+    z, c = torch.randn(3, 8), torch.eye(3)[[0, 1, 2]]
+    with torch.no_grad():
+        assert torch.equal(G(z, c), G2(z, c))
+    assert meta["config"] == G.config and meta["decode"]["rule"] == "threshold"
+    with pytest.raises(ValueError):
+        ml.load_model(path, ml.BarDiscriminator)       # another class is refused
+
+
+def test_tiny_training_runs_with_finite_losses():
+    bars, styles = toy_bars()
+    G, D, history = ml.train_bar_gan(bars, styles, "cpu", steps=30, batch=16, hidden=16, z_dim=8, lr=1e-3,
+                                     snapshot_steps=(0, 30), progress=False)
+    for key in ["D", "G", "D(x) real", "D(G(z)) fake"]:
+        assert len(history[key]) == 30 and np.isfinite(history[key]).all()
+    assert sorted(history["snapshots"]) == [0, 30]
+    assert history["snapshots"][30].shape == (3, 2, 16, 24)
+    assert not np.allclose(history["snapshots"][0], history["snapshots"][30])   # G changed
+    bars_out = ml.generate_bars(G, np.eye(3)[1], 5, seed=0)
+    assert bars_out.shape == (5, 16, 24) and set(np.unique(bars_out)) <= {0.0, 1.0}
+
+
+def test_style_balanced_batches_reach_a_rare_style():
+    bars, styles = toy_bars(n_per_style=30)
+    keep = (styles != 2) | (np.arange(len(styles)) < 6)      # style 2 keeps 2 bars of 60
+    seen = []
+    real_multinomial = torch.multinomial
+
+    def spy(weights, n, replacement=False):
+        idx = real_multinomial(weights, n, replacement=replacement)
+        seen.append(idx)
+        return idx
+
+    torch.multinomial = spy
+    try:
+        ml.train_bar_gan(bars[keep], styles[keep], "cpu", steps=20, batch=30, hidden=8, z_dim=4, progress=False)
+    finally:
+        torch.multinomial = real_multinomial
+    drawn = styles[keep][torch.cat(seen).numpy()]
+    assert abs(np.mean(drawn == 2) - 1 / 3) < 0.1              # a third of the draws, not 2 / 62
+
+
+def test_decode_bars():
+    probs = np.array([[0.2, 0.5, 0.51, 0.9]], dtype=np.float32)
+    assert ml.decode_bars(probs).tolist() == [[0.0, 0.0, 1.0, 1.0]]              # strictly above 0.5
+    assert ml.decode_bars(probs, threshold=0.3).tolist() == [[0.0, 1.0, 1.0, 1.0]]
+    assert ml.decode_bars(torch.tensor(probs)).tolist() == [[0.0, 0.0, 1.0, 1.0]]
+    many = np.full((20000,), 0.3, dtype=np.float32)
+    sampled = ml.decode_bars(many, rule="sample", seed=1)
+    assert set(np.unique(sampled)) == {0.0, 1.0} and abs(sampled.mean() - 0.3) < 0.02
+    assert np.array_equal(sampled, ml.decode_bars(many, rule="sample", seed=1))   # seeded
+    assert ml.decode_bars(np.array([0.0, 1.0]), rule="sample").tolist() == [0.0, 1.0]
+    with pytest.raises(ValueError):
+        ml.decode_bars(np.array([1.5]))
+    with pytest.raises(ValueError):
+        ml.decode_bars(probs, rule="argmax")
+
+
+def test_style_classifier_learns_toy_styles():
+    bars, styles = toy_bars(seed=1)
+    clf, loss = ml.train_style_classifier(bars, styles, epochs=100)
+    assert loss[-1] < loss[0]
+    test_bars, test_styles = toy_bars(n_per_style=10, seed=2)
+    assert np.mean(ml.predict_styles(clf, test_bars) == test_styles) > 0.9
+
+
+def test_bar_metrics_average_entropy_and_scale_over_sounding_bars():
+    from musiclab import metrics
+    bars, _ = toy_bars(n_per_style=3)
+    stack = np.concatenate([bars, np.zeros((2, 16, 24), np.float32)])     # two empty bars
+    values = metrics.bar_metrics(stack, low=48)
+    assert np.isclose(values["EB"], 2 / len(stack))
+    assert np.isclose(values["H (bits)"], np.mean([metrics.pitch_class_entropy(b, low=48) for b in bars]))
+    assert np.isclose(values["SC"], np.mean([metrics.scale_consistency(b, low=48) for b in bars]))
+    assert np.isnan(metrics.bar_metrics(np.zeros((3, 16, 24)), low=48)["SC"])
