@@ -24,10 +24,14 @@ numbers with papers):
   "lengths" are in flattened units; ``np.count_nonzero`` of onset *positions* also misses an onset
   at position 0. The paper's definition (a note of at least 3 steps, a 32nd note at MuseGAN's 24
   steps per beat) is what ``qualified_note_rate`` computes, with ``min_steps`` as a parameter.
-- MusPy's ``polyphony_rate`` (and MuseGAN's ``polyphonic_rate``) count frames with *more than*
-  ``threshold=2`` keys, i.e. 3 or more, although they are described as "multiple pitches"; early
-  MusPy ``polyphony`` returned an array and switched on all 128 keys for every note. Here
-  ``polyphony_rate`` counts frames with *at least* ``threshold`` keys.
+- MuseGAN's ``to_chroma`` (src/musegan/metrics.py; the same reshape in v1/musegan/eval/metrics.py
+  and musegan/utils/metrics.py) reshapes the key axis to (12, octaves) and sums over the octaves,
+  so each of its 12 "pitch classes" holds neighbouring keys (7 of its 84 keys per bin): the C's at
+  keys 0, 12 and 24 land in bins 0, 1 and 3. Grouping by pitch class needs (octaves, 12), summed over
+  the first axis, and even that only works for a roll that starts at a C. Their in-scale rate, used
+  pitch classes and harmonicity are computed on this chroma. Here a column's pitch class comes
+  from its MIDI number, ``(low + i) % 12`` (``class_matrix``), whatever key the roll starts at.
+- Early MusPy ``polyphony`` returned an array and switched on all 128 keys for every note.
 - Early MusPy versions divide by zero on empty music (``in_scale_rate``, ``pitch_entropy``).
 - MusPy's ``empty_beat_rate`` (and ``empty_measure_rate``) marks beats ``start // resolution``
   through ``end // resolution`` *inclusive* as non-empty, so a note that ends exactly on a beat
@@ -37,6 +41,13 @@ numbers with papers):
   on beat 3 has 1 empty beat of 4 here, 0 of 5 in MusPy (tests/test_metrics.py shows it).
 - MuseGAN's ``harmonicity`` divides a beat's chroma by its sum, so one silent beat makes the mean nan;
   ``tonal_distance`` skips beats where either track is silent.
+
+A different question, not a bug: MusPy's ``polyphony_rate`` counts frames with *more than*
+``threshold=2`` keys, which is MuseGAN's polyphonicity as its TensorFlow ``polyphonic_rate``
+computes it (time steps where "the number of pitches being played is larger than ``threshold``",
+default 2); MusPy cites MuseGAN for it. MuseGAN's own v1 code and its numpy ``get_polyphonic_ratio`` count ``>= threshold``
+instead. Here ``polyphony_rate`` counts frames with *at least* ``threshold`` keys: ``threshold=2``
+asks "two notes at once?", and ``threshold=3`` gives MuseGAN's and MusPy's number.
 """
 import numpy as np
 
@@ -196,8 +207,9 @@ def polyphony(x) -> float:
 
 
 def polyphony_rate(x, threshold: int = 2) -> float:
-    """Fraction of frames with at least ``threshold`` keys on (MuseGAN's polyphonicity, counting
-    "multiple pitches" as >= 2, unlike MusPy's ``> threshold``; nan without frames)."""
+    """Fraction of frames with at least ``threshold`` keys on (nan without frames). MuseGAN's
+    polyphonicity and MusPy's ``polyphony_rate`` count frames with more than two keys: that is
+    ``threshold=3`` here (see the module docstring)."""
     on_per_frame = frames(x).sum(axis=1)
     return float(np.mean(on_per_frame >= threshold)) if len(on_per_frame) else float("nan")
 

@@ -223,3 +223,36 @@ def test_empty_beat_rate_and_muspys_note_end_rule():
     assert math.isnan(empty_beat_rate(np.zeros((3, 88)), steps_per_beat=4))
     with pytest.raises(ValueError, match="steps_per_beat"):
         empty_beat_rate(roll, steps_per_beat=0)
+
+
+def musegan_to_chroma(roll):
+    """MuseGAN's ``to_chroma`` (src/musegan/metrics.py) written out in numpy for one track: pad the
+    keys to a multiple of 12, reshape them to (12, octaves), sum the octaves."""
+    keys = roll.shape[-1]
+    remainder = keys % 12
+    if remainder:
+        roll = np.pad(roll, [(0, 0)] * (roll.ndim - 1) + [(0, 12 - remainder)])
+    return roll.reshape(roll.shape[:-1] + (12, keys // 12 + int(remainder > 0))).sum(-1)
+
+
+def test_every_c_is_one_pitch_class_unlike_musegans_to_chroma():
+    # MuseGAN's 84 keys start at C1 (MIDI 24): C1, C2, C3 are keys 0, 12, 24
+    roll = np.zeros((3, 84))
+    roll[0, 0] = roll[1, 12] = roll[2, 24] = 1
+    ours = pitch_class_histogram(roll, low=24, by="frames")
+    assert ours[0] == 1.0                                              # all three in C
+    theirs = musegan_to_chroma(roll).sum(axis=0)
+    octaves = 84 // 12                                                  # row-major (12, 7): key k -> bin k // 7
+    assert list(np.flatnonzero(theirs)) == sorted({k // octaves for k in (0, 12, 24)})
+    assert np.count_nonzero(theirs) == 3
+
+
+def test_polyphony_rate_at_three_keys_is_musegan_and_muspy_polyphonicity():
+    def muspy_polyphony_rate(roll, threshold=2):      # MusPy: frames with more than threshold keys
+        return np.count_nonzero(roll.sum(axis=1) > threshold) / len(roll)
+
+    roll = (np.random.default_rng(0).random((200, 88)) < 0.03).astype(float)
+    counts = roll.sum(axis=1)
+    assert (counts == 2).any() and (counts > 2).any()                  # the two definitions differ here
+    assert polyphony_rate(roll, threshold=3) == pytest.approx(muspy_polyphony_rate(roll))
+    assert polyphony_rate(roll) > muspy_polyphony_rate(roll)
