@@ -507,7 +507,7 @@ def _parse_args(argv):
         "device under torchrun (DistributedDataParallel: NCCL on GPUs, gloo on CPUs). Checkpoints "
         "are written atomically by rank 0; --resume continues from the last one."))
     parser.add_argument("--corpora", nargs="+", default=["essen", "ryans", "oneills"],
-                        choices=sorted(STYLE_TOKENS), help="corpora to train on (default: essen ryans oneills)")
+                        choices=["essen", "oneills", "ryans"], help="ABC corpora to train on (default: all three)")
     parser.add_argument("--limit", type=int, default=None, help="only the first LIMIT pieces of each corpus")
     parser.add_argument("--quick", action="store_true", help="quick-mode sizes (as MUSICLAB_QUICK=1)")
     parser.add_argument("--out", default="checkpoints/pretrain_gpt.pt", help="checkpoint path")
