@@ -36,3 +36,12 @@ def is_quick() -> bool:
 def by_mode(full, quick):
     """Return ``quick`` in quick mode, else ``full``: ``epochs = by_mode(30, 2)``."""
     return quick if is_quick() else full
+
+
+def with_overrides(recipe: dict, overrides: dict) -> dict:
+    """A training recipe with some settings changed; an unknown setting raises ValueError
+    (the ``train_*`` functions of musiclab.models and musiclab.pretrain)."""
+    unknown = set(overrides) - set(recipe)
+    if unknown:
+        raise ValueError(f"unknown settings {sorted(unknown)}; known: {sorted(recipe)}")
+    return {**recipe, **overrides}

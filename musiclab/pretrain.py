@@ -37,7 +37,7 @@ from torch.nn import functional as F
 from tqdm.auto import tqdm
 
 from .abc import BAR_TOKENS
-from .config import by_mode, is_quick, seed_everything
+from .config import by_mode, is_quick, seed_everything, with_overrides
 from .data import BOUNDARY, PAD_TARGET, UNK, tune_batches
 from .models.transformer import GPT, GPTConfig, KVCache, sample_next
 from .train import load_checkpoint, read_checkpoint_meta, save_checkpoint
@@ -270,10 +270,7 @@ def train_music_gpt(data, device="cpu", seed: int = 0, prefixes=None, **override
     returns (model, history) with the weights of the best validation loss. ``prefixes``
     ({"train": [...], "val": [...]}: token lists put before each tune, e.g. its style token) are
     optional. Notebook 10; 08 when its checkpoint is missing."""
-    recipe = music_gpt_recipe()
-    if set(overrides) - set(recipe):
-        raise ValueError(f"unknown settings {sorted(set(overrides) - set(recipe))}; known: {sorted(recipe)}")
-    r = {**recipe, **overrides}
+    r = with_overrides(music_gpt_recipe(), overrides)
     seed_everything(seed)
     bos = data.vocab.index(BOUNDARY)
     index = {t: i for i, t in enumerate(data.vocab)}

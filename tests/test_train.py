@@ -161,3 +161,10 @@ def test_load_or_train_loads_a_matching_checkpoint_and_trains_otherwise(tmp_path
     path.write_bytes(b"corrupt")
     _, _, how = load_or_train(path, Affine, train, quick=True)
     assert how == "trained here" and len(trained) == 3
+
+
+def test_with_overrides_changes_known_settings_and_names_unknown_ones():
+    from musiclab.config import with_overrides
+    assert with_overrides({"lr": 1e-3, "epochs": 5}, {"epochs": 2}) == {"lr": 1e-3, "epochs": 2}
+    with pytest.raises(ValueError, match="unknown settings \\['epoch'\\]"):
+        with_overrides({"lr": 1e-3, "epochs": 5}, {"epoch": 2})

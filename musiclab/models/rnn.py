@@ -19,7 +19,7 @@ import torch.nn as nn
 from torch.nn import functional as F
 from torch.utils.data import DataLoader
 
-from ..config import by_mode, seed_everything
+from ..config import by_mode, seed_everything, with_overrides
 from ..data import BOUNDARY, PAD_TARGET, UNK, tune_batches
 from ..train import fit
 from .transformer import sample_next
@@ -111,10 +111,7 @@ def train_tune_lstm(data, device="cpu", seed: int = 0, **overrides):
     ``tune_lstm_recipe()`` (``overrides`` change single settings); returns (model, history) with
     the weights of the best validation epoch (``fit``). Notebook 04; 08 when its checkpoint is
     missing."""
-    recipe = tune_lstm_recipe()
-    if set(overrides) - set(recipe):
-        raise ValueError(f"unknown settings {sorted(set(overrides) - set(recipe))}; known: {sorted(recipe)}")
-    r = {**recipe, **overrides}
+    r = with_overrides(tune_lstm_recipe(), overrides)
     seed_everything(seed)
     bos = data.vocab.index(BOUNDARY)
     model = TuneLSTM(len(data.vocab), r["hidden"], r["layers"], r["dropout"], r["forget_bias"])
@@ -218,10 +215,7 @@ def train_chorale_lstm(train_rolls, val_rolls, device="cpu", seed: int = 0, **ov
     change single settings); returns (model, history) with the weights of the best validation
     epoch. The validation rolls form one batch, so ``history["val"]`` is the NLL per frame.
     Notebook 05; 08 when its checkpoint is missing."""
-    recipe = chorale_lstm_recipe()
-    if set(overrides) - set(recipe):
-        raise ValueError(f"unknown settings {sorted(set(overrides) - set(recipe))}; known: {sorted(recipe)}")
-    r = {**recipe, **overrides}
+    r = with_overrides(chorale_lstm_recipe(), overrides)
     seed_everything(seed)
     model = ChoraleLSTM(len(train_rolls[0][0]), r["hidden"], r["layers"], r["dropout"], r["forget_bias"])
     train = DataLoader(list(train_rolls), batch_size=r["batch_size"], shuffle=True, collate_fn=pad_rolls,
