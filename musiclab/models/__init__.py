@@ -7,3 +7,4 @@ from .transformer import *  # noqa: F401,F403
 from .rnn import *  # noqa: F401,F403
 from .dic import *  # noqa: F401,F403
 from .gan import *  # noqa: F401,F403
+from .chorale_gpt import *  # noqa: F401,F403  (last: it uses pretrain, which imports .transformer)

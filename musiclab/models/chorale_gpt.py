@@ -1,0 +1,170 @@
+"""A joint model of chorale frames: the package GPT reading each beat frame key by key.
+
+05's ``ChoraleLSTM`` predicts the 88 keys of the next frame independently given the past, so it
+cannot say "C-E-G or D-F-A, not a mix of the two". Here each frame is written as its sounding keys
+from bass to soprano followed by a frame-end token, the way Music Transformer and Coconet
+serialise chorales (Huang et al. 2018; 2017), and a ``GPT`` predicts one token at a time. The
+chain rule then gives the exact probability of a whole frame,
+
+    p(frame_t | past) = prod_j p(key_j | keys < j of frame_t, past) * p(end | frame_t, past),
+
+so the NLL per frame is the sum of the NLLs of its tokens and compares directly with 05's nats
+per frame (and with RNN-NADE, which factorises the frame the same way over keys; Boulanger-
+Lewandowski et al. 2012). ``ChoraleGPT`` builds the serialisation's grammar into its logits: after
+key k only a higher key or the frame end may follow. Notebook 11 trains it; 08 evaluates it.
+"""
+import numpy as np
+import torch
+
+from ..config import by_mode, seed_everything, with_overrides
+from .transformer import GPT, GPTConfig, KVCache, sample_next
+
+__all__ = ["N_KEYS", "FRAME_END", "CHORALE_BOS", "CHORALE_VOCAB", "frame_tokens", "roll_from_tokens",
+           "ChoraleGPT", "frame_nlls", "chorale_gpt_nll", "transpose_roll", "chorale_gpt_recipe",
+           "train_chorale_gpt", "continue_chorales"]
+
+N_KEYS = 88                   # token k < 88: key k of the 88-key roll sounds in this frame
+FRAME_END = N_KEYS            # "|": the frame is complete
+CHORALE_BOS = N_KEYS + 1      # "<s>": before and after every chorale
+CHORALE_VOCAB = N_KEYS + 2
+
+
+def frame_tokens(roll) -> list:
+    """A (T, 88) 0/1 roll -> token ids: each frame's sounding keys from low to high, then
+    FRAME_END (an empty frame is FRAME_END alone). ``roll_from_tokens`` inverts it."""
+    roll = np.asarray(roll)
+    if roll.ndim != 2 or roll.shape[1] != N_KEYS:
+        raise ValueError(f"a chorale roll must be (frames, {N_KEYS}), got shape {roll.shape}")
+    if not np.isin(roll, (0, 1)).all():
+        raise ValueError("a chorale roll must hold only 0 and 1")
+    ids = []
+    for frame in roll:
+        ids += np.flatnonzero(frame).tolist() + [FRAME_END]
+    return ids
+
+
+def roll_from_tokens(ids) -> np.ndarray:
+    """Token ids -> (T, 88) roll, one frame per FRAME_END; CHORALE_BOS tokens are skipped and keys
+    after the last FRAME_END (an unfinished frame) are dropped."""
+    frames, frame = [], np.zeros(N_KEYS, dtype=np.float32)
+    for i in ids:
+        if not 0 <= i < CHORALE_VOCAB:
+            raise ValueError(f"{i} is not a chorale token id (0..{CHORALE_VOCAB - 1})")
+        if i == FRAME_END:
+            frames.append(frame)
+            frame = np.zeros(N_KEYS, dtype=np.float32)
+        elif i < N_KEYS:
+            frame[i] = 1.0
+    return np.array(frames, dtype=np.float32).reshape(-1, N_KEYS)
+
+
+def grammar_mask(idx) -> torch.Tensor:
+    """(B, T) input ids -> (B, T, CHORALE_VOCAB) bool, True where the next token is illegal:
+    after key k the keys 0..k and <s> (a chorale ends after a frame end, never mid-frame)."""
+    tokens = torch.arange(CHORALE_VOCAB, device=idx.device)
+    after_key = (idx < N_KEYS)[..., None]
+    lower_key = (tokens < N_KEYS) & (tokens <= idx[..., None])
+    return after_key & (lower_key | (tokens == CHORALE_BOS))
+
+
+class ChoraleGPT(GPT):
+    """The package ``GPT`` over the chorale tokens, with illegal next tokens (``grammar_mask``)
+    given probability 0, so each frame has exactly one token sequence. Notebook 11."""
+
+    def forward(self, idx, targets=None, cache: KVCache | None = None):
+        logits, _ = super().forward(idx, None, cache)
+        logits = logits.masked_fill(grammar_mask(idx), float("-inf"))
+        if targets is None:
+            return logits, None
+        loss = torch.nn.functional.cross_entropy(logits.view(-1, logits.size(-1)).float(),
+                                                 targets.reshape(-1), ignore_index=-1)
+        return logits, loss
+
+
+def frame_nlls(token_nll, roll) -> np.ndarray:
+    """Per-token NLLs of a serialised roll (as ``pretrain.token_nll`` returns them: every token of
+    ``frame_tokens(roll)`` then the closing <s>) -> (T,) NLL of each frame, the sum over its keys and
+    its FRAME_END. The closing <s> is not a frame and is left out."""
+    sizes = np.asarray(roll).sum(axis=1).astype(int) + 1
+    if len(token_nll) != sizes.sum() + 1:
+        raise ValueError(f"{len(token_nll)} token NLLs for a roll of {sizes.sum()} tokens (+ closing <s>)")
+    return np.add.reduceat(np.asarray(token_nll, dtype=np.float64)[:-1], np.cumsum(sizes) - sizes)
+
+
+def chorale_gpt_nll(model, rolls, batch_size: int = 32) -> tuple[float, int]:
+    """(mean NLL per frame in nats over frames 1..T-1 of every roll, number of frames): the frames
+    05's ``chorale_nll`` scores (the first frame has no past there), so the two compare directly.
+    The GPT reads <s> and the whole chorale (in overlapping windows past its context)."""
+    from ..pretrain import token_nll   # here: pretrain imports this package
+    nlls = token_nll(model, [frame_tokens(r) for r in rolls], CHORALE_BOS, batch_size=batch_size)
+    scored = np.concatenate([frame_nlls(nll, roll)[1:] for nll, roll in zip(nlls, rolls)])
+    return float(scored.mean()), len(scored)
+
+
+def transpose_roll(roll, semitones: int):
+    """The roll shifted by ``semitones`` keys, or None when a note would leave the 88 keys."""
+    roll = np.asarray(roll)
+    keys = np.flatnonzero(roll.any(axis=0))
+    if len(keys) and not (0 <= keys[0] + semitones and keys[-1] + semitones < N_KEYS):
+        return None
+    return np.roll(roll, semitones, axis=1)
+
+
+def chorale_gpt_recipe() -> dict:
+    """Sizes and training settings of notebook 11's joint chorale model: 6 x 6 x 384 with a 512-
+    token context (about 100 frames: a whole chorale) and dropout 0.2 in full mode; 2 x 4 x 64 with
+    128 tokens in quick mode. Training chorales transposed by up to ``transpose`` semitones
+    either way (the rolls are in C; validation and test are not transposed). AdamW, warmup, cosine."""
+    return dict(n_layer=by_mode(6, 2), n_head=by_mode(6, 4), n_embd=by_mode(384, 64),
+                block_size=by_mode(512, 128), dropout=by_mode(0.2, 0.0), transpose=by_mode(5, 2),
+                steps=by_mode(4000, 500), batch_size=by_mode(64, 32), lr=by_mode(6e-4, 1e-2),
+                warmup=by_mode(200, 20), weight_decay=0.1, eval_every=by_mode(250, 50))
+
+
+def train_chorale_gpt(train_rolls, val_rolls, device="cpu", seed: int = 0, **overrides):
+    """Train a ``ChoraleGPT`` on (T, 88) beat rolls with ``chorale_gpt_recipe()`` (``overrides``
+    change single settings) using ``pretrain.train_gpt``; returns (model, history) with the weights
+    of the best validation loss. Notebook 11; 08 when its checkpoint is missing."""
+    from ..pretrain import train_gpt, tune_stream
+    r = with_overrides(chorale_gpt_recipe(), overrides)
+    seed_everything(seed)
+    shifted = [transpose_roll(roll, s) for roll in train_rolls for s in range(-r["transpose"], r["transpose"] + 1)]
+    train = tune_stream([frame_tokens(roll) for roll in shifted if roll is not None], CHORALE_BOS)
+    val = tune_stream([frame_tokens(roll) for roll in val_rolls], CHORALE_BOS)
+    model = ChoraleGPT(GPTConfig(vocab_size=CHORALE_VOCAB, block_size=r["block_size"], n_layer=r["n_layer"],
+                                 n_head=r["n_head"], n_embd=r["n_embd"], dropout=r["dropout"]))
+    history = train_gpt(model, train, r["steps"], r["batch_size"], r["lr"], warmup=r["warmup"],
+                        weight_decay=r["weight_decay"], val_stream=val, eval_every=r["eval_every"],
+                        keep_best=True, seed=seed, device=device,
+                        desc=f"chorale GPT {r['n_layer']}x{r['n_head']}x{r['n_embd']}")
+    return model, history
+
+
+@torch.no_grad()
+def continue_chorales(model, primes, n_frames: int, temperature: float = 1.0, max_voices: int | None = None,
+                      generator=None) -> np.ndarray:
+    """Sample ``n_frames`` frames after each prime (B, P, 88) from a ``ChoraleGPT``, token by token
+    with a KV cache: keys rise within a frame (the grammar) and, with ``max_voices``, the frame
+    ends after that many keys. Returns (B, P + n_frames, 88) numpy rolls, like 05's
+    ``continue_rolls``. ``generator``: a torch.Generator on the model's device. Notebooks 11, 08."""
+    model.eval()
+    device = next(model.parameters()).device
+    block, out = model.config.block_size, []
+    for prime in np.asarray(primes):
+        idx = torch.tensor([[CHORALE_BOS] + frame_tokens(prime)], device=device)
+        cache, frames, voices = None, 0, 0
+        while frames < n_frames:
+            if cache is not None and len(cache) < block:
+                logits, _ = model(idx[:, -1:], cache=cache)
+            else:
+                cache = KVCache(model.config.n_layer)
+                logits, _ = model(idx[:, -block:], cache=cache)
+            z = logits[:, -1].float()
+            z[:, CHORALE_BOS] = -float("inf")          # a continuation does not end the chorale
+            if max_voices is not None and voices >= max_voices:
+                z[:, :N_KEYS] = -float("inf")
+            token = sample_next(z, temperature, generator=generator)
+            idx = torch.cat([idx, token], dim=1)
+            frames, voices = (frames + 1, 0) if token.item() == FRAME_END else (frames, voices + 1)
+        out.append(roll_from_tokens(idx[0].tolist()))
+    return np.stack(out)
