@@ -56,7 +56,7 @@ __all__ = [
     "qualified_note_rate",
     "pitch_class_histogram", "pitch_class_entropy", "scale_consistency", "polyphony", "polyphony_rate",
     "groove_consistency", "tonal_centroid", "tonal_distance", "MAJOR_SCALE", "MINOR_SCALE",
-    "bar_metrics",
+    "bar_metrics", "voice_pairs", "voice_motion", "parallel_perfect_rate",
 ]
 
 MAJOR_SCALE = np.array([1, 0, 1, 0, 1, 1, 0, 1, 0, 1, 0, 1], dtype=bool)  # C D E F G A B
@@ -212,6 +212,40 @@ def polyphony_rate(x, threshold: int = 2) -> float:
     ``threshold=3`` here (see the module docstring)."""
     on_per_frame = frames(x).sum(axis=1)
     return float(np.mean(on_per_frame >= threshold)) if len(on_per_frame) else float("nan")
+
+
+def voice_pairs(x):
+    """Consecutive frames of each piece (a roll, or each roll of a stack read on its own) that hold
+    the same number (>= 1) of keys, as pairs of (voices,) key-index arrays sorted bass to soprano:
+    with the voice count unchanged, the i-th lowest key of one frame leads to the i-th of the next."""
+    x = as_binary(x)
+    for roll in (x if x.ndim == 3 else x[None]):
+        for a, b in zip(roll[:-1], roll[1:]):
+            ka, kb = np.flatnonzero(a), np.flatnonzero(b)
+            if len(ka) and len(ka) == len(kb):
+                yield ka, kb
+
+
+def voice_motion(x) -> float:
+    """Voice leading: the mean absolute move, in semitones, of a voice from one frame to the next
+    (``voice_pairs``; nan without such pairs). Bach's voices move mostly by step (1-2 semitones) or
+    hold; a model that puts down unrelated chords leaps. Notebook 11."""
+    moves = [np.abs(b - a) for a, b in voice_pairs(x)]
+    return float(np.concatenate(moves).mean()) if moves else float("nan")
+
+
+def parallel_perfect_rate(x) -> float:
+    """The share of ``voice_pairs`` with parallel fifths or octaves: two voices a perfect fifth or
+    octave (or unison) apart, modulo the octave, that both move in the same direction and stay that
+    interval apart, which four-part writing avoids (nan without pairs). Notebook 11."""
+    found = []
+    for a, b in voice_pairs(x):
+        ia, ib = (a[None, :] - a[:, None]) % 12, (b[None, :] - b[:, None]) % 12
+        move = np.sign(b - a)
+        upper = np.triu(np.ones((len(a), len(a)), bool), 1)
+        same = (move[:, None] == move[None, :]) & (move[:, None] != 0)
+        found.append(bool((upper & same & (ia == ib) & np.isin(ia, (0, 7))).any()))
+    return float(np.mean(found)) if found else float("nan")
 
 
 def groove_consistency(x, steps_per_bar: int = 16) -> float:

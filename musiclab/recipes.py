@@ -22,7 +22,7 @@ from .reconstruction import best_threshold
 from .splits import split_pieces
 
 __all__ = ["TUNE_QUICK_SIZES", "ngram_orders", "FRAME_ALPHAS", "GAN_STYLES", "gan_limits", "BAR_SETTINGS",
-           "DIC_CORPORA", "ids_of", "tune_lstm_run", "music_gpt_run", "chorale_lstm_run", "bar_gan_run", "bar_dic_run"]
+           "DIC_CORPORA", "ids_of", "tune_lstm_run", "music_gpt_run", "chorale_lstm_run", "chorale_data", "chorale_gpt_run", "bar_gan_run", "bar_dic_run"]
 
 GAN_STYLES = {"Bach chorale": ["chorales"], "Irish": ["oneills", "ryans"], "German folk": ["essen"]}  # 07
 DIC_CORPORA = ["chorales", "oneills"]                                                                # 02
@@ -78,13 +78,19 @@ def music_gpt_run(device="cpu", seed: int = 0):
     return model, dict(quick=is_quick(), split_seed=seed, **ids_of(pieces, split), vocab=data.vocab, min_count=2)
 
 
-def chorale_lstm_run(device="cpu", seed: int = 0):
-    """Notebook 05 in one call: the chorales as beat rolls in C, split by melody (title and
-    soprano), the LSTM recipe and the frame baselines' smoothing chosen on validation."""
+def chorale_data(seed: int = 0):
+    """05's chorales: (pieces, split, {"train"|"val"|"test": beat rolls in C}), split by melody
+    (title and soprano). Notebooks 05 and 11 and the chorale runs below read them this way."""
     pieces = load_corpus("chorales")
     rolls = [chorale_beat_roll(p) for p in pieces]
     split = split_pieces(pieces, fractions=(0.8, 0.1, 0.1), seed=seed, same_title=True)
-    data = {side: [rolls[i] for i in split[side]] for side in ("train", "val", "test")}
+    return pieces, split, {side: [rolls[i] for i in split[side]] for side in ("train", "val", "test")}
+
+
+def chorale_lstm_run(device="cpu", seed: int = 0):
+    """Notebook 05 in one call: the chorales as beat rolls in C, split by melody (title and
+    soprano), the LSTM recipe and the frame baselines' smoothing chosen on validation."""
+    pieces, split, data = chorale_data(seed)
     model, history = train_chorale_lstm(data["train"], data["val"], device=device, seed=seed)
     val_nll = lambda predictor, fit, a: mean_frame_nll(predictor(fit(data["train"], a)), data["val"])[0]
     markov_alpha = min(FRAME_ALPHAS, key=lambda a: val_nll(markov_predictor, fit_markov, a))
@@ -93,6 +99,16 @@ def chorale_lstm_run(device="cpu", seed: int = 0):
                 best_epoch=history["best_epoch"], baseline=dict(name="per-key Markov", alpha=markov_alpha),
                 bernoulli_alpha=bernoulli_alpha)
     return model, meta
+
+
+def chorale_gpt_run(device="cpu", seed: int = 0):
+    """Notebook 11's joint chorale model in one call: 05's chorales and split, the ChoraleGPT
+    recipe. Returns (model, meta)."""
+    from .models.chorale_gpt import train_chorale_gpt
+    pieces, split, data = chorale_data(seed)
+    model, history = train_chorale_gpt(data["train"], data["val"], device=device, seed=seed)
+    return model, dict(quick=is_quick(), split_seed=seed, same_title=True, **ids_of(pieces, split),
+                       best_val=min(history["val"]))
 
 
 def _split_4_4(pieces, seed: int, same_title: bool):

@@ -256,3 +256,17 @@ def test_polyphony_rate_at_three_keys_is_musegan_and_muspy_polyphonicity():
     assert (counts == 2).any() and (counts > 2).any()                  # the two definitions differ here
     assert polyphony_rate(roll, threshold=3) == pytest.approx(muspy_polyphony_rate(roll))
     assert polyphony_rate(roll) > muspy_polyphony_rate(roll)
+
+
+def test_voice_leading_metrics_on_a_hand_made_progression():
+    import musiclab as ml
+    roll = np.zeros((4, 88))
+    roll[0, [20, 27]] = 1      # a fifth (7 semitones)
+    roll[1, [22, 29]] = 1      # both voices up 2: parallel fifths
+    roll[2, [21, 31]] = 1      # contrary motion to a major sixth: moves 1 and 2
+    roll[3, [40, 43, 47]] = 1  # three voices after two: not a pair
+    assert ml.voice_motion(roll) == np.mean([2, 2, 1, 2])
+    assert ml.parallel_perfect_rate(roll) == 0.5
+    stack = np.stack([roll[:2], roll[2:]])   # each piece read on its own: no pair across pieces
+    assert ml.voice_motion(stack) == 2.0 and ml.parallel_perfect_rate(stack) == 1.0
+    assert np.isnan(ml.voice_motion(np.zeros((3, 88))))
