@@ -8,7 +8,9 @@ statistics), ``ngram`` (baseline language models), ``rating`` (a blind listening
 ``data`` (bars, chorale beat rolls, token datasets), ``splits`` (leak-free splits by groups of
 near-duplicates), ``models`` (every model the training notebooks train) and ``source``
 (``show``: a model's code in a notebook).
-``python -m musiclab.bench`` times the notebooks and training steps.
+``results`` keeps a notebook's headline numbers (``record``) and prints them beside the committed
+full-mode run (``compare``); ``python -m musiclab.bench`` times the notebooks and training steps
+and, with ``--full``, runs them at full size and records what they measure.
 """
 from .config import by_mode, device, is_quick, seed_everything
 from .music import *  # noqa: F401,F403
@@ -32,5 +34,6 @@ from .pretrain import *  # noqa: F401,F403
 from .reconstruction import *  # noqa: F401,F403
 from .validity import *  # noqa: F401,F403
 from .evaluation import *  # noqa: F401,F403
+from .results import compare, record  # noqa: F401
 
 __version__ = "0.1.0"

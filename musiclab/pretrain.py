@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import copy
-import contextlib
 import hashlib
 import math
 import os
@@ -40,7 +39,7 @@ from .abc import BAR_TOKENS
 from .config import by_mode, is_quick, seed_everything, with_overrides
 from .data import BOUNDARY, PAD_TARGET, UNK, tune_batches
 from .models.transformer import GPT, GPTConfig, KVCache, sample_next
-from .train import load_checkpoint, read_checkpoint_meta, save_checkpoint
+from .train import autocast, load_checkpoint, read_checkpoint_meta, save_checkpoint, to_device
 
 __all__ = ["STYLE_TOKENS", "style_token", "tune_stream", "stream_batch", "learning_rate", "gpt_optimizer",
            "stream_loss", "train_gpt", "music_gpt_recipe", "train_music_gpt", "token_nll",
@@ -113,10 +112,9 @@ def gpt_optimizer(model, lr: float, weight_decay: float = 0.1, betas=(0.9, 0.95)
 
 
 def _autocast(device):
-    """bf16 autocast on CUDA (matrix multiplies in bf16, losses in float32); nothing elsewhere."""
-    if torch.device(device).type == "cuda":
-        return torch.autocast(device_type="cuda", dtype=torch.bfloat16)
-    return contextlib.nullcontext()
+    """bf16 autocast on CUDA, with TF32 allowed (matrix multiplies in bf16, losses in float32);
+    nothing elsewhere: ``musiclab.train.autocast``, the same context ``fit`` uses."""
+    return autocast(device)
 
 
 @torch.no_grad()
@@ -214,8 +212,9 @@ def train_gpt(model, train_stream, steps: int, batch_size: int, lr: float, block
         for group in optimizer.param_groups:
             group["lr"] = learning_rate(step, steps, lr, warmup, min_lr)
         x, y = stream_batch(train_stream, batch_size, block_size, step, seed, rank, world, starts)
+        x, y = to_device((x, y), device)   # from pinned memory on CUDA
         with _autocast(device):
-            _, loss = net(x.to(device), y.to(device))
+            _, loss = net(x, y)
         if not torch.isfinite(loss):
             raise ValueError(f"the loss became {loss.item()} at step {step}: lower the learning rate")
         optimizer.zero_grad(set_to_none=True)

@@ -1,0 +1,146 @@
+"""Full-mode results: the headline numbers a notebook measured, kept with where they were measured.
+
+A training notebook calls ``ml.record(name, value)`` for each headline number it computes (02, 04,
+05, 07, 10). The values stay in memory; when the full-mode runner (``python -m musiclab.bench
+--full``) executes the notebook it sets ``MUSICLAB_RESULTS=<path>``, and every ``record`` (and
+``save``, which the runner calls after the last cell) rewrites that JSON file atomically, with the
+device, torch version and peak GPU memory of the kernel. The runner merges them into the committed
+``data/full_results.json`` (one entry per notebook, with wall time, date and commit), and
+``compare(notebook)`` prints this run's numbers beside that full-mode run: read from the file,
+never typed in.
+"""
+import json
+import math
+import numbers
+import os
+import platform
+from pathlib import Path
+
+import torch
+
+__all__ = ["record", "recorded", "save", "results_path", "load_results", "full_results", "compare"]
+
+ENV = "MUSICLAB_RESULTS"   # where record() writes, set by the runner
+FILE = "full_results.json"
+_recorded = {}             # name -> value, in the order the notebook recorded them
+
+
+def record(name: str, value):
+    """Remember a headline number of this run under ``name`` (with its unit, e.g. "test NLL
+    (nats/frame): LSTM") and return ``value``. Under the full-mode runner the file named by
+    ``MUSICLAB_RESULTS`` is rewritten at once, so a notebook that fails later keeps what it had."""
+    if not isinstance(name, str) or not name.strip():
+        raise ValueError(f"a result needs a non-empty name, got {name!r}")
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
+        raise ValueError(f"result {name!r} must be a finite number (use .item() for a tensor), got {value!r}")
+    _recorded[name] = float(value)
+    if os.environ.get(ENV):
+        save()
+    return value
+
+
+def recorded() -> dict:
+    """The numbers recorded so far in this kernel, {name: value}."""
+    return dict(_recorded)
+
+
+def kernel_info() -> dict:
+    """Where this run happens: device type, its name, torch version and threads, peak GPU memory."""
+    from .config import device
+    dev = device()
+    if dev.type == "cuda":
+        name = torch.cuda.get_device_name(dev)
+    else:
+        name = f"{platform.machine()}, {os.cpu_count()} cores, {torch.get_num_threads()} torch thread(s)"
+    peak = torch.cuda.max_memory_allocated() / 2**30 if torch.cuda.is_available() and torch.cuda.is_initialized() else None
+    return {"device": dev.type, "hardware": name, "torch": torch.__version__,
+            "peak_gpu_memory_gib": None if peak is None else round(peak, 2)}
+
+
+def save(path=None) -> None:
+    """Write the recorded numbers and ``kernel_info()`` as JSON to ``path`` (default: the file named
+    by ``MUSICLAB_RESULTS``) atomically."""
+    from .train import atomic_write
+    path = path or os.environ.get(ENV)
+    if not path:
+        raise ValueError(f"no file to save to: pass a path or set {ENV}")
+    atomic_write(path, json.dumps({**kernel_info(), "metrics": recorded()}, indent=1) + "\n")
+
+
+def results_path() -> Path:
+    """The committed results file: data/full_results.json in a source checkout, else the copy in
+    the installed package (musiclab/corpus_data), else where a checkout's would be."""
+    from .corpora import _package_data_dir, _repo_data_dir
+    for folder in (_repo_data_dir(), _package_data_dir()):
+        if folder is not None and (folder / FILE).exists():
+            return folder / FILE
+    return (_repo_data_dir() or Path(__file__).resolve().parent / "corpus_data") / FILE
+
+
+def load_results(path=None) -> dict:
+    """All full-mode entries, {notebook: entry}; {} when there is no results file yet."""
+    path = Path(path or results_path())
+    if not path.exists():
+        return {}
+    try:
+        entries = json.loads(path.read_text(encoding="utf-8")).get("notebooks", {})
+        if not isinstance(entries, dict):
+            raise TypeError(f"'notebooks' holds a {type(entries).__name__}, not a dict")
+        return entries
+    except (ValueError, AttributeError, TypeError) as err:
+        raise ValueError(f"{path} is not a musiclab results file ({type(err).__name__}: {err})") from err
+
+
+def full_name(notebook: str, entries: dict) -> str | None:
+    """The key of ``notebook`` ("05_rnn_chorales" or just "05") among ``entries``, None if absent."""
+    names = [n for n in entries if n == notebook or n.split("_")[0] == notebook]
+    return names[0] if names else None
+
+
+def full_results(notebook: str, path=None) -> dict | None:
+    """The full-mode entry of ``notebook`` ("05_rnn_chorales" or just "05"), None when none is recorded."""
+    entries = load_results(path)
+    name = full_name(notebook, entries)
+    return None if name is None else entries[name]
+
+
+def fmt(value) -> str:
+    """A number for a table: 4 significant digits, thousands with separators, a dash for None."""
+    if value is None:
+        return "-"
+    return f"{value:,.0f}" if abs(value) >= 1000 else f"{value:.4g}"
+
+
+def provenance(entry: dict) -> str:
+    """One line: where and when a full-mode run happened."""
+    device = "GPU" if entry["device"] == "cuda" else entry["device"].upper()
+    memory = "" if entry.get("peak_gpu_memory_gib") is None else f", peak GPU memory {entry['peak_gpu_memory_gib']} GiB"
+    status = "" if entry.get("status", "passed") == "passed" else f"; FAILED: {entry.get('error')}"
+    return (f"{device} ({entry['hardware']}), torch {entry['torch']}, {entry['date']}, commit {entry['commit']}, "
+            f"wall time {entry['seconds'] / 60:.1f} min{memory}{status}")
+
+
+def compare(notebook: str, path=None) -> str:
+    """Print (and return) this run's recorded numbers beside the committed full-mode run of
+    ``notebook``, with that run's device, date, commit and wall time; or say that none is recorded."""
+    from .config import is_quick
+    entries = load_results(path)
+    mine, name = recorded(), full_name(notebook, entries)
+    entry = None if name is None else entries[name]
+    this = f"this run ({'quick' if is_quick() else 'full'} mode)"
+    if entry is None:
+        lines = [f"no full-mode run recorded yet for {notebook} (python -m musiclab.bench --full "
+                 f"--notebooks {notebook.split('_')[0]} records one in data/{FILE})"]
+        rows = [(name, fmt(value)) for name, value in mine.items()]
+        header = ("metric", this)
+    else:
+        lines = [f"full-mode run of {name}: {provenance(entry)}"]
+        names = list(mine) + [n for n in entry["metrics"] if n not in mine]
+        rows = [(n, fmt(mine.get(n)), fmt(entry["metrics"].get(n))) for n in names]
+        header = ("metric", this, "full-mode run")
+    widths = [max(len(r[i]) for r in [header] + rows) for i in range(len(header))]
+    for row in [header] + rows:
+        lines.append("  ".join([row[0].ljust(widths[0])] + [c.rjust(w) for c, w in zip(row[1:], widths[1:])]))
+    text = "\n".join(lines)
+    print(text)
+    return text

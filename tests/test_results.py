@@ -1,0 +1,122 @@
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from musiclab import results
+
+
+@pytest.fixture(autouse=True)
+def fresh_record(monkeypatch):
+    monkeypatch.setattr(results, "_recorded", {})
+    monkeypatch.delenv(results.ENV, raising=False)
+
+
+def entry(**changes):
+    return {"status": "passed", "error": None, "mode": "full", "device": "cuda", "hardware": "NVIDIA H200",
+            "torch": "2.13.0", "peak_gpu_memory_gib": 3.25, "seconds": 150.0, "date": "2026-12-02 15:00 UTC",
+            "commit": "1234abc", "metrics": {"test NLL (nats/frame): LSTM": 6.5, "only in full": 2000.0}, **changes}
+
+
+def write(path, notebooks):
+    path.write_text(json.dumps({"notebooks": notebooks}))
+    return path
+
+
+def test_record_keeps_numbers_in_order_and_returns_them():
+    assert results.record("test NLL (nats/frame): LSTM", np.float32(7.25)) == np.float32(7.25)
+    assert results.record("gain (nats/token)", 3) == 3
+    results.record("gain (nats/token)", 0.5)          # recording again replaces the value
+    assert results.recorded() == {"test NLL (nats/frame): LSTM": 7.25, "gain (nats/token)": 0.5}
+    results.recorded()["other"] = 1.0                  # a copy: the record is not changed from outside
+    assert list(results.recorded()) == ["test NLL (nats/frame): LSTM", "gain (nats/token)"]
+
+
+@pytest.mark.parametrize("name, value, problem", [
+    ("", 1.0, "non-empty name"), ("   ", 1.0, "non-empty name"), (3, 1.0, "non-empty name"),
+    ("x", math.nan, "finite number"), ("x", math.inf, "finite number"), ("x", "7", "finite number"),
+    ("x", True, "finite number"), ("x", None, "finite number"), ("x", torch.tensor(1.0), r"\.item\(\)"),
+])
+def test_record_refuses_what_is_not_a_named_finite_number(name, value, problem):
+    with pytest.raises(ValueError, match=problem):
+        results.record(name, value)
+    assert results.recorded() == {}
+
+
+def test_record_under_the_runner_rewrites_the_results_file(tmp_path, monkeypatch):
+    path = tmp_path / "nb.json"
+    monkeypatch.setenv(results.ENV, str(path))
+    results.record("a", 1.5)
+    first = json.loads(path.read_text())
+    assert first["metrics"] == {"a": 1.5} and first["device"] == "cpu" and first["torch"] == torch.__version__
+    assert first["peak_gpu_memory_gib"] is None and "cores" in first["hardware"]
+    results.record("b", 2)
+    assert json.loads(path.read_text())["metrics"] == {"a": 1.5, "b": 2.0}
+    assert [p.name for p in tmp_path.iterdir()] == ["nb.json"]   # no temporary file left behind
+
+
+def test_save_needs_a_place():
+    with pytest.raises(ValueError, match=results.ENV):
+        results.save()
+
+
+def test_compare_without_a_full_mode_run(tmp_path, capsys):
+    results.record("test NLL (nats/frame): LSTM", 7.123456)
+    results.record("tokens", 123456)
+    text = results.compare("05", write(tmp_path / "r.json", {"02_dic_training": entry()}))
+    assert text == capsys.readouterr().out.rstrip("\n")
+    lines = text.splitlines()
+    assert lines[0].startswith("no full-mode run recorded yet for 05 (python -m musiclab.bench --full --notebooks 05")
+    assert lines[1].split() == ["metric", "this", "run", "(quick", "mode)"]
+    assert lines[2].split()[-1] == "7.123" and lines[3].split()[-1] == "123,456"
+    assert "no full-mode run recorded yet" in results.compare("05", tmp_path / "missing.json")
+
+
+def test_compare_beside_a_full_mode_run(tmp_path):
+    results.record("test NLL (nats/frame): LSTM", 7.0)
+    results.record("only in quick", 0.25)
+    path = write(tmp_path / "r.json", {"05_rnn_chorales": entry()})
+    lines = results.compare("05", path).splitlines()
+    assert lines[0] == ("full-mode run of 05_rnn_chorales: GPU (NVIDIA H200), torch 2.13.0, 2026-12-02 15:00 UTC, commit 1234abc, "
+                        "wall time 2.5 min, peak GPU memory 3.25 GiB")
+    assert lines[1].split()[-3:] == ["mode)", "full-mode", "run"]
+    rows = {l.rsplit(None, 2)[0].strip(): l.split()[-2:] for l in lines[2:]}
+    assert rows == {"test NLL (nats/frame): LSTM": ["7", "6.5"], "only in quick": ["0.25", "-"],
+                    "only in full": ["-", "2,000"]}
+    assert results.compare("05_rnn_chorales", path) == results.compare("05", path)
+
+
+def test_compare_says_when_the_full_mode_run_failed(tmp_path):
+    path = write(tmp_path / "r.json", {"07_gan_music": entry(status="failed", error="AssertionError: Irish",
+                                                              device="cpu", hardware="x86_64", metrics={})})
+    first = results.compare("07", path).splitlines()[0]
+    assert first.startswith("full-mode run of 07_gan_music: CPU (x86_64)") and first.endswith("FAILED: AssertionError: Irish")
+
+
+def test_load_results(tmp_path):
+    assert results.load_results(tmp_path / "none.json") == {}
+    path = write(tmp_path / "r.json", {"04_rnn_melody": entry()})
+    assert results.full_results("04", path)["commit"] == "1234abc"
+    assert results.full_results("4", path) is None and results.full_results("05", path) is None
+    for bad in ("not json", "[1, 2]", '{"notebooks": [1]}'):
+        (tmp_path / "bad.json").write_text(bad)
+        with pytest.raises(ValueError, match="not a musiclab results file"):
+            results.load_results(tmp_path / "bad.json")
+
+
+def test_the_committed_results_file_is_complete():
+    path = results.results_path()
+    if not path.exists():
+        pytest.skip("no results file committed yet")
+    data = json.loads(path.read_text())
+    keys = {"status", "error", "device", "hardware", "torch", "peak_gpu_memory_gib", "seconds", "date", "commit",
+            "metrics"}
+    assert data["notebooks"], "the results file should hold at least one notebook"
+    for name, e in data["notebooks"].items():
+        assert keys <= set(e), (name, keys - set(e))
+        assert e["status"] in ("passed", "failed") and (e["status"] == "passed") == (e["error"] is None), name
+        assert e["seconds"] > 0 and all(math.isfinite(v) for v in e["metrics"].values()), name
+    for device, rates in data.get("rates", {}).items():
+        assert rates["rows"] and all(r["rate"] > 0 for r in rates["rows"]), device
