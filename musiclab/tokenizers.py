@@ -1,0 +1,282 @@
+"""How a tune becomes tokens: miditok's REMI, TSD, CPWord and BPE beside folk-rnn's ABC tokens (notebook 11).
+
+* The tunes are notebook 04's (O'Neill's + Ryan's, the leak-free split, the quick-mode subset):
+  :func:`study_tunes`. A tune's notes become a ``symusic.Score`` (:func:`notes_to_score`) that
+  miditok tokenizes (Fradet et al. 2021, miditok) with one fixed :func:`tokenizer_config`:
+  the tunes' pitch range, 24 ticks per quarter note (sixteenths, eighth triplets and 32nds all
+  fall on it), no velocities, tempos or time signatures (bars are a 4/4 grid; ABC's tokens
+  carry the real meter). :func:`on_grid` says whether a tune fits that grid exactly.
+* :class:`NoteTokenizer` makes every tokenization a plain list of ids, so one GPT recipe models
+  them all: REMI (Huang & Yang 2020: Bar, Position, Pitch, Duration), TSD (TimeShift, Pitch,
+  Duration), CPWord (Hsiao et al. 2021) *flattened* (each compound token is written as its
+  fields, one token per field that is not padding: ``Family_Note Pitch_67 Duration_0.12.24``),
+  and BPE (Sennrich et al. 2016) learned on REMI's training tunes (:func:`make_tokenizer`,
+  names "REMI", "TSD", "CPWord", "REMI+BPE600"). :func:`round_trip_failures` checks
+  tokens -> notes gives back every note.
+* :func:`tokenizer_study`: the same small GPT (``musiclab.models.transformer.GPT``, trained by
+  ``musiclab.pretrain.train_gpt``) on each tokenization, and its test **bits per note**
+  (:func:`bits_per_note`): total NLL of the test tunes over their number of notes, the unit that
+  does not depend on how many tokens a tokenizer spends on a note.
+"""
+from __future__ import annotations
+
+import math
+import re
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .config import by_mode, is_quick, seed_everything, with_overrides
+from .corpora import load_corpus
+from .data import BOUNDARY, token_data
+from .models.transformer import GPT, GPTConfig
+from .pretrain import token_nll, train_gpt, tune_stream
+from .splits import split_pieces
+
+__all__ = ["TICKS_PER_QUARTER", "PITCH_RANGE", "BEAT_RES", "BPE_SIZES", "tokenizer_config", "notes_to_score",
+           "score_to_notes", "on_grid", "NoteTokenizer", "make_tokenizer", "round_trip_failures",
+           "tokens_per_note", "bits_per_note", "study_tunes", "study_recipe", "train_token_gpt",
+           "study_names", "tokenizer_study"]
+
+TICKS_PER_QUARTER = 24              # time grid: 1/24 quarter holds 16ths (6), 8th triplets (8), 32nds (3)
+PITCH_RANGE = (55, 94)              # MIDI 55 (G3) .. 93 (A6): every O'Neill's and Ryan's note (high end exclusive)
+BEAT_RES = {(0, 2): 24, (2, 8): 4}  # durations: 1/24 steps up to a half note, 1/4 steps up to 8 quarters
+BPE_SIZES = (400, 600, 1000)        # BPE vocabularies learned on top of REMI's base vocabulary
+_NAME = re.compile(r"(REMI|TSD)(?:\+BPE(\d+))?|CPWord")
+
+
+def tokenizer_config():
+    """The one miditok ``TokenizerConfig`` of the study (notebook 11): pitch range of the tunes,
+    the 1/24-quarter grid of :data:`BEAT_RES`, no velocities (all notes alike), tempos, time
+    signatures, chords or rests; special tokens PAD and BOS (BOS is the tune boundary ``<s>``)."""
+    import miditok
+    return miditok.TokenizerConfig(pitch_range=PITCH_RANGE, beat_res=BEAT_RES, use_velocities=False,
+                                   use_time_signatures=False, use_pitchdrum_tokens=False,
+                                   special_tokens=["PAD", "BOS"])
+
+
+def notes_to_score(notes):
+    """Notes (N, >=3) [start, end, pitch, ...] in quarter notes -> a one-track ``symusic.Score``
+    at :data:`TICKS_PER_QUARTER` ticks per quarter (times rounded to the grid)."""
+    from symusic import Note, Score, Track
+    notes = np.asarray(notes, dtype=float)
+    score, track = Score(TICKS_PER_QUARTER), Track(program=0)
+    ticks = np.round(notes[:, :2] * TICKS_PER_QUARTER).astype(int)
+    for (start, end), pitch in zip(ticks, notes[:, 2].astype(int)):
+        track.notes.append(Note(int(start), int(end - start), int(pitch), 90))
+    score.tracks.append(track)
+    return score
+
+
+def score_to_notes(score) -> np.ndarray:
+    """A ``symusic.Score`` -> float (N, 3) [start, end, pitch] in quarter notes, sorted by start then pitch."""
+    rows = [(n.time, n.time + n.duration, n.pitch) for track in score.tracks for n in track.notes]
+    notes = np.array(rows, dtype=float).reshape(-1, 3)
+    notes[:, :2] /= score.ticks_per_quarter
+    return notes[np.lexsort((notes[:, 2], notes[:, 0]))]
+
+
+def _durations() -> set:
+    """The note lengths (in ticks) that miditok's Duration tokens of :data:`BEAT_RES` can write."""
+    ticks = set()
+    for (low, high), res in BEAT_RES.items():
+        ticks |= {b * TICKS_PER_QUARTER + k * TICKS_PER_QUARTER // res for b in range(low, high) for k in range(res)}
+        ticks.add(high * TICKS_PER_QUARTER)
+    return ticks - {0}
+
+
+def on_grid(notes, tol: float = 1e-3) -> bool:
+    """True when every note starts on the 1/24-quarter grid, lasts a length a Duration token can
+    write and lies in :data:`PITCH_RANGE`: then the tokenizers give it back exactly. (9 of the
+    3,068 Irish tunes fail: grace notes of 1/36, quintuplets; notebook 11 leaves them out.)"""
+    t = np.asarray(notes, dtype=float)[:, :2] * TICKS_PER_QUARTER
+    if len(t) == 0 or np.abs(t - np.round(t)).max() > tol * TICKS_PER_QUARTER:
+        return False
+    lengths = np.round(t[:, 1] - t[:, 0]).astype(int)
+    pitches = np.asarray(notes)[:, 2]
+    return bool(set(lengths.tolist()) <= _durations() and pitches.min() >= PITCH_RANGE[0]
+                and pitches.max() < PITCH_RANGE[1])
+
+
+class NoteTokenizer:
+    """A miditok tokenizer seen as one plain list of ids per tune (notebook 11).
+
+    ``encode(notes) -> ids`` and ``decode(ids) -> notes``; ``vocab`` names every id, ``bos`` is the
+    boundary id. CPWord's compound tokens are flattened: one token per field that is not padding
+    (``Ignore_None``), in field order, so a plain GPT models it and tokens per note counts every
+    choice the model makes; decoding starts a new compound token at each ``Family_*`` token.
+    """
+
+    def __init__(self, name: str, tokenizer):
+        self.name, self.tokenizer = name, tokenizer
+        self.compound = bool(tokenizer.is_multi_voc)
+        if self.compound:   # flat vocabulary: every field's tokens once, padding left out
+            self.vocab = list(dict.fromkeys(t for field in tokenizer.vocab for t in field if t != "Ignore_None"))
+        else:
+            self.vocab = [self._readable(i) for i in range(len(tokenizer))]
+        self.index = {t: i for i, t in enumerate(self.vocab)}
+        self.bos = self.index["BOS_None"]
+
+    def __len__(self) -> int:
+        return len(self.vocab)
+
+    def _readable(self, i: int) -> str:
+        """Token ``i`` as text; a BPE token as its base tokens joined by "+"."""
+        if not self.tokenizer.is_trained:
+            return self.tokenizer[i]
+        from miditok import TokSequence
+        seq = TokSequence(ids=[i], are_ids_encoded=True)
+        self.tokenizer.decode_token_ids(seq)
+        return "+".join(seq.tokens)
+
+    def encode(self, notes) -> list[int]:
+        """The ids of a tune's notes (N, >=3) [start, end, pitch, ...] in quarter notes."""
+        seq = self.tokenizer(notes_to_score(notes))[0]   # one track, one sequence
+        if not self.compound:
+            return list(seq.ids)
+        return [self.index[t] for compound in seq.tokens for t in compound if t != "Ignore_None"]
+
+    def decode(self, ids) -> np.ndarray:
+        """Notes (N, 3) [start, end, pitch] in quarter notes from ids made by :meth:`encode`."""
+        ids = [int(i) for i in ids if int(i) != self.bos]
+        if self.compound:
+            ids = self._compounds([self.vocab[i] for i in ids])
+        return score_to_notes(self.tokenizer.decode([ids]))
+
+    def _compounds(self, tokens) -> list[list[int]]:
+        """Flat CPWord tokens -> compound token ids, ``Ignore_None`` in the fields a token leaves empty."""
+        fields, out = self.tokenizer.vocab_types_idx, []
+        for token in tokens:
+            kind = token.split("_")[0]
+            if kind == "Family" or not out:
+                out.append(["Ignore_None"] * len(self.tokenizer.vocab))
+            out[-1][fields.get(kind, 0)] = token
+        return [[self.tokenizer.vocab[f][t] for f, t in enumerate(c)] for c in out]
+
+    def tokens(self, ids) -> list[str]:
+        """The names of ``ids``."""
+        return [self.vocab[int(i)] for i in ids]
+
+
+def make_tokenizer(name: str, train_notes=None) -> NoteTokenizer:
+    """"REMI", "TSD", "CPWord", or "REMI+BPE<size>" / "TSD+BPE<size>" (BPE learned on
+    ``train_notes``, a list of note arrays: the training tunes only) with :func:`tokenizer_config`."""
+    import miditok
+    match = _NAME.fullmatch(name)
+    if match is None:
+        raise ValueError(f"unknown tokenizer {name!r}: use 'REMI', 'TSD', 'CPWord' or e.g. 'REMI+BPE600'")
+    base, size = match[1] or "CPWord", match[2]
+    tokenizer = getattr(miditok, base)(tokenizer_config())
+    if size is not None:
+        if not train_notes:
+            raise ValueError(f"{name}: BPE needs train_notes (the training tunes) to learn its merges")
+        if int(size) <= len(tokenizer):
+            raise ValueError(f"{name}: the BPE vocabulary must be larger than {base}'s {len(tokenizer)} base tokens")
+        with tempfile.TemporaryDirectory() as folder:   # miditok learns BPE from MIDI files
+            paths = [Path(folder) / f"{i}.mid" for i in range(len(train_notes))]
+            for path, notes in zip(paths, train_notes):
+                notes_to_score(notes).dump_midi(path)
+            tokenizer.train(vocab_size=int(size), model="BPE", files_paths=paths)
+    return NoteTokenizer(name, tokenizer)
+
+
+def round_trip_failures(tokenizer: NoteTokenizer, tunes) -> int:
+    """How many notes of ``tunes`` (note arrays) do not come back from ``decode(encode(notes))``
+    with the same start, end and pitch (to 1e-6 quarter); 0 means the tokenizer loses nothing."""
+    failed = 0
+    for notes in tunes:
+        want = score_to_notes(notes_to_score(notes))
+        got = tokenizer.decode(tokenizer.encode(notes))
+        if len(got) != len(want) or not np.allclose(got, want, atol=1e-6):
+            same = {tuple(r) for r in np.round(got, 6)}
+            failed += sum(tuple(r) not in same for r in np.round(want, 6)) or abs(len(want) - len(got))
+    return failed
+
+
+def tokens_per_note(tunes_ids, n_notes: int) -> float:
+    """Tokens of the tunes (without boundaries) over their number of notes."""
+    return sum(len(t) for t in tunes_ids) / n_notes
+
+
+def bits_per_note(model, tunes_ids, bos: int, n_notes: int) -> float:
+    """Test cost of a model in bits per note: the NLL of every predicted token of every tune, the
+    closing boundary included (``musiclab.pretrain.token_nll``), summed, over ln 2 and ``n_notes``."""
+    total = sum(float(nll.sum()) for nll in token_nll(model, tunes_ids, bos))
+    return total / math.log(2) / n_notes
+
+
+def study_tunes(seed: int = 0) -> dict:
+    """Notebook 04's tunes on each side ("train", "val", "test": lists of ``Piece``): O'Neill's +
+    Ryan's, the leak-free split with 04's seed, 04's subset in quick mode; tunes off the grid
+    (:func:`on_grid`) left out on every side, so every tokenizer sees the same notes."""
+    from .recipes import TUNE_QUICK_SIZES
+    pieces = load_corpus("oneills") + load_corpus("ryans")
+    split = split_pieces(pieces, fractions=(0.8, 0.1, 0.1), seed=seed)
+    if is_quick():
+        split = split.subsample(TUNE_QUICK_SIZES, seed=seed)
+    return {side: [p for p in split.take(pieces, side) if on_grid(p.notes)] for side in ("train", "val", "test")}
+
+
+def study_recipe() -> dict:
+    """The one GPT recipe of the study. Quick mode (2 CPU cores): 2 layers x 4 heads x 64 channels,
+    a 128-token context, 200 steps of 4 windows, no validation. Full mode (a GPU): 4 x 4 x 256,
+    256 tokens, 3000 steps of 64 windows, the best validation weights kept (every 250 steps)."""
+    return dict(n_layer=by_mode(4, 2), n_head=4, n_embd=by_mode(256, 64), block_size=by_mode(256, 128),
+                dropout=by_mode(0.1, 0.0), steps=by_mode(3000, 200), batch_size=by_mode(64, 4),
+                lr=by_mode(1e-3, 1e-2), warmup=by_mode(100, 20), eval_every=by_mode(250, 0))
+
+
+def train_token_gpt(train_ids, val_ids, vocab_size: int, bos: int, seed: int = 0, device="cpu", desc="GPT",
+                    **overrides):
+    """A ``GPT`` trained with :func:`study_recipe` by ``train_gpt`` on the stream of the training
+    tunes; with ``eval_every`` it keeps the weights of the best validation loss. Returns (model, history)."""
+    r = with_overrides(study_recipe(), overrides)
+    seed_everything(seed)
+    model = GPT(GPTConfig(vocab_size=vocab_size, block_size=r["block_size"], n_layer=r["n_layer"],
+                          n_head=r["n_head"], n_embd=r["n_embd"], dropout=r["dropout"]))
+    history = train_gpt(model, tune_stream(train_ids, bos), r["steps"], r["batch_size"], r["lr"],
+                        warmup=r["warmup"], val_stream=tune_stream(val_ids, bos) if r["eval_every"] else None, eval_every=r["eval_every"],
+                        eval_tokens=20_000, keep_best=True, seed=seed, device=device, desc=desc)
+    return model, history
+
+
+def study_names(bpe_sizes=BPE_SIZES) -> list:
+    """The tokenizations the study compares: "ABC" (folk-rnn's tokens), REMI, TSD, CPWord, REMI+BPE<size>."""
+    return ["ABC", "REMI", "TSD", "CPWord"] + [f"REMI+BPE{size}" for size in bpe_sizes]
+
+
+def _abc_ids(tunes: dict):
+    """04's ABC tokens of the tunes (vocabulary from the training tunes, rare tokens -> <unk>)."""
+    sides = list(tunes)
+    pieces = [p for side in sides for p in tunes[side]]
+    ends = np.cumsum([len(tunes[side]) for side in sides])
+    data = token_data(pieces, {s: np.arange(e - len(tunes[s]), e) for s, e in zip(sides, ends)}, min_count=2)
+    return {side: data.ids(side) for side in sides}, len(data.vocab), data.vocab.index(BOUNDARY)
+
+
+def tokenizer_study(tunes: dict, names=None, seed: int = 0, device="cpu", **overrides) -> list[dict]:
+    """Notebook 11's table: for each tokenization (:func:`study_names`) the vocabulary size, tokens
+    per note of the training tunes, the test bits per note of the same GPT recipe
+    (:func:`train_token_gpt`), the uniform baseline ``log2(vocab) x test tokens per note`` and the
+    round-trip failures on the test tunes (None for ABC, whose notes come from music21's parser).
+    ``overrides`` change settings of the recipe for every tokenization alike."""
+    names = study_names() if names is None else names
+    notes = {side: [p.notes for p in pieces] for side, pieces in tunes.items()}
+    n_notes = {side: sum(len(n) for n in notes[side]) for side in notes}
+    rows = []
+    for name in names:
+        if name == "ABC":
+            ids, size, bos = _abc_ids(tunes)
+            failures = None
+        else:
+            tok = make_tokenizer(name, train_notes=notes["train"] if "BPE" in name else None)
+            ids = {side: [tok.encode(n) for n in notes[side]] for side in notes}
+            size, bos, failures = len(tok), tok.bos, round_trip_failures(tok, notes["test"])
+        model, _ = train_token_gpt(ids["train"], ids["val"], size, bos, seed=seed, device=device, desc=name, **overrides)
+        test_tpn = tokens_per_note(ids["test"], n_notes["test"])
+        rows.append(dict(tokenizer=name, vocab=size, tokens_per_note=tokens_per_note(ids["train"], n_notes["train"]),
+                         bits_per_note=bits_per_note(model, ids["test"], bos, n_notes["test"]),
+                         uniform_bits_per_note=math.log2(size) * test_tpn, round_trip_failures=failures))
+    return rows

@@ -1,0 +1,103 @@
+"""The tokenizer study of notebook 11: round trips, tokens per note, bits per note, bad names."""
+import math
+
+import numpy as np
+import pytest
+
+from musiclab import tokenizers as tk
+from musiclab.corpora import load_corpus
+
+
+@pytest.fixture(scope="module")
+def tunes():
+    """A few real O'Neill's tunes on the grid (training side) and a few others (held out)."""
+    pieces = [p for p in load_corpus("oneills", limit=60) if tk.on_grid(p.notes)]
+    return [p.notes for p in pieces[:40]], [p.notes for p in pieces[40:46]]
+
+
+# A hand-made piece: a pickup eighth, then a quarter, an eighth triplet and a half note (5 notes)
+PIECE = np.array([[3.5, 4.0, 67, 0], [4.0, 5.0, 72, 0], [5.0, 5 + 1 / 3, 71, 0], [5 + 1 / 3, 5 + 2 / 3, 69, 0],
+                  [6.0, 8.0, 67, 0]], dtype=np.float32)
+
+
+@pytest.mark.parametrize("name", ["REMI", "TSD", "CPWord"])
+def test_round_trip_gives_back_every_note(name, tunes):
+    train, held_out = tunes
+    tok = tk.make_tokenizer(name)
+    assert tk.round_trip_failures(tok, train[:10] + held_out) == 0
+    got = tok.decode(tok.encode(PIECE))
+    np.testing.assert_allclose(got, PIECE[:, :3], atol=1e-6)
+
+
+def test_bpe_learns_on_training_tunes_and_round_trips(tunes):
+    train, held_out = tunes
+    remi, bpe = tk.make_tokenizer("REMI"), tk.make_tokenizer("REMI+BPE300", train_notes=train)
+    assert len(bpe) == 300 > len(remi)
+    assert tk.round_trip_failures(bpe, held_out) == 0          # merges learned elsewhere still decode exactly
+    n = sum(len(t) for t in held_out)
+    assert tk.tokens_per_note([bpe.encode(t) for t in held_out], n) < tk.tokens_per_note(
+        [remi.encode(t) for t in held_out], n)
+    assert any("+" in bpe.vocab[i] for i in bpe.encode(held_out[0]))   # merged tokens are used
+
+
+def test_flattened_cpword_writes_each_field_once():
+    tok = tk.make_tokenizer("CPWord")
+    names = tok.tokens(tok.encode(PIECE))
+    assert "Ignore_None" not in names
+    notes = [i for i, t in enumerate(names) if t == "Family_Note"]
+    assert len(notes) == len(PIECE)
+    assert all(names[i + 1].startswith("Pitch_") and names[i + 2].startswith("Duration_") for i in notes)
+    # per note: Family + Pitch + Duration; per new onset: Family + Position; per bar: Family + Bar
+    positions = sum(t.startswith("Position_") for t in names)
+    bars = sum(t == "Bar_None" for t in names)
+    assert len(names) == 3 * len(PIECE) + 2 * positions + 2 * bars
+
+
+def test_tokens_per_note_on_a_hand_made_piece():
+    remi, tsd = tk.make_tokenizer("REMI"), tk.make_tokenizer("TSD")
+    remi_names = remi.tokens(remi.encode(PIECE))
+    # REMI: bars 0 and 1 (the pickup bar, then the tune's bar: times 0..4, 4..8), 5 onsets, 5 x (Pitch, Duration)
+    assert remi_names.count("Bar_None") == 2
+    assert sum(t.startswith("Position_") for t in remi_names) == 5
+    assert tk.tokens_per_note([remi.encode(PIECE)], len(PIECE)) == (2 + 5 + 2 * 5) / 5
+    # TSD: a TimeShift before each new onset (all 5 here, the first from time 0), then Pitch, Duration
+    tsd_names = tsd.tokens(tsd.encode(PIECE))
+    shifts = [t for t in tsd_names if t.startswith("TimeShift_")]
+    assert len(shifts) == 5 and len(tsd_names) == 15
+    assert tk.tokens_per_note([tsd.encode(PIECE)] * 2, 2 * len(PIECE)) == 3.0
+
+
+def test_on_grid_spots_notes_the_tokens_cannot_write():
+    assert tk.on_grid(PIECE)
+    grace = PIECE.copy()
+    grace[0, 1] = 3.5 + 1 / 36                           # a grace note of 1/36 quarter
+    assert not tk.on_grid(grace)
+    low = PIECE.copy()
+    low[0, 2] = tk.PITCH_RANGE[0] - 1
+    assert not tk.on_grid(low)
+
+
+def test_bits_per_note_of_a_uniform_model_is_log2_vocab_per_token():
+    import torch
+    from musiclab.models.transformer import GPT, GPTConfig
+    model = GPT(GPTConfig(vocab_size=16, block_size=8, n_layer=1, n_head=1, n_embd=8))
+    with torch.no_grad():
+        for p in model.parameters():
+            p.zero_()                                        # every logit 0: the uniform distribution
+    tunes = [[3, 4, 5], [6, 7, 8, 9, 10, 11, 12, 13, 14, 15]]   # 13 tokens + 2 closing boundaries
+    bits = tk.bits_per_note(model, tunes, bos=0, n_notes=5)
+    assert bits == pytest.approx(15 * math.log2(16) / 5, rel=1e-5)
+
+
+def test_unknown_names_and_missing_training_tunes_raise():
+    with pytest.raises(ValueError, match="unknown tokenizer 'MIDILike'"):
+        tk.make_tokenizer("MIDILike")
+    with pytest.raises(ValueError, match="train_notes"):
+        tk.make_tokenizer("REMI+BPE500")
+    with pytest.raises(ValueError, match="larger than"):
+        tk.make_tokenizer("REMI+BPE100", train_notes=[PIECE])
+
+
+def test_study_names_start_with_folk_rnn_tokens():
+    names = tk.study_names((400, 800))
+    assert names == ["ABC", "REMI", "TSD", "CPWord", "REMI+BPE400", "REMI+BPE800"]
