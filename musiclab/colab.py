@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-TRAINING_NOTEBOOKS = ("02", "04", "05", "07", "08", "10")  # the ones that train; a GPU helps
+TRAINING_NOTEBOOKS = ("02", "04", "05", "07", "08", "10", "11")  # the ones that train; a GPU helps
 BADGE = re.compile(r"\[!\[Open [Ii]n Colab\]\([^)]*\)\]\([^)]*\)")
 INSTALL_MARK = 'if importlib.util.find_spec("musiclab") is None:'
 
