@@ -298,7 +298,7 @@ def run_full_notebook(path, workdir, timeout: int = 3600, max_seconds: float | N
     except subprocess.TimeoutExpired:
         os.killpg(proc.pid, signal.SIGKILL)
         _, stderr = proc.communicate()
-        error = f"stopped after {max_seconds:.0f} s (--max-seconds)"
+        error = f"stopped after {max_seconds:.0f} s (time limit)"
     seconds = time.perf_counter() - start
     (workdir / "executed" / f"{path.stem}.log").write_text(stderr, encoding="utf-8")
     kernel = json.loads(record_file.read_text()) if record_file.exists() else {**results.kernel_info(), "metrics": {}}
@@ -325,18 +325,34 @@ def merge_results(path, notebooks=None, rates=None) -> dict:
 
 
 def run_full(paths, workdir=None, parallel: int = 1, results_file=RESULTS, timeout: int = 3600,
-             max_seconds: float | None = None, log=print) -> dict:
+             max_seconds: float | None = None, max_total_seconds: float | None = None, log=print) -> dict:
     """Run notebooks (paths) in full mode, ``parallel`` at a time, merging each entry into
-    ``results_file`` as soon as it ends; returns {notebook stem: entry}."""
+    ``results_file`` as soon as it ends; returns {notebook stem: entry}. ``max_seconds`` stops
+    one notebook, ``max_total_seconds`` the whole run: a notebook still running then is stopped
+    (and recorded as failed), one not started yet is left out (its old entry stays)."""
     if parallel < 1:
         raise ValueError(f"parallel must be at least 1, got {parallel}")
     workdir = Path(workdir or tempfile.mkdtemp(prefix="musiclab-full-"))
     log(f"full mode: {len(paths)} notebook(s), {parallel} at a time, in {workdir}")
+    end = None if max_total_seconds is None else time.monotonic() + max_total_seconds
+
+    def run(path):
+        limit = max_seconds
+        if end is not None:
+            left = end - time.monotonic()
+            if left <= 0:
+                return None
+            limit = left if limit is None else min(limit, left)
+        return run_full_notebook(path, workdir, timeout, limit)
+
     done = {}
     with concurrent.futures.ThreadPoolExecutor(parallel) as pool:
-        running = {pool.submit(run_full_notebook, p, workdir, timeout, max_seconds): Path(p).stem for p in paths}
+        running = {pool.submit(run, p): Path(p).stem for p in paths}
         for future in concurrent.futures.as_completed(running):
             name, entry = running[future], future.result()
+            if entry is None:
+                log(f"{name}: not started, --max-total-seconds reached")
+                continue
             done[name] = entry
             merge_results(results_file, {name: entry})
             log(f"{name}: {entry['status']} in {entry['seconds']:.0f} s"
@@ -431,6 +447,7 @@ def main(argv=None) -> int:
     parser.add_argument("--readme", help="full mode: rewrite the tables between the bench markers of this file")
     parser.add_argument("--workdir", help="full mode: folder for the notebook copies (default: a new temporary one)")
     parser.add_argument("--max-seconds", type=float, help="full mode: stop a notebook after this many seconds")
+    parser.add_argument("--max-total-seconds", type=float, help="full mode: stop the whole run after this many seconds")
     parser.add_argument("--out", help="also write the Markdown report to this file")
     parser.add_argument("--timeout", type=int, default=None, help="seconds allowed per notebook cell")
     parser.add_argument("--steps", type=int, default=3, help="timed steps per core benchmark")
@@ -444,7 +461,8 @@ def main(argv=None) -> int:
     paths = [] if args.no_notebooks else find_notebooks(args.folder, args.notebooks)
     if args.full:
         if paths:
-            run_full(paths, args.workdir, args.parallel, args.results, args.timeout or 3600, args.max_seconds)
+            run_full(paths, args.workdir, args.parallel, args.results, args.timeout or 3600, args.max_seconds,
+                     args.max_total_seconds)
     elif paths:
         rows = []
         # run copies in a temporary folder, in order: their checkpoints/ and files land there,
