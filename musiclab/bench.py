@@ -247,11 +247,12 @@ def find_notebooks(folder, names=None) -> list:
 
 
 def git_commit(root=ROOT) -> str:
-    """HEAD's short hash, marked when musiclab/ or notebooks/ differ from it; "unknown" without git."""
+    """HEAD's short hash, marked when tracked files in musiclab/ or notebooks/ differ from it;
+    "unknown" without git."""
     try:
         run = lambda *a: subprocess.run(["git", *a], cwd=root, capture_output=True, text=True, check=True).stdout
         sha = run("rev-parse", "--short", "HEAD").strip()
-        dirty = run("status", "--porcelain", "--", "musiclab", "notebooks").strip()
+        dirty = run("status", "--porcelain", "--untracked-files=no", "--", "musiclab", "notebooks").strip()
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
     return f"{sha} + uncommitted changes" if dirty else sha

@@ -120,9 +120,11 @@ def provenance(entry: dict) -> str:
             f"wall time {entry['seconds'] / 60:.1f} min{memory}{status}")
 
 
-def compare(notebook: str, path=None) -> str:
-    """Print (and return) this run's recorded numbers beside the committed full-mode run of
-    ``notebook``, with that run's device, date, commit and wall time; or say that none is recorded."""
+def compare(notebook: str, path=None) -> None:
+    """Print this run's recorded numbers beside the committed full-mode run of ``notebook``, with
+    that run's device, date, commit and wall time; or say that none is recorded. The training
+    notebooks end with it (``ml.compare("05")``); it returns nothing, so a notebook shows the
+    table once."""
     from .config import is_quick
     entries = load_results(path)
     mine, name = recorded(), full_name(notebook, entries)
@@ -141,6 +143,4 @@ def compare(notebook: str, path=None) -> str:
     widths = [max(len(r[i]) for r in [header] + rows) for i in range(len(header))]
     for row in [header] + rows:
         lines.append("  ".join([row[0].ljust(widths[0])] + [c.rjust(w) for c, w in zip(row[1:], widths[1:])]))
-    text = "\n".join(lines)
-    print(text)
-    return text
+    print("\n".join(lines))

@@ -65,33 +65,38 @@ def test_save_needs_a_place():
 def test_compare_without_a_full_mode_run(tmp_path, capsys):
     results.record("test NLL (nats/frame): LSTM", 7.123456)
     results.record("tokens", 123456)
-    text = results.compare("05", write(tmp_path / "r.json", {"02_dic_training": entry()}))
-    assert text == capsys.readouterr().out.rstrip("\n")
-    lines = text.splitlines()
+    assert results.compare("05", write(tmp_path / "r.json", {"02_dic_training": entry()})) is None
+    lines = capsys.readouterr().out.splitlines()
     assert lines[0].startswith("no full-mode run recorded yet for 05 (python -m musiclab.bench --full --notebooks 05")
     assert lines[1].split() == ["metric", "this", "run", "(quick", "mode)"]
     assert lines[2].split()[-1] == "7.123" and lines[3].split()[-1] == "123,456"
-    assert "no full-mode run recorded yet" in results.compare("05", tmp_path / "missing.json")
+    results.compare("05", tmp_path / "missing.json")
+    assert "no full-mode run recorded yet" in capsys.readouterr().out
 
 
-def test_compare_beside_a_full_mode_run(tmp_path):
+def compared(capsys, *args) -> list:
+    results.compare(*args)
+    return capsys.readouterr().out.splitlines()
+
+
+def test_compare_beside_a_full_mode_run(tmp_path, capsys):
     results.record("test NLL (nats/frame): LSTM", 7.0)
     results.record("only in quick", 0.25)
     path = write(tmp_path / "r.json", {"05_rnn_chorales": entry()})
-    lines = results.compare("05", path).splitlines()
+    lines = compared(capsys, "05", path)
     assert lines[0] == ("full-mode run of 05_rnn_chorales: GPU (NVIDIA H200), torch 2.13.0, 2026-12-02 15:00 UTC, commit 1234abc, "
                         "wall time 2.5 min, peak GPU memory 3.25 GiB")
     assert lines[1].split()[-3:] == ["mode)", "full-mode", "run"]
     rows = {l.rsplit(None, 2)[0].strip(): l.split()[-2:] for l in lines[2:]}
     assert rows == {"test NLL (nats/frame): LSTM": ["7", "6.5"], "only in quick": ["0.25", "-"],
                     "only in full": ["-", "2,000"]}
-    assert results.compare("05_rnn_chorales", path) == results.compare("05", path)
+    assert compared(capsys, "05_rnn_chorales", path) == lines
 
 
-def test_compare_says_when_the_full_mode_run_failed(tmp_path):
+def test_compare_says_when_the_full_mode_run_failed(tmp_path, capsys):
     path = write(tmp_path / "r.json", {"07_gan_music": entry(status="failed", error="AssertionError: Irish",
                                                               device="cpu", hardware="x86_64", metrics={})})
-    first = results.compare("07", path).splitlines()[0]
+    first = compared(capsys, "07", path)[0]
     assert first.startswith("full-mode run of 07_gan_music: CPU (x86_64)") and first.endswith("FAILED: AssertionError: Irish")
 
 
