@@ -89,8 +89,8 @@ def _durations() -> set:
 
 def on_grid(notes, tol: float = 1e-3) -> bool:
     """True when every note starts on the 1/24-quarter grid, lasts a length a Duration token can
-    write and lies in :data:`PITCH_RANGE`: then the tokenizers give it back exactly. (9 of the
-    3,068 Irish tunes fail: grace notes of 1/36, quintuplets; notebook 11 leaves them out.)"""
+    write and lies in :data:`PITCH_RANGE`: then the tokenizers give it back exactly. (A few Irish
+    tunes fail: grace notes of 1/36 quarter, quintuplets; notebook 11 leaves them out.)"""
     t = np.asarray(notes, dtype=float)[:, :2] * TICKS_PER_QUARTER
     if len(t) == 0 or np.abs(t - np.round(t)).max() > tol * TICKS_PER_QUARTER:
         return False
@@ -256,12 +256,13 @@ def _abc_ids(tunes: dict):
     return {side: data.ids(side) for side in sides}, len(data.vocab), data.vocab.index(BOUNDARY)
 
 
-def tokenizer_study(tunes: dict, names=None, seed: int = 0, device="cpu", **overrides) -> list[dict]:
+def tokenizer_study(tunes: dict, names=None, tokenizers=None, seed: int = 0, device="cpu", **overrides) -> list[dict]:
     """Notebook 11's table: for each tokenization (:func:`study_names`) the vocabulary size, tokens
     per note of the training tunes, the test bits per note of the same GPT recipe
     (:func:`train_token_gpt`), the uniform baseline ``log2(vocab) x test tokens per note`` and the
     round-trip failures on the test tunes (None for ABC, whose notes come from music21's parser).
-    ``overrides`` change settings of the recipe for every tokenization alike."""
+    ``tokenizers`` ({name: NoteTokenizer}) are used instead of building those again (BPE must have
+    learned on ``tunes["train"]``); ``overrides`` change settings of the recipe for every tokenization alike."""
     names = study_names() if names is None else names
     notes = {side: [p.notes for p in pieces] for side, pieces in tunes.items()}
     n_notes = {side: sum(len(n) for n in notes[side]) for side in notes}
@@ -271,7 +272,7 @@ def tokenizer_study(tunes: dict, names=None, seed: int = 0, device="cpu", **over
             ids, size, bos = _abc_ids(tunes)
             failures = None
         else:
-            tok = make_tokenizer(name, train_notes=notes["train"] if "BPE" in name else None)
+            tok = (tokenizers or {}).get(name) or make_tokenizer(name, notes["train"] if "BPE" in name else None)
             ids = {side: [tok.encode(n) for n in notes[side]] for side in notes}
             size, bos, failures = len(tok), tok.bos, round_trip_failures(tok, notes["test"])
         model, _ = train_token_gpt(ids["train"], ids["val"], size, bos, seed=seed, device=device, desc=name, **overrides)

@@ -101,3 +101,20 @@ def test_unknown_names_and_missing_training_tunes_raise():
 def test_study_names_start_with_folk_rnn_tokens():
     names = tk.study_names((400, 800))
     assert names == ["ABC", "REMI", "TSD", "CPWord", "REMI+BPE400", "REMI+BPE800"]
+
+
+def test_study_rows_on_a_tiny_run():
+    pieces = [p for p in load_corpus("oneills", limit=40) if tk.on_grid(p.notes)]
+    tunes = {"train": pieces[:24], "val": pieces[24:27], "test": pieces[27:30]}
+    remi = tk.make_tokenizer("REMI")
+    rows = tk.tokenizer_study(tunes, names=["ABC", "REMI", "REMI+BPE300"], tokenizers={"REMI": remi},
+                              steps=4, n_layer=1, n_embd=16, block_size=32, batch_size=2)
+    by = {r["tokenizer"]: r for r in rows}
+    assert list(by) == ["ABC", "REMI", "REMI+BPE300"]
+    assert by["ABC"]["round_trip_failures"] is None and by["REMI"]["round_trip_failures"] == 0
+    assert by["REMI"]["vocab"] == len(remi) and by["REMI+BPE300"]["vocab"] == 300
+    test = [p.notes for p in tunes["test"]]
+    n = sum(len(t) for t in test)
+    expected = math.log2(len(remi)) * tk.tokens_per_note([remi.encode(t) for t in test], n)
+    assert by["REMI"]["uniform_bits_per_note"] == pytest.approx(expected)
+    assert all(math.isfinite(r["bits_per_note"]) and r["bits_per_note"] > 0 for r in rows)
