@@ -5,7 +5,7 @@
   nanoGPT does. Style tokens (``<irish>``, ``<german>``) are control tokens: prime a model with one.
 * :func:`train_gpt` is the one loop (notebook 10, the recipe :func:`train_music_gpt` that 08 calls,
   and ``python -m musiclab.pretrain``): AdamW, warmup then cosine learning rate, gradient clipping,
-  bf16 autocast on CUDA, DistributedDataParallel when ``torch.distributed`` is initialised (one
+  bf16 autocast on recent CUDA GPUs, DistributedDataParallel when ``torch.distributed`` is initialised (one
   process per device, each reading its share of every global batch), a progress bar on rank 0,
   atomic checkpoints written by rank 0, and resumption from the last checkpoint.
 * Measurements: per-token NLL of whole tunes for any of the course's language models
@@ -112,8 +112,8 @@ def gpt_optimizer(model, lr: float, weight_decay: float = 0.1, betas=(0.9, 0.95)
 
 
 def _autocast(device):
-    """bf16 autocast on CUDA, with TF32 allowed (matrix multiplies in bf16, losses in float32);
-    nothing elsewhere: ``musiclab.train.autocast``, the same context ``fit`` uses."""
+    """bf16 autocast on a CUDA GPU with bf16 tensor cores, with TF32 allowed (matrix multiplies
+    in bf16, losses in float32); nothing elsewhere: ``musiclab.train.autocast``, as in ``fit``."""
     return autocast(device)
 
 

@@ -5,11 +5,11 @@ only does the bookkeeping: device moves, epochs, averaging, validation, keeping 
 Checkpoints store a model's constructor arguments (``model.config``), so ``load_model`` rebuilds
 it from the package's class (notebook 08).
 
-On CUDA the loops run faster without changing what they compute in float32 elsewhere: the forward
-pass of a training step runs under bf16 autocast (:func:`autocast`: matrix multiplies in bfloat16,
-losses and reductions in float32, no loss scaling needed since bf16 has float32's range), TF32
-matrix multiplies are allowed, and batches are copied from pinned memory. On CPU and MPS all of
-this is a no-op, so results there stay exact.
+On CUDA the loops run faster without changing what they compute in float32 elsewhere: on GPUs with
+bf16 tensor cores the forward pass of a training step runs under bf16 autocast (:func:`autocast`:
+matrix multiplies in bfloat16, losses and reductions in float32, no loss scaling needed since bf16
+has float32's range) with TF32 matrix multiplies allowed, and batches are copied from pinned
+memory. On CPU and MPS all of this is a no-op, so results there stay exact.
 """
 import contextlib
 import copy
@@ -47,10 +47,13 @@ def allow_tf32() -> None:
 
 
 def autocast(device):
-    """The context for a training forward pass: on CUDA, bf16 autocast (Micikevicius et al. 2018,
-    mixed precision; bf16 keeps float32's exponent range, so no loss scaling) with TF32 allowed;
-    on every other device a context that does nothing. Used by ``fit`` and ``train_gpt``."""
-    if torch.device(device).type == "cuda":
+    """The context for a training forward pass: on a CUDA GPU with bf16 tensor cores (compute
+    capability 8.0 or later: A100, H100, RTX 30xx and newer), bf16 autocast (Micikevicius et al.
+    2018, mixed precision; bf16 keeps float32's exponent range, so no loss scaling) with TF32
+    allowed; on older GPUs (a T4 would only emulate bf16), CPU and MPS a context that does
+    nothing. Used by ``fit`` and ``train_gpt``."""
+    device = torch.device(device)
+    if device.type == "cuda" and torch.cuda.get_device_capability(device) >= (8, 0):
         allow_tf32()
         return torch.autocast(device_type="cuda", dtype=torch.bfloat16)
     return contextlib.nullcontext()

@@ -151,3 +151,21 @@ def test_gpu_speed_settings_change_nothing_on_cpu():
     batch = (a, {"y": b})
     moved = to_device(batch, "cpu")
     assert moved[0] is a and moved[1]["y"] is b and not a.is_pinned()
+
+
+@pytest.mark.parametrize("capability, bf16", [((7, 5), False), ((8, 0), True), ((9, 0), True)])
+def test_autocast_uses_bf16_only_on_gpus_with_bf16_tensor_cores(capability, bf16, monkeypatch):
+    import contextlib
+    import warnings
+    from musiclab.train import autocast
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda device=None: capability)
+    monkeypatch.setattr(torch.backends.cuda.matmul, "allow_tf32", False)   # restored after the test
+    monkeypatch.setattr(torch.backends.cudnn, "allow_tf32", False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")   # "CUDA is not available": this only builds the context
+        context = autocast("cuda")
+    if bf16:
+        assert isinstance(context, torch.autocast) and context.fast_dtype == torch.bfloat16
+        assert torch.backends.cuda.matmul.allow_tf32 and torch.backends.cudnn.allow_tf32
+    else:
+        assert isinstance(context, contextlib.nullcontext) and not torch.backends.cuda.matmul.allow_tf32
