@@ -138,3 +138,12 @@ def test_checkpoint_round_trip_with_load_model(tmp_path):
     roll = random_rolls(1, 5)[0]
     assert meta["class"] == "ChoraleGPT"
     assert chorale_gpt_nll(loaded, [roll]) == chorale_gpt_nll(model.eval(), [roll])
+
+
+def test_bad_targets_are_refused():
+    model = tiny_gpt()
+    idx = torch.tensor([[CHORALE_BOS, 40, FRAME_END]])
+    with pytest.raises(ValueError, match="targets"):
+        model(idx, torch.tensor([[40, FRAME_END]]))
+    with pytest.raises(ValueError, match="targets"):
+        model(idx, torch.tensor([[40, FRAME_END, 200]]))

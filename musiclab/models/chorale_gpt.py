@@ -72,6 +72,7 @@ class ChoraleGPT(GPT):
     given probability 0, so each frame has exactly one token sequence. Notebook 11."""
 
     def forward(self, idx, targets=None, cache: KVCache | None = None):
+        self._check_input(idx, targets, 0 if cache is None else len(cache))
         logits, _ = super().forward(idx, None, cache)
         logits = logits.masked_fill(grammar_mask(idx), float("-inf"))
         if targets is None:
