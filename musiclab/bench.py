@@ -246,13 +246,17 @@ def find_notebooks(folder, names=None) -> list:
     return picked
 
 
-def git_commit(root=ROOT) -> str:
-    """HEAD's short hash, marked when tracked files in musiclab/ or notebooks/ differ from it;
-    "unknown" without git."""
+def git_commit(notebook=None, root=ROOT) -> str:
+    """HEAD's short hash, marked when the tracked files of musiclab/ or the ``notebook`` (default:
+    all of notebooks/) differ from it; "unknown" without git."""
+    paths = ["musiclab", "notebooks"]
+    if notebook is not None:
+        notebook = Path(notebook).resolve()
+        paths[1:] = [str(notebook.relative_to(root))] if notebook.is_relative_to(root) else []
     try:
         run = lambda *a: subprocess.run(["git", *a], cwd=root, capture_output=True, text=True, check=True).stdout
         sha = run("rev-parse", "--short", "HEAD").strip()
-        dirty = run("status", "--porcelain", "--untracked-files=no", "--", "musiclab", "notebooks").strip()
+        dirty = run("status", "--porcelain", "--untracked-files=no", "--", *paths).strip()
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
     return f"{sha} + uncommitted changes" if dirty else sha
@@ -304,7 +308,7 @@ def run_full_notebook(path, workdir, timeout: int = 3600, max_seconds: float | N
     (workdir / "executed" / f"{path.stem}.log").write_text(stderr, encoding="utf-8")
     kernel = json.loads(record_file.read_text()) if record_file.exists() else {**results.kernel_info(), "metrics": {}}
     return {"status": "passed" if error is None else "failed", "error": error, "mode": "full",
-            **kernel, "seconds": round(seconds, 1), "date": date, "commit": git_commit()}
+            **kernel, "seconds": round(seconds, 1), "date": date, "commit": git_commit(path)}
 
 
 def read_file(path) -> dict:
