@@ -441,7 +441,7 @@ def core_report(dev, sizes, n_steps, thread_counts) -> tuple:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(description=" ".join(__doc__.split("\n\n")[0].split()))
     parser.add_argument("--full", action="store_true", help="run the notebooks in full mode and record their results")
     parser.add_argument("--notebooks", nargs="*", default=None, help="notebooks to run, e.g. 02 05 (default: all)")
     parser.add_argument("--no-notebooks", action="store_true", help="time only the core training steps")
