@@ -38,7 +38,7 @@ from tqdm.auto import tqdm
 from .abc import BAR_TOKENS
 from .config import by_mode, is_quick, seed_everything, with_overrides
 from .data import BOUNDARY, PAD_TARGET, UNK, tune_batches
-from .models.transformer import GPT, GPTConfig, KVCache, sample_next
+from .models.transformer import GPT, GPTConfig, next_logits, sample_next
 from .train import autocast, load_checkpoint, read_checkpoint_meta, save_checkpoint, to_device
 
 __all__ = ["STYLE_TOKENS", "style_token", "tune_stream", "stream_batch", "learning_rate", "gpt_optimizer",
@@ -413,19 +413,15 @@ def sample_gpt(model, vocab, prefix=(), n: int = 1, max_len: int = 400, temperat
     model.eval()
     device = next(model.parameters()).device
     index = {t: i for i, t in enumerate(vocab)}
-    bos, block = index[BOUNDARY], model.config.block_size
+    bos = index[BOUNDARY]
     banned = [index[t] for t in (UNK,) if t in index]
     idx = torch.tensor([[bos] + [index[t] for t in prefix]] * n, device=device)
     generator = torch.Generator(device=device).manual_seed(seed)
     done = torch.zeros(n, dtype=torch.bool, device=device)
     cache = None
     for _ in range(max_len):
-        if cache is not None and len(cache) < block:
-            logits, _ = model(idx[:, -1:], cache=cache)
-        else:
-            cache = KVCache(model.config.n_layer)
-            logits, _ = model(idx[:, -block:], cache=cache)
-        z = logits[:, -1].float()
+        z, cache = next_logits(model, idx, cache)
+        z = z.float()
         z[:, banned] = -float("inf")
         nxt = sample_next(z, temperature, top_k, top_p, generator)
         nxt[done] = bos

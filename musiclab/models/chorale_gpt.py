@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from ..config import by_mode, seed_everything, with_overrides
-from .transformer import GPT, GPTConfig, KVCache, sample_next
+from .transformer import GPT, GPTConfig, KVCache, next_logits, sample_next
 
 __all__ = ["N_KEYS", "FRAME_END", "CHORALE_BOS", "CHORALE_VOCAB", "frame_tokens", "roll_from_tokens",
            "ChoraleGPT", "frame_nlls", "chorale_gpt_nll", "transpose_roll", "chorale_gpt_recipe",
@@ -152,17 +152,13 @@ def continue_chorales(model, primes, n_frames: int, temperature: float = 1.0, ma
     ``continue_rolls``. ``generator``: a torch.Generator on the model's device. Notebooks 11, 08."""
     model.eval()
     device = next(model.parameters()).device
-    block, out = model.config.block_size, []
+    out = []
     for prime in np.asarray(primes):
         idx = torch.tensor([[CHORALE_BOS] + frame_tokens(prime)], device=device)
         cache, frames, voices = None, 0, 0
         while frames < n_frames:
-            if cache is not None and len(cache) < block:
-                logits, _ = model(idx[:, -1:], cache=cache)
-            else:
-                cache = KVCache(model.config.n_layer)
-                logits, _ = model(idx[:, -block:], cache=cache)
-            z = logits[:, -1].float()
+            z, cache = next_logits(model, idx, cache)
+            z = z.float()
             z[:, CHORALE_BOS] = -float("inf")          # a continuation does not end the chorale
             if max_voices is not None and voices >= max_voices:
                 z[:, :N_KEYS] = -float("inf")

@@ -16,7 +16,7 @@ from torch.nn import functional as F
 
 __all__ = ["GPTConfig", "GPT", "KVCache", "sinusoidal_positions", "param_count",
            "forward_flops_per_token", "flops_per_token", "apply_temperature", "top_k_filter",
-           "top_p_filter", "sample_next"]
+           "top_p_filter", "sample_next", "next_logits"]
 
 
 @dataclass
@@ -237,16 +237,28 @@ class GPT(nn.Module):
             raise ValueError(f"max_new_tokens must be >= 0, got {max_new_tokens}")
         if idx.dim() != 2 or idx.size(1) == 0:
             raise ValueError(f"generate needs a (batch, time) prompt of at least one token, got {tuple(idx.shape)}")
-        bs, cache = self.config.block_size, None
+        cache = None
         for _ in range(max_new_tokens):
-            if cache is not None and len(cache) < bs:  # feed only the newest token
-                logits, _ = self(idx[:, -1:], cache=cache)
-            else:  # first step, no cache, or a full one: read the last block_size tokens afresh
-                cache = KVCache(self.config.n_layer) if use_cache else None
-                logits, _ = self(idx[:, -bs:], cache=cache)
-            idx_next = sample_next(logits[:, -1], temperature, top_k, top_p, generator)
+            if use_cache:
+                logits, cache = next_logits(self, idx, cache)
+            else:
+                logits = self(idx[:, -self.config.block_size:])[0][:, -1]
+            idx_next = sample_next(logits, temperature, top_k, top_p, generator)
             idx = torch.cat([idx, idx_next], dim=1)
         return idx
+
+
+def next_logits(model, idx, cache: KVCache | None = None):
+    """(logits (B, vocab_size) of the token after ``idx`` (B, T), the cache to pass next time).
+    While ``cache`` has room only the newest token is fed and the cached keys and values are
+    reused; on the first step or with a full context the last block_size tokens are read afresh
+    into a new cache. ``GPT.generate``, ``sample_gpt`` (10) and ``continue_chorales`` (11) step so."""
+    if cache is not None and len(cache) < model.config.block_size:
+        logits, _ = model(idx[:, -1:], cache=cache)
+    else:
+        cache = KVCache(model.config.n_layer)
+        logits, _ = model(idx[:, -model.config.block_size:], cache=cache)
+    return logits[:, -1], cache
 
 
 def param_count(config: GPTConfig, non_embedding: bool = False) -> int:
