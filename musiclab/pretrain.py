@@ -236,7 +236,9 @@ def train_gpt(model, train_stream, steps: int, batch_size: int, lr: float, block
         if save_every and done % save_every == 0 and done < end:
             save(done)
         if rank == 0:
-            bar.set_postfix(train=f"{history['train'][-1]:.3f}",
+            # refresh=False: drawn with the bar's next timed update, not once per step (a notebook
+            # cell that sends thousands of progress messages makes nbval lose its output)
+            bar.set_postfix(train=f"{history['train'][-1]:.3f}", refresh=False,
                             **({"val": f"{history['val'][-1]:.3f}"} if history["val"] else {}))
     bar.close()
     if end == steps and val_stream is not None and (not history["val_step"] or history["val_step"][-1] != steps):
