@@ -159,13 +159,18 @@ def test_autocast_uses_bf16_only_on_gpus_with_bf16_tensor_cores(capability, bf16
     import warnings
     from musiclab.train import autocast
     monkeypatch.setattr(torch.cuda, "get_device_capability", lambda device=None: capability)
-    monkeypatch.setattr(torch.backends.cuda.matmul, "allow_tf32", False)   # restored after the test
-    monkeypatch.setattr(torch.backends.cudnn, "allow_tf32", False)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")   # "CUDA is not available": this only builds the context
-        context = autocast("cuda")
+    # the TF32 flags are properties of torch.backends modules, which monkeypatch cannot restore: by hand
+    saved = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
+    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")   # "CUDA is not available": this only builds the context
+            context = autocast("cuda")
+        tf32 = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
+    finally:
+        torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = saved
     if bf16:
         assert isinstance(context, torch.autocast) and context.fast_dtype == torch.bfloat16
-        assert torch.backends.cuda.matmul.allow_tf32 and torch.backends.cudnn.allow_tf32
+        assert tf32 == (True, True)
     else:
-        assert isinstance(context, contextlib.nullcontext) and not torch.backends.cuda.matmul.allow_tf32
+        assert isinstance(context, contextlib.nullcontext) and tf32 == (False, False)
