@@ -567,10 +567,13 @@ def main(argv=None) -> int:
                             desc=f"pretrain GPT {config.n_layer}x{config.n_head}x{config.n_embd}")
         step = history["step"][-1] if history["step"] else 0
         val = f", val loss {history['val'][-1]:.4f}" if history["val"] else ""
-        print(f"rank {rank}: step {step} of {recipe['steps']}, train loss {history['train'][-1]:.4f}{val}, "
-              f"weights {weights_digest(model)}", flush=True)
-        if dist.is_initialized():
-            dist.barrier()  # rank 0 has written the checkpoint before anyone leaves
+        line = (f"rank {rank}: step {step} of {recipe['steps']}, train loss {history['train'][-1]:.4f}{val}, "
+                f"weights {weights_digest(model)}")
+        for turn in range(dist.get_world_size() if dist.is_initialized() else 1):
+            if turn == rank:   # one process at a time, so that lines in a shared terminal never mix
+                print(line, flush=True)
+            if dist.is_initialized():
+                dist.barrier()  # also: rank 0 has written the checkpoint before anyone leaves
     finally:
         if started_group:
             dist.destroy_process_group()

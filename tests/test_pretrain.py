@@ -38,7 +38,7 @@ def run_torchrun(args, nproc=2):
 
 def rank_lines(stdout):
     """{rank: (step, digest)} from the last line each process prints."""
-    found = re.findall(r"rank (\d): step (\d+) of \d+, .* weights (\w+)", stdout)
+    found = re.findall(r"rank (\d): step (\d+) of \d+, [^\n]*?weights (\w+)", stdout)
     return {int(r): (int(step), digest) for r, step, digest in found}
 
 
@@ -46,14 +46,16 @@ def test_two_processes_end_identical_resume_continues_and_match_one_process(tmp_
     out = tmp_path / "ddp.pt"
     first = run_torchrun(TINY + ["--out", str(out), "--stop-after", "3"])
     ranks = rank_lines(first)
-    assert set(ranks) == {0, 1} and ranks[0] == ranks[1] and ranks[0][0] == 3  # interrupted after 3 of 6 steps
+    assert set(ranks) == {0, 1}, f"a process did not report its end; its output was:\n{first}"
+    assert ranks[0] == ranks[1] and ranks[0][0] == 3  # interrupted after 3 of 6 steps
     meta = ml.read_checkpoint_meta(out)
     assert meta["step"] == 3 and meta["world_size"] == 2 and meta["history"]["step"] == [1, 2, 3]
 
     second = run_torchrun(TINY + ["--out", str(out), "--resume"])
     assert "resuming from" in second and "at step 3 of 6" in second
     ranks = rank_lines(second)
-    assert set(ranks) == {0, 1} and ranks[0] == ranks[1] and ranks[0][0] == 6   # both processes, identical weights
+    assert set(ranks) == {0, 1}, f"a process did not report its end; its output was:\n{second}"
+    assert ranks[0] == ranks[1] and ranks[0][0] == 6   # both processes, identical weights
     model, meta = ml.load_model(out, ml.GPT)
     assert meta["step"] == 6 and meta["history"]["step"] == [1, 2, 3, 4, 5, 6]   # the step count continued
     assert ml.weights_digest(model) == ranks[0][1]   # rank 0 wrote what the processes hold
