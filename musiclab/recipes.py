@@ -22,7 +22,7 @@ from .reconstruction import best_threshold
 from .splits import split_pieces
 
 __all__ = ["TUNE_QUICK_SIZES", "ngram_orders", "FRAME_ALPHAS", "GAN_STYLES", "gan_limits", "BAR_SETTINGS",
-           "DIC_CORPORA", "ids_of", "tune_lstm_run", "music_gpt_run", "chorale_lstm_run", "chorale_data", "chorale_gpt_run", "bar_gan_run", "bar_dic_run"]
+           "DIC_CORPORA", "ids_of", "tune_split", "tune_lstm_run", "music_gpt_run", "chorale_lstm_run", "chorale_data", "chorale_gpt_run", "bar_gan_run", "bar_dic_run"]
 
 GAN_STYLES = {"Bach chorale": ["chorales"], "Irish": ["oneills", "ryans"], "German folk": ["essen"]}  # 07
 DIC_CORPORA = ["chorales", "oneills"]                                                                # 02
@@ -47,12 +47,19 @@ def ids_of(pieces, split) -> dict:
     return {f"{side}_ids": [pieces[i].id for i in split[side]] for side in ("train", "val", "test")}
 
 
-def _tune_data(seed: int):
-    """04's tunes: O'Neill's + Ryan's, leak-free split (a subset in quick mode), tokens."""
+def tune_split(seed: int = 0):
+    """04's tunes and split: (O'Neill's + Ryan's pieces, their leak-free split, a subset in quick
+    mode). Notebooks 04, 10 and 11 (its tokenizer study) and the tune runs below read them so."""
     pieces = load_corpus("oneills") + load_corpus("ryans")
     split = split_pieces(pieces, fractions=(0.8, 0.1, 0.1), seed=seed)
     if is_quick():
         split = split.subsample(TUNE_QUICK_SIZES, seed=seed)
+    return pieces, split
+
+
+def _tune_data(seed: int):
+    """04's tunes (``tune_split``) and their tokens."""
+    pieces, split = tune_split(seed)
     return pieces, split, token_data(pieces, split, min_count=2)
 
 

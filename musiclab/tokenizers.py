@@ -26,14 +26,11 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
-import torch
 
-from .config import by_mode, is_quick, seed_everything, with_overrides
-from .corpora import load_corpus
+from .config import by_mode, seed_everything, with_overrides
 from .data import BOUNDARY, token_data
 from .models.transformer import GPT, GPTConfig
 from .pretrain import token_nll, train_gpt, tune_stream
-from .splits import split_pieces
 
 __all__ = ["TICKS_PER_QUARTER", "PITCH_RANGE", "BEAT_RES", "BPE_SIZES", "tokenizer_config", "notes_to_score",
            "score_to_notes", "on_grid", "NoteTokenizer", "make_tokenizer", "round_trip_failures",
@@ -211,11 +208,8 @@ def study_tunes(seed: int = 0) -> dict:
     """Notebook 04's tunes on each side ("train", "val", "test": lists of ``Piece``): O'Neill's +
     Ryan's, the leak-free split with 04's seed, 04's subset in quick mode; tunes off the grid
     (:func:`on_grid`) left out on every side, so every tokenizer sees the same notes."""
-    from .recipes import TUNE_QUICK_SIZES
-    pieces = load_corpus("oneills") + load_corpus("ryans")
-    split = split_pieces(pieces, fractions=(0.8, 0.1, 0.1), seed=seed)
-    if is_quick():
-        split = split.subsample(TUNE_QUICK_SIZES, seed=seed)
+    from .recipes import tune_split
+    pieces, split = tune_split(seed)
     return {side: [p for p in split.take(pieces, side) if on_grid(p.notes)] for side in ("train", "val", "test")}
 
 
