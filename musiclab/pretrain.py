@@ -21,7 +21,6 @@ Command line (one device, or one process per device under torchrun)::
 from __future__ import annotations
 
 import argparse
-import copy
 import hashlib
 import math
 import os
@@ -37,9 +36,9 @@ from tqdm.auto import tqdm
 
 from .abc import BAR_TOKENS
 from .config import by_mode, is_quick, seed_everything, with_overrides
-from .data import BOUNDARY, PAD_TARGET, UNK, tune_batches
+from .data import BOUNDARY, UNK, tune_batches
 from .models.transformer import GPT, GPTConfig, next_logits, sample_next
-from .train import autocast, load_checkpoint, read_checkpoint_meta, save_checkpoint, to_device
+from .train import autocast, load_checkpoint, save_checkpoint, to_device
 
 __all__ = ["STYLE_TOKENS", "style_token", "tune_stream", "stream_batch", "learning_rate", "gpt_optimizer",
            "stream_loss", "train_gpt", "music_gpt_recipe", "train_music_gpt", "token_nll",
@@ -111,12 +110,6 @@ def gpt_optimizer(model, lr: float, weight_decay: float = 0.1, betas=(0.9, 0.95)
     return torch.optim.AdamW(groups, lr=lr, betas=betas)
 
 
-def _autocast(device):
-    """bf16 autocast on a CUDA GPU with bf16 tensor cores, with TF32 allowed (matrix multiplies
-    in bf16, losses in float32); nothing elsewhere: ``musiclab.train.autocast``, as in ``fit``."""
-    return autocast(device)
-
-
 @torch.no_grad()
 def stream_loss(model, stream, block_size: int, batch_size: int = 64, max_tokens: int | None = None) -> float:
     """Mean next-token NLL (nats) over consecutive windows of a stream, every token predicted
@@ -133,7 +126,7 @@ def stream_loss(model, stream, block_size: int, batch_size: int = 64, max_tokens
     x, y = windows[:-1].view(n, block_size), windows[1:].view(n, block_size)
     total = 0.0
     for i in range(0, n, batch_size):
-        with _autocast(device):
+        with autocast(device):
             logits, _ = model(x[i:i + batch_size].to(device))
         total += F.cross_entropy(logits.float().flatten(0, 1), y[i:i + batch_size].flatten().to(device),
                                  reduction="sum").item()
@@ -213,7 +206,7 @@ def train_gpt(model, train_stream, steps: int, batch_size: int, lr: float, block
             group["lr"] = learning_rate(step, steps, lr, warmup, min_lr)
         x, y = stream_batch(train_stream, batch_size, block_size, step, seed, rank, world, starts)
         x, y = to_device((x, y), device)   # from pinned memory on CUDA
-        with _autocast(device):
+        with autocast(device):
             _, loss = net(x, y)
         if not torch.isfinite(loss):
             raise ValueError(f"the loss became {loss.item()} at step {step}: lower the learning rate")
@@ -324,7 +317,7 @@ def token_nll(model, tunes_ids, bos: int, prefix=(), batch_size: int = 32) -> li
     for b in range(0, len(order), batch_size):
         chunk = order[b:b + batch_size]
         x, y = tune_batches([seqs[i] for i in chunk], len(chunk), bos)[0]
-        with _autocast(device):
+        with autocast(device):
             logits = model(x.to(device))[0]
         nll = F.cross_entropy(logits.float().transpose(1, 2), y.to(device).clamp(min=0), reduction="none").cpu()
         for row, i in enumerate(chunk):
@@ -334,7 +327,7 @@ def token_nll(model, tunes_ids, bos: int, prefix=(), batch_size: int = 32) -> li
         y = torch.tensor(seqs[i] + [bos], device=device)
         parts = []
         for start, scored in _windows(len(x), block):
-            with _autocast(device):
+            with autocast(device):
                 logits = model(x[None, start:start + block])[0][0].float()
             parts.append(F.cross_entropy(logits, y[start:start + block], reduction="none")[scored - start:])
         out[i] = torch.cat(parts).cpu().numpy()[skip:]
