@@ -380,7 +380,7 @@ def results_table(entries) -> str:
         memory = "-" if e.get("peak_gpu_memory_gib") is None else f"{e['peak_gpu_memory_gib']:.2f} GiB"
         metrics = "; ".join(f"{k} {results.fmt(v)}" for k, v in e.get("metrics", {}).items()) or "-"
         status = e["status"] if e["status"] == "passed" else f"failed: {e['error']}"
-        device = "GPU" if e["device"] == "cuda" else e["device"].upper()
+        device = results.device_label(e)
         rows.append([name, status, f"{e['seconds'] / 60:.1f} min", f"{device} ({e['hardware']})", e["torch"], memory,
                      e["date"], e["commit"], metrics])
     return markdown_table(["notebook", "status", "wall time", "device", "torch", "peak GPU memory", "date",

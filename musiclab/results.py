@@ -111,9 +111,14 @@ def fmt(value) -> str:
     return f"{value:,.0f}" if abs(value) >= 1000 else f"{value:.4g}"
 
 
+def device_label(entry: dict) -> str:
+    """"GPU", "CPU" or "MPS": the kind of device an entry ran on, as the tables name it."""
+    return "GPU" if entry["device"] == "cuda" else entry["device"].upper()
+
+
 def provenance(entry: dict) -> str:
     """One line: where and when a full-mode run happened."""
-    device = "GPU" if entry["device"] == "cuda" else entry["device"].upper()
+    device = device_label(entry)
     memory = "" if entry.get("peak_gpu_memory_gib") is None else f", peak GPU memory {entry['peak_gpu_memory_gib']} GiB"
     status = "" if entry.get("status", "passed") == "passed" else f"; FAILED: {entry.get('error')}"
     return (f"{device} ({entry['hardware']}), torch {entry['torch']}, {entry['date']}, commit {entry['commit']}, "
