@@ -1,6 +1,6 @@
 """musiclab: the helper package behind the deep-learning-for-music notebooks.
 
-Small modules, each named for what it holds: ``config`` (device, seeds, quick mode),
+Small modules, each named for what it holds: ``config`` (device, seeds, quick or full mode),
 ``corpora`` (music21's bundled corpora, cached), ``abc`` (folk-rnn style tokens), ``music``
 (notes, MIDI, piano rolls), ``synth`` (soundfont rendering), ``audio`` (log-mel, Griffin-Lim),
 ``listen`` (players), ``plots``, ``train`` (loop and checkpoints), ``metrics`` (music
@@ -12,7 +12,7 @@ near-duplicates), ``models`` (every model the training notebooks train) and ``so
 full-mode run (``compare``); ``python -m musiclab.bench`` times the notebooks and training steps
 and, with ``--full``, runs them at full size and records what they measure.
 """
-from .config import by_mode, device, is_quick, seed_everything
+from .config import by_mode, device, is_quick, mode, print_mode, seed_everything
 from .music import *  # noqa: F401,F403
 from .synth import *  # noqa: F401,F403
 from .audio import *  # noqa: F401,F403

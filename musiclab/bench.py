@@ -6,7 +6,7 @@ how fast the core training steps run on this device. The README's tables come fr
     python -m musiclab.bench --full                    # every notebook in full mode, + core steps
     python -m musiclab.bench --full --notebooks 02 05 --parallel 2 --readme README.md
 
-Full mode (``--full``): each chosen notebook runs top to bottom with ``MUSICLAB_QUICK`` unset (the
+Full mode (``--full``): each chosen notebook runs top to bottom with ``MUSICLAB_MODE=full`` (the
 real sizes, meant for a GPU), ``--parallel`` at a time (one GPU holds several of these models), as
 a copy in one work folder (so 08 and 10 find the checkpoints of 02-07, and none lands over a
 learner's). Its kernel gets ``MUSICLAB_RESULTS=<file>``: the headline numbers the notebook passes
@@ -207,7 +207,7 @@ def core_rows(device, sizes, n_steps) -> list:
 
 
 def notebook_seconds(path, timeout: int = 600) -> float:
-    """Wall-clock seconds to execute a notebook in quick mode (MUSICLAB_QUICK=1) with nbclient,
+    """Wall-clock seconds to execute a notebook in quick mode (MUSICLAB_MODE=quick) with nbclient,
     in its own folder (so relative paths such as checkpoints/ work); ``timeout`` per cell, as in
     the test run. Errors (and timeouts) propagate."""
     import nbformat
@@ -215,8 +215,8 @@ def notebook_seconds(path, timeout: int = 600) -> float:
 
     path = Path(path)
     nb = nbformat.read(path, as_version=4)
-    old = os.environ.get("MUSICLAB_QUICK")
-    os.environ["MUSICLAB_QUICK"] = "1"  # the kernel inherits this process's environment
+    old = os.environ.get("MUSICLAB_MODE")
+    os.environ["MUSICLAB_MODE"] = "quick"  # the kernel inherits this process's environment
     try:
         start = time.perf_counter()
         NotebookClient(nb, timeout=timeout, kernel_name="python3",
@@ -224,9 +224,9 @@ def notebook_seconds(path, timeout: int = 600) -> float:
         return time.perf_counter() - start
     finally:
         if old is None:
-            os.environ.pop("MUSICLAB_QUICK", None)
+            os.environ.pop("MUSICLAB_MODE", None)
         else:
-            os.environ["MUSICLAB_QUICK"] = old
+            os.environ["MUSICLAB_MODE"] = old
 
 
 # ----------------------------------------------------------------------------- full mode
@@ -274,7 +274,7 @@ SAVE_CELL = "import musiclab.results\nmusiclab.results.save()  # added by musicl
 
 
 def run_full_notebook(path, workdir, timeout: int = 3600, max_seconds: float | None = None) -> dict:
-    """Execute one notebook in full mode (``MUSICLAB_QUICK`` unset) as a copy in ``workdir`` with
+    """Execute one notebook in full mode (``MUSICLAB_MODE=full``) as a copy in ``workdir`` with
     nbconvert, in a process of its own; returns its results entry: ``status`` ("passed" or
     "failed"), ``error``, ``seconds``, ``date``, ``commit``, ``mode`` and what its kernel recorded
     (device, hardware, torch, peak_gpu_memory_gib, metrics). ``timeout`` applies per cell,
@@ -289,7 +289,7 @@ def run_full_notebook(path, workdir, timeout: int = 3600, max_seconds: float | N
     nbformat.write(nb, copy)
     record_file = workdir / "executed" / f"{path.stem}.results.json"
     record_file.unlink(missing_ok=True)
-    env = {k: v for k, v in os.environ.items() if k != "MUSICLAB_QUICK"}
+    env = {**os.environ, "MUSICLAB_MODE": "full"}
     env[results.ENV] = str(record_file)
     cmd = [sys.executable, "-m", "nbconvert", "--to", "notebook", "--execute", str(copy),
            "--output-dir", str(workdir / "executed"), f"--ExecutePreprocessor.timeout={timeout}"]
@@ -481,7 +481,7 @@ def main(argv=None) -> int:
                 rows.append([path.name, f"failed ({type(err).__name__})"])
             print(f"{rows[-1][0]}: {rows[-1][1]}", flush=True)
         shutil.rmtree(work, ignore_errors=True)
-        parts.append("Notebooks in quick mode (MUSICLAB_QUICK=1):\n\n" + markdown_table(["notebook", "seconds"], rows))
+        parts.append("Notebooks in quick mode (MUSICLAB_MODE=quick):\n\n" + markdown_table(["notebook", "seconds"], rows))
     if not args.no_core:
         thread_counts = [int(t) for t in args.threads.split(",")] if args.threads else [None]
         core, table = core_report(dev, [s.strip() for s in args.sizes.split(",")], args.steps, thread_counts)

@@ -46,15 +46,18 @@ def badge(url: str, notebook: str) -> str:
     return f"[![Open in Colab](https://colab.research.google.com/assets/colab-badge.svg)]({target})"
 
 
-def install_cell(url: str) -> str:
+def install_cell(url: str, notebook: str) -> str:
     """The first code cell: on Colab (no musiclab yet) clone the course and install it editable,
-    keeping Colab's own torch (musiclab asks for torch>=2.1, which Colab already has)."""
+    keeping Colab's own torch (musiclab asks for torch>=2.1, which Colab already has); then print
+    the mode (quick or full), why, and how to change it (``musiclab.print_mode``)."""
     return (
         "import importlib.util, sys\n"
         f"{INSTALL_MARK}  # Colab or a fresh kernel: fetch the course and install it\n"
         f"    !git clone -q --depth 1 {url}.git /content/musiclab\n"
         "    %pip install -q -e /content/musiclab\n"
-        '    sys.path.insert(0, "/content/musiclab")  # the editable install is seen by new kernels; this one needs the path'
+        '    sys.path.insert(0, "/content/musiclab")  # the editable install is seen by new kernels; this one needs the path\n'
+        "import musiclab as ml\n"
+        f'ml.print_mode("{notebook[:2]}")  # quick or full size: which, why, and how to change it'
     )
 
 
@@ -75,7 +78,7 @@ def rewrite(path: Path, url: str) -> bool:
     install = [c for c in cells if c["cell_type"] == "code" and INSTALL_MARK in source(c)]
     if len(install) != 1:
         raise ValueError(f"{path.name}: expected one Colab install cell, found {len(install)}")
-    install[0]["source"] = install_cell(url).splitlines(keepends=True)
+    install[0]["source"] = install_cell(url, path.name).splitlines(keepends=True)
     nb["metadata"].setdefault("colab", {"provenance": []})
     if path.name[:2] in TRAINING_NOTEBOOKS:
         nb["metadata"]["accelerator"] = "GPU"

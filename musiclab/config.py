@@ -1,8 +1,11 @@
-"""Device choice, seeding and the quick-mode switch shared by every notebook.
+"""Device choice, seeding and the size switch (quick or full mode) shared by every notebook.
 
-Quick mode (environment variable ``MUSICLAB_QUICK=1``, set by the test run) shrinks data,
-epochs and models so each notebook runs in about a minute on two CPU cores. Without it the
-sizes are the real ones, meant for a GPU.
+``MUSICLAB_MODE`` = ``quick`` | ``full`` | ``auto`` (the default). Quick mode shrinks data, epochs
+and models so each notebook runs in about a minute on two CPU cores; full mode uses the real sizes,
+meant for a GPU. ``auto`` picks full mode on a CUDA GPU and quick mode elsewhere (a CPU, Apple's
+MPS). The older switch ``MUSICLAB_QUICK=1`` still means quick (``0`` means full) where
+``MUSICLAB_MODE`` is not set. The test run sets quick mode (conftest.py). Every notebook's first
+code cell prints the mode, why, and how to change it (``print_mode``).
 """
 import os
 import random
@@ -28,9 +31,59 @@ def seed_everything(seed: int = 0) -> None:
     torch.manual_seed(seed)
 
 
+MODES = ("quick", "full", "auto")
+YES, NO = {"1", "true", "yes"}, {"0", "false", "no"}
+
+
+def mode_and_reason() -> tuple[str, str]:
+    """("quick" or "full", why it was chosen): ``MUSICLAB_MODE`` when set to quick or full, else
+    ``MUSICLAB_QUICK`` when set, else auto (full on a CUDA GPU, quick elsewhere). An unknown value
+    of either variable raises ValueError naming it and the values it takes."""
+    setting = os.environ.get("MUSICLAB_MODE", "").strip().lower() or "auto"
+    if setting not in MODES:
+        raise ValueError(f"MUSICLAB_MODE={os.environ['MUSICLAB_MODE']!r}: use one of {', '.join(MODES)}")
+    if setting != "auto":
+        return setting, f"MUSICLAB_MODE={setting} is set"
+    quick = os.environ.get("MUSICLAB_QUICK", "").strip().lower()
+    if quick and quick not in YES | NO:
+        raise ValueError(f"MUSICLAB_QUICK={os.environ['MUSICLAB_QUICK']!r}: use 1 (quick) or 0 (full)")
+    if quick:
+        return ("quick" if quick in YES else "full"), f"MUSICLAB_QUICK={quick} is set"
+    if torch.cuda.is_available():
+        return "full", f"auto: a CUDA GPU ({torch.cuda.get_device_name(0)}) is here"
+    return "quick", f"auto: no CUDA GPU here (device {device().type}), so the small sizes"
+
+
+def mode() -> str:
+    """"quick" or "full" (see ``mode_and_reason``)."""
+    return mode_and_reason()[0]
+
+
 def is_quick() -> bool:
-    """True when ``MUSICLAB_QUICK`` is set to 1/true/yes (the test run sets it)."""
-    return os.environ.get("MUSICLAB_QUICK", "").strip().lower() in {"1", "true", "yes"}
+    """True in quick mode: small data and models (the test run, and auto mode without a CUDA GPU)."""
+    return mode() == "quick"
+
+
+def mode_line() -> str:
+    """One line for the top of a notebook: the mode, why, and how to change it."""
+    chosen, why = mode_and_reason()
+    other = "full" if chosen == "quick" else "quick"
+    return (f"mode: {chosen} ({why}). To change it: %env MUSICLAB_MODE={other}, then run the notebook again "
+            f"from the top (or start Jupyter with MUSICLAB_MODE={other}).")
+
+
+def print_mode(notebook: str | None = None) -> None:
+    """Print ``mode_line()``; in full mode on a CPU (chosen by hand), also the full-mode time this
+    notebook took when it was measured on a CPU (data/full_results.json, by ``musiclab.bench``)."""
+    print(mode_line())
+    if mode() == "full" and device().type == "cpu":
+        print("full mode on a CPU: sizes meant for a GPU. Each training prints an estimate of its "
+              "duration before it starts; stop one with Kernel > Interrupt.")
+        from .results import full_results
+        entry = full_results(notebook) if notebook else None
+        if entry and entry.get("device") == "cpu" and entry.get("seconds"):
+            print(f"measured: this notebook took {entry['seconds'] / 60:.1f} min in full mode on "
+                  f"{entry.get('hardware', 'a CPU')} ({entry.get('date', 'date unknown')}).")
 
 
 def by_mode(full, quick):

@@ -22,9 +22,9 @@ def test_core_benchmarks_give_positive_finite_rates_on_a_tiny_size():
         bench.core_benchmarks("cpu", sizes=["huge"])
 
 
-@pytest.mark.parametrize("size, quick", [("quick", "1"), ("full", "")])
-def test_gpt_sizes_are_the_music_gpt_recipe_of_each_mode(size, quick, monkeypatch):
-    monkeypatch.setenv("MUSICLAB_QUICK", quick)
+@pytest.mark.parametrize("size", ["quick", "full"])
+def test_gpt_sizes_are_the_music_gpt_recipe_of_each_mode(size, monkeypatch):
+    monkeypatch.setenv("MUSICLAB_MODE", size)
     recipe, gpt = music_gpt_recipe(), bench.SIZES[size]["gpt"]
     assert {k: recipe[k] for k in ("n_layer", "n_head", "n_embd", "block_size")} == \
         {k: gpt[k] for k in ("n_layer", "n_head", "n_embd", "block_size")}
@@ -57,11 +57,11 @@ def write_notebook(path, *cells):
 
 
 def test_full_mode_runner_records_passing_and_failing_notebooks(tmp_path, monkeypatch):
-    monkeypatch.setenv("MUSICLAB_QUICK", "1")   # as under pytest: the runner must unset it for the kernel
+    monkeypatch.setenv("MUSICLAB_MODE", "quick")   # as under pytest: the runner must set full mode for the kernel
     folder = tmp_path / "notebooks"
     folder.mkdir()
     write_notebook(folder / "01_ok.ipynb",
-                   "import os\nassert 'MUSICLAB_QUICK' not in os.environ, 'full mode expected'",
+                   "import musiclab as ml\nassert ml.mode() == 'full', 'full mode expected'",
                    "import musiclab as ml\nml.record('answer (units)', 6 * 7)\nml.record('ratio', 0.5)")
     write_notebook(folder / "02_broken.ipynb", "raise ValueError('boom: the model diverged')")
     write_notebook(folder / "03_skipped.ipynb", "1 + 1")

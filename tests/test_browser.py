@@ -72,7 +72,7 @@ def jupyterlab(tmp_path):
     for plugin, value in LAB_SETTINGS.items():
         (settings / "@jupyterlab" / plugin).parent.mkdir(parents=True, exist_ok=True)
         (settings / "@jupyterlab" / f"{plugin}.jupyterlab-settings").write_text(value)
-    env = dict(os.environ, MUSICLAB_QUICK="1", JUPYTER_RUNTIME_DIR=str(tmp_path / "runtime"))
+    env = dict(os.environ, MUSICLAB_MODE="quick", JUPYTER_RUNTIME_DIR=str(tmp_path / "runtime"))
     env.pop("MPLBACKEND", None)  # conftest's Agg would leave the kernel without the inline backend a learner has
     log = open(tmp_path / "jupyterlab.log", "w")
     server = subprocess.Popen(

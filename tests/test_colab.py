@@ -23,7 +23,7 @@ def test_badge_and_install_cell_agree_with_pyproject(path):
     title = next(c for c in nb["cells"] if c["cell_type"] == "markdown")
     assert colab.badge(url, path.name) in colab.source(title)
     install = [colab.source(c) for c in nb["cells"] if colab.INSTALL_MARK in colab.source(c)]
-    assert install == [colab.install_cell(url)]
+    assert install == [colab.install_cell(url, path.name)]
     assert "torch" not in install[0]                      # Colab's own torch is kept
     if path.name[:2] in colab.TRAINING_NOTEBOOKS:
         assert nb["metadata"].get("accelerator") == "GPU"

@@ -3,7 +3,7 @@ import os
 import pytest
 import torch
 
-from musiclab.config import by_mode, device, is_quick, seed_everything
+from musiclab.config import device, seed_everything
 from musiclab.train import atomic_write, fit, load_checkpoint, save_checkpoint
 
 
@@ -18,13 +18,6 @@ def test_seed_everything_repeats_random_numbers():
     a = torch.randn(5)
     seed_everything(3)
     assert torch.equal(a, torch.randn(5))
-
-
-def test_quick_mode_switch(monkeypatch):
-    monkeypatch.setenv("MUSICLAB_QUICK", "1")
-    assert is_quick() and by_mode(100, 2) == 2
-    monkeypatch.setenv("MUSICLAB_QUICK", "0")
-    assert not is_quick() and by_mode(100, 2) == 100
 
 
 def test_fit_lowers_the_loss_of_a_linear_regression():
