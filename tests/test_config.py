@@ -1,0 +1,100 @@
+"""Size by machine: MUSICLAB_MODE = quick | full | auto, auto choosing by the device (config.py)."""
+from pathlib import Path
+
+import nbformat
+import pytest
+import torch
+from nbclient import NotebookClient
+
+import musiclab as ml
+from musiclab import config, results
+
+NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
+
+
+@pytest.fixture
+def unset(monkeypatch):
+    """No mode variable set, as on a learner's machine."""
+    monkeypatch.delenv("MUSICLAB_MODE", raising=False)
+    monkeypatch.delenv("MUSICLAB_QUICK", raising=False)
+    return monkeypatch
+
+
+def pretend_cuda(monkeypatch, available: bool):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: available)
+    monkeypatch.setattr(torch.cuda, "get_device_name", lambda *_: "Some GPU")
+
+
+@pytest.mark.parametrize("cuda, expected", [(True, "full"), (False, "quick")])
+def test_auto_is_full_on_a_cuda_gpu_and_quick_elsewhere(unset, cuda, expected):
+    pretend_cuda(unset, cuda)
+    chosen, why = config.mode_and_reason()
+    assert chosen == expected and why.startswith("auto")
+    assert ("Some GPU" in why) == cuda
+    assert ml.is_quick() == (expected == "quick") and ml.by_mode("big", "small") == ("small" if expected == "quick" else "big")
+
+
+def test_auto_on_apple_mps_is_quick(unset):
+    pretend_cuda(unset, False)
+    unset.setattr(torch.backends.mps, "is_available", lambda: True)
+    assert ml.device().type == "mps" and config.mode_and_reason()[0] == "quick"
+
+
+@pytest.mark.parametrize("setting", ["quick", "full", "QUICK ", "auto"])
+def test_musiclab_mode_set_by_hand_wins_over_the_device_and_the_old_switch(unset, setting):
+    pretend_cuda(unset, True)
+    unset.setenv("MUSICLAB_MODE", setting)
+    unset.setenv("MUSICLAB_QUICK", "1")
+    expected = setting.strip().lower() if setting.strip().lower() != "auto" else "quick"  # auto defers to MUSICLAB_QUICK
+    assert ml.mode() == expected
+
+
+@pytest.mark.parametrize("value, expected", [("1", "quick"), ("yes", "quick"), ("0", "full"), ("false", "full")])
+def test_the_old_switch_musiclab_quick_keeps_working(unset, value, expected):
+    pretend_cuda(unset, False)
+    unset.setenv("MUSICLAB_QUICK", value)
+    chosen, why = config.mode_and_reason()
+    assert chosen == expected and "MUSICLAB_QUICK" in why
+
+
+@pytest.mark.parametrize("name, value", [("MUSICLAB_MODE", "fast"), ("MUSICLAB_QUICK", "maybe")])
+def test_an_unknown_setting_is_an_error_naming_the_variable_and_its_values(unset, name, value):
+    unset.setenv(name, value)
+    with pytest.raises(ValueError, match=name) as raised:
+        ml.mode()
+    assert value in str(raised.value) and ("quick" in str(raised.value) or "1" in str(raised.value))
+
+
+def test_the_mode_line_says_the_mode_why_and_how_to_change_it(unset):
+    pretend_cuda(unset, False)
+    line = config.mode_line()
+    assert line.startswith("mode: quick (auto: no CUDA GPU")
+    assert "MUSICLAB_MODE=full" in line                   # how to get the other mode
+
+
+def test_full_mode_on_a_cpu_prints_the_measured_time_of_the_notebook(unset, capsys):
+    pretend_cuda(unset, False)
+    unset.setattr(torch.backends.mps, "is_available", lambda: False)
+    unset.setenv("MUSICLAB_MODE", "full")
+    entry = results.full_results("01")
+    ml.print_mode("01")
+    out = capsys.readouterr().out
+    assert "full mode on a CPU" in out and "Kernel > Interrupt" in out
+    if entry and entry.get("device") == "cpu":
+        assert f"{entry['seconds'] / 60:.1f} min" in out
+
+
+def test_every_notebook_prints_its_mode_in_its_first_code_cell():
+    for path in sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb")):
+        first = next(c for c in nbformat.read(path, as_version=4).cells if c.cell_type == "code")
+        assert f'ml.print_mode("{path.name[:2]}")' in first.source, path.name
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="auto means full mode on a CUDA GPU")
+def test_a_notebook_run_with_no_mode_set_on_a_cpu_runs_in_quick_mode(unset):
+    path = NOTEBOOKS / "03_rnn_math.ipynb"
+    nb = nbformat.read(path, as_version=4)
+    NotebookClient(nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(NOTEBOOKS)}}).execute()
+    first = next(c for c in nb.cells if c.cell_type == "code")
+    printed = "".join(o.get("text", "") for o in first.outputs)
+    assert printed.startswith("mode: quick (auto: no CUDA GPU"), printed
