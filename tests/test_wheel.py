@@ -1,13 +1,17 @@
 """The wheel ships the corpus caches: an installed (non-editable) musiclab loads every corpus fast.
 
-Builds the wheel from this checkout, installs it into a fresh virtual environment (which borrows
-this environment's dependencies: ``--system-site-packages``, ``--no-deps``) and loads each corpus
-there, in a process whose home has no user cache, checking that music21 is never imported.
+Builds the wheel from this checkout, installs it (``--no-deps``) into a fresh virtual environment
+that borrows the dependencies of the environment running the tests, whichever it is (a venv, conda
+or the system interpreter): a ``.pth`` file appends this interpreter's site-packages to the new
+one's path, after its own, so the installed wheel is found first. Then it loads each corpus there,
+in a process whose home has no user cache, checking that music21 is never imported.
 """
 import json
 import os
+import site
 import subprocess
 import sys
+import sysconfig
 import zipfile
 from pathlib import Path
 
@@ -42,10 +46,21 @@ def test_the_wheel_contains_every_corpus_cache(wheel):
         assert f"musiclab/corpus_data/{cache.name}" in names
 
 
+def venv_borrowing_this_environment(target: Path) -> str:
+    """A new virtual environment at ``target`` whose path ends with this interpreter's site-packages
+    (``--system-site-packages`` would borrow the base interpreter's, which lacks a venv's packages)."""
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(target)], check=True)
+    python = str(target / "bin" / "python")
+    own = subprocess.run([python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                         check=True, capture_output=True, text=True).stdout.strip()
+    borrowed = dict.fromkeys(site.getsitepackages() + [sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]])
+    Path(own, "borrowed_site_packages.pth").write_text("".join(f"{p}\n" for p in borrowed if Path(p).is_dir()))
+    return python
+
+
 def test_an_installed_wheel_loads_every_corpus_in_under_a_second_without_music21(wheel, tmp_path):
     target = tmp_path / "venv"
-    subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", "--without-pip", str(target)], check=True)
-    python = str(target / "bin" / "python")
+    python = venv_borrowing_this_environment(target)
     subprocess.run([sys.executable, "-m", "pip", "--python", python, "install", "--no-deps", "-q", str(wheel)],
                    check=True, capture_output=True)
     env = {**os.environ, "HOME": str(tmp_path), "XDG_CACHE_HOME": str(tmp_path / "cache")}
