@@ -9,6 +9,7 @@ code cell prints the mode, why, and how to change it (``print_mode``).
 """
 import os
 import random
+import time
 
 import numpy as np
 import torch
@@ -98,3 +99,30 @@ def with_overrides(recipe: dict, overrides: dict) -> dict:
     if unknown:
         raise ValueError(f"unknown settings {sorted(unknown)}; known: {sorted(recipe)}")
     return {**recipe, **overrides}
+
+
+def duration(seconds: float) -> str:
+    """A duration for a person: "45 s", "12 min", "3.5 h"."""
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    return f"{seconds / 60:.0f} min" if seconds < 5400 else f"{seconds / 3600:.1f} h"
+
+
+class DurationEstimate:
+    """In full mode on a CPU (sizes meant for a GPU, chosen by hand), a training announces how long it
+    will take: after its first step, ``step_done()`` prints steps x the first step's time. Elsewhere it
+    prints nothing. Used by the training loops (``fit``, ``train_gpt``, ``train_bar_gan``)."""
+
+    def __init__(self, what: str, total_steps: int, device):
+        self.what, self.total_steps = what, total_steps
+        self.active = torch.device(device).type == "cpu" and mode() == "full"
+        self.start = time.perf_counter()
+
+    def step_done(self) -> None:
+        if not self.active:
+            return
+        self.active = False                                  # once, after the first step
+        first = time.perf_counter() - self.start
+        print(f"{self.what}: full mode on a CPU, {self.total_steps:,} steps at {first:.2f} s for the first "
+              f"-> about {duration(first * self.total_steps)}. Stop it with Kernel > Interrupt; "
+              f"MUSICLAB_MODE=quick trains the small sizes.", flush=True)

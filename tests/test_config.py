@@ -1,7 +1,9 @@
 """Size by machine: MUSICLAB_MODE = quick | full | auto, auto choosing by the device (config.py)."""
+import re
 from pathlib import Path
 
 import nbformat
+import numpy as np
 import pytest
 import torch
 from nbclient import NotebookClient
@@ -98,3 +100,22 @@ def test_a_notebook_run_with_no_mode_set_on_a_cpu_runs_in_quick_mode(unset):
     first = next(c for c in nb.cells if c.cell_type == "code")
     printed = "".join(o.get("text", "") for o in first.outputs)
     assert printed.startswith("mode: quick (auto: no CUDA GPU"), printed
+
+
+@pytest.mark.parametrize("chosen", ["full", "quick"])
+def test_a_training_in_full_mode_on_a_cpu_announces_its_duration_after_its_first_step(unset, capsys, chosen):
+    unset.setenv("MUSICLAB_MODE", chosen)
+    rng = np.random.default_rng(0)
+    bars, styles = (rng.random((40, 16, 12)) < 0.2).astype(np.float32), np.arange(40) % 2
+    ml.train_bar_gan(bars, styles, "cpu", steps=7, batch=8, hidden=8, z_dim=4, progress=False)
+    lines = [l for l in capsys.readouterr().out.splitlines() if "full mode on a CPU" in l]
+    if chosen == "quick":
+        assert lines == []
+    else:
+        assert len(lines) == 1 and lines[0].startswith("GAN training: full mode on a CPU, 7 steps")
+        assert re.search(r"at [\d.]+ s for the first -> about [\d.]+ (s|min|h)\b", lines[0]), lines[0]
+
+
+@pytest.mark.parametrize("seconds, text", [(42, "42 s"), (600, "10 min"), (5 * 3600, "5.0 h")])
+def test_durations_read_as_a_person_would_say_them(seconds, text):
+    assert config.duration(seconds) == text

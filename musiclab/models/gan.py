@@ -27,7 +27,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from ..config import by_mode, seed_everything
+from ..config import DurationEstimate, by_mode, seed_everything
 
 __all__ = ["BarGenerator", "BarDiscriminator", "gan_recipe", "train_bar_gan", "decode_bars",
            "generate_bars", "StyleClassifier", "train_style_classifier", "predict_styles"]
@@ -132,6 +132,7 @@ def train_bar_gan(bars, styles, device, steps: int | None = None, batch: int | N
     history["snapshots"] = {}
     fixed_z = torch.randn(n_snapshot, z_dim, generator=torch.Generator().manual_seed(7)).to(device)
     every_style = torch.eye(n_styles, device=device)
+    estimate = DurationEstimate("GAN training", steps, device)
 
     for step in tqdm(range(steps + 1), desc="GAN training", disable=not progress):
         if step in snapshot_steps:
@@ -161,6 +162,7 @@ def train_bar_gan(bars, styles, device, steps: int | None = None, batch: int | N
                             ("D(G(z)) fake", torch.sigmoid(d_fake).mean()), ("style real", style_real),
                             ("style fake", style_fake)]:
             history[name].append(value.item())
+        estimate.step_done()
     return G.eval(), D.eval(), history
 
 
