@@ -37,8 +37,9 @@ from tqdm.auto import tqdm
 from .abc import BAR_TOKENS
 from .config import by_mode, is_quick, seed_everything, with_overrides
 from .data import BOUNDARY, UNK, tune_batches
-from .models.transformer import GPT, GPTConfig, next_logits, sample_next
-from .train import autocast, load_checkpoint, save_checkpoint, to_device
+from .models.transformer import GPT, GPTConfig, check_sampling, next_logits, sample_next
+from .train import (autocast, check_counts, check_positive, load_checkpoint, read_checkpoint_meta, save_checkpoint,
+                    to_device)
 
 __all__ = ["STYLE_TOKENS", "style_token", "tune_stream", "stream_batch", "learning_rate", "gpt_optimizer",
            "stream_loss", "train_gpt", "music_gpt_recipe", "train_music_gpt", "token_nll",
@@ -161,8 +162,17 @@ def train_gpt(model, train_stream, steps: int, batch_size: int, lr: float, block
     * Checkpoints: with ``checkpoint`` (a path), rank 0 writes it atomically (``save_checkpoint``)
       every ``save_every`` steps and at the end: weights, optimizer state, step, history and
       ``meta``. With ``resume`` an existing checkpoint is loaded and training continues at its
-      step. ``stop_after`` ends this run after that many steps, as an interrupt would.
+      step (ValueError if it is not one ``train_gpt`` wrote: no optimizer state, or past ``steps``).
+      ``stop_after`` ends this run after that many steps, as an interrupt would.
+
+    Limits (ValueError before anything is read or written): steps, batch_size, stop_after and
+    block_size (at most the model's) integers >= 1; warmup, eval_every, save_every >= 0; lr > 0.
     """
+    check_counts(steps=steps, batch_size=batch_size, block_size=block_size, stop_after=stop_after)
+    check_counts(0, warmup=warmup, eval_every=eval_every, save_every=save_every)
+    check_positive("lr", lr)
+    if block_size is not None and block_size > model.config.block_size:
+        raise ValueError(f"block_size={block_size} is longer than the model's block_size={model.config.block_size}")
     rank, world = _distributed()
     block_size = block_size or model.config.block_size
     min_lr = lr / 10 if min_lr is None else min_lr
@@ -171,7 +181,13 @@ def train_gpt(model, train_stream, steps: int, batch_size: int, lr: float, block
     history = {"step": [], "train": [], "val_step": [], "val": [], "tokens": 0}
     best_val, best_state, start = float("inf"), None, 0
     if resume and checkpoint is not None and os.path.exists(checkpoint):
-        saved = load_checkpoint(checkpoint, model)
+        saved = read_checkpoint_meta(checkpoint)
+        missing = [key for key in ("optimizer", "step", "history") if key not in saved]
+        if missing:
+            raise ValueError(f"cannot resume from {checkpoint}: it has no {', '.join(missing)} (not written by train_gpt)")
+        if saved["step"] > steps:
+            raise ValueError(f"cannot resume from {checkpoint}: it is at step {saved['step']}, past steps={steps}")
+        load_checkpoint(checkpoint, model)
         optimizer.load_state_dict(saved["optimizer"])
         start, history = saved["step"], saved["history"]
         best_val, best_state = saved.get("best_val", float("inf")), saved.get("best_state")
@@ -404,10 +420,18 @@ def sample_gpt(model, vocab, prefix=(), n: int = 1, max_len: int = 400, temperat
     "<irish>", "M:6/8", "K:Dmaj") and continues, one token per step with a KV cache, until it
     writes <s> or has ``max_len`` new tokens. Tokens are drawn by ``sample_next`` (temperature,
     then top-k, then nucleus top-p); <unk> is never drawn. Returns lists of tokens: the prefix's
-    meter and key (if given) and the new tokens, without style tokens. Notebooks 08 and 10."""
+    meter and key (if given) and the new tokens, without style tokens. Notebooks 08 and 10.
+
+    Limits (ValueError): n and max_len integers >= 1, the prefix's tokens in ``vocab`` (which
+    holds <s>), temperature, top_k and top_p as ``check_sampling`` allows."""
+    check_counts(n=n, max_len=max_len)
+    check_sampling(temperature, top_k, top_p)
+    index = {t: i for i, t in enumerate(vocab)}
+    unknown = [t for t in [BOUNDARY, *prefix] if t not in index]
+    if unknown:
+        raise ValueError(f"tokens {unknown} of the prefix (or <s>) are not in the vocabulary")
     model.eval()
     device = next(model.parameters()).device
-    index = {t: i for i, t in enumerate(vocab)}
     bos = index[BOUNDARY]
     banned = [index[t] for t in (UNK,) if t in index]
     idx = torch.tensor([[bos] + [index[t] for t in prefix]] * n, device=device)
@@ -488,7 +512,7 @@ def _corpus_data(corpora, limit, seed):
     return pieces, split, data, prefixes
 
 
-def _parse_args(argv):
+def _parser():
     parser = argparse.ArgumentParser(prog="python -m musiclab.pretrain", description=(
         "Pretrain a music GPT on ABC tunes of music21's corpora, on one device or one process per "
         "device under torchrun (DistributedDataParallel: NCCL on GPUs, gloo on CPUs). Checkpoints "
@@ -509,14 +533,32 @@ def _parse_args(argv):
     parser.add_argument("--lr", type=float)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", help="cpu, cuda, ... (default: cuda:LOCAL_RANK if there is a GPU, else cpu)")
-    return parser.parse_args(argv)
+    return parser
+
+
+def _check_args(args, recipe):
+    """ValueError naming the first option out of range (before any data is read or file written)."""
+    check_counts(**{"--" + k.replace("_", "-"): getattr(args, k) for k in
+                    ("steps", "stop_after", "limit", "n_layer", "n_head", "n_embd", "block_size", "batch_size")})
+    check_counts(0, **{"--save-every": args.save_every, "--eval-every": args.eval_every, "--seed": args.seed})
+    if args.lr is not None:
+        check_positive("--lr", args.lr)
+    GPTConfig(vocab_size=1, **{k: recipe[k] for k in ("block_size", "n_layer", "n_head", "n_embd", "dropout")})
 
 
 def main(argv=None) -> int:
-    """``python -m musiclab.pretrain``: see the module docstring and ``--help``."""
-    args = _parse_args(argv)
+    """``python -m musiclab.pretrain``: see the module docstring and ``--help``. Options out of
+    range end it with argparse's usage error (exit status 2) before anything is read or written."""
+    parser = _parser()
+    args = parser.parse_args(argv)
     if args.quick:
         os.environ["MUSICLAB_QUICK"] = "1"
+    recipe = {**music_gpt_recipe(), **{k: v for k, v in vars(args).items() if k in music_gpt_recipe() and v is not None}}
+    recipe["eval_every"] = args.eval_every
+    try:
+        _check_args(args, recipe)
+    except ValueError as err:
+        parser.error(str(err))
     world = int(os.environ.get("WORLD_SIZE", "1"))
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
     if args.device:
@@ -531,9 +573,6 @@ def main(argv=None) -> int:
         started_group = True
     rank = dist.get_rank() if dist.is_initialized() else 0
     try:
-        recipe = {**music_gpt_recipe(), **{k: v for k, v in vars(args).items()
-                                           if k in music_gpt_recipe() and v is not None}}
-        recipe["eval_every"] = args.eval_every
         t0 = time.time()
         pieces, split, data, prefixes = _corpus_data(args.corpora, args.limit, args.seed)
         index = {t: i for i, t in enumerate(data.vocab)}

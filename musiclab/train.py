@@ -14,6 +14,8 @@ memory. On CPU and MPS all of this is a no-op, so results there stay exact.
 import contextlib
 import copy
 import io
+import math
+import numbers
 import os
 import tempfile
 
@@ -21,7 +23,24 @@ import torch
 from tqdm.auto import tqdm
 
 __all__ = ["to_device", "autocast", "allow_tf32", "evaluate", "fit", "atomic_write", "save_checkpoint", "load_checkpoint", "read_checkpoint_meta",
-           "load_model", "load_or_train"]
+           "MAX_PARAMS", "load_model", "load_or_train"]
+
+MAX_PARAMS = 10**9   # the largest model load_model builds (and GPTConfig allows): 4 GB of float32 weights
+
+
+def check_counts(minimum: int = 1, **counts) -> None:
+    """Raise ValueError naming the first of ``counts`` (name=value) that is not an integer >= ``minimum``;
+    None passes (a default). ``GPT.generate``, ``train_gpt``, ``sample_gpt`` and the command line use it."""
+    for name, value in counts.items():
+        if value is not None and (isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum):
+            raise ValueError(f"{name} must be {'a positive integer' if minimum == 1 else f'an integer >= {minimum}'}, "
+                             f"got {value!r}")
+
+
+def check_positive(name: str, value) -> None:
+    """Raise ValueError naming ``name`` unless ``value`` is a finite number > 0 (a learning rate)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0 < value < math.inf:
+        raise ValueError(f"{name} must be a positive finite number, got {value!r}")
 
 
 def to_device(batch, device):
@@ -174,18 +193,30 @@ def read_checkpoint_meta(path) -> dict:
     if not os.path.exists(path):
         raise ValueError(f"checkpoint not found: {path}")
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)["meta"]
+        meta = torch.load(path, map_location="cpu", weights_only=True)["meta"]
     except Exception as err:
         raise ValueError(f"{path} is not a readable musiclab checkpoint ({type(err).__name__}: {err})") from err
+    if not isinstance(meta, dict):
+        raise ValueError(f"{path} is not a readable musiclab checkpoint (its meta is a {type(meta).__name__}, not a dict)")
+    return meta
 
 
 def load_model(path, cls, device="cpu"):
     """Rebuild a package model from a checkpoint: ``cls(**meta["config"])`` with its weights, in
     eval mode on ``device``; returns (model, meta). ValueError when the file is missing, corrupt,
-    or holds another class. Notebook 08 loads every model this way."""
+    holds another class, or its config does not build a ``cls`` of at most ``MAX_PARAMS``
+    parameters (checked on the meta device, before any memory is allocated), or its weights do
+    not fit. Notebook 08 loads every model this way."""
     meta = read_checkpoint_meta(path)
     if meta.get("class") != cls.__name__ or not isinstance(meta.get("config"), dict):
         raise ValueError(f"{path} holds {meta.get('class', 'no package model')!r}, not {cls.__name__}")
+    try:
+        with torch.device("meta"):   # sizes only: tensors without memory
+            n = sum(p.numel() for p in cls(**meta["config"]).parameters())
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"{path}: its config {meta['config']} does not build a {cls.__name__} ({err})") from err
+    if n > MAX_PARAMS:
+        raise ValueError(f"{path}: its config {meta['config']} gives {n:,} parameters, more than MAX_PARAMS={MAX_PARAMS:,}")
     model = cls(**meta["config"])
     load_checkpoint(path, model)
     return model.to(device).eval(), meta
@@ -194,14 +225,16 @@ def load_model(path, cls, device="cpu"):
 def load_or_train(path, cls, train, quick: bool, device="cpu"):
     """Notebook 08's one call per model: the checkpoint at ``path`` if it holds a ``cls`` made in
     the same mode (``quick``), else ``train()`` -> (model, meta), the training notebook's recipe.
-    Returns (model, meta, "checkpoint" or "trained here") and prints which it was and why."""
+    Returns (model, meta, "checkpoint" or "trained here") and prints which it was and why. Any
+    checkpoint that cannot be used (missing, corrupt, another class, a bad or huge config, weights
+    of other shapes) is trained again, never an error."""
     try:
         model, meta = load_model(path, cls, device)
         if meta.get("quick") != quick:
             raise ValueError(f"made in {'quick' if meta.get('quick') else 'full'} mode")
         print(f"{os.path.basename(path)}: loaded")
         return model, meta, "checkpoint"
-    except ValueError as err:
+    except Exception as err:   # whatever is wrong with the file, the recipe makes a good model
         print(f"{os.path.basename(path)}: {err}; training here with the notebook's recipe")
     model, meta = train()
     return model.to(device).eval(), meta, "trained here"

@@ -147,3 +147,12 @@ def test_bad_targets_are_refused():
         model(idx, torch.tensor([[40, FRAME_END]]))
     with pytest.raises(ValueError, match="targets"):
         model(idx, torch.tensor([[40, FRAME_END, 200]]))
+
+
+def test_continuing_by_zero_frames_gives_back_the_primes_and_bad_settings_are_refused():
+    primes = np.stack(random_rolls(2, 3, frames=(4, 5)))
+    assert np.array_equal(continue_chorales(tiny_gpt(), primes, 0), primes)
+    for bad, words in [(dict(n_frames=-1), "n_frames"), (dict(max_voices=0), "max_voices"),
+                       (dict(temperature=float("nan")), "temperature must be a finite number")]:
+        with pytest.raises(ValueError, match=words):
+            continue_chorales(tiny_gpt(), primes, **{"n_frames": 2, **bad})

@@ -102,6 +102,55 @@ def test_train_gpt_learns_a_repeating_pattern_and_keeps_the_best():
     assert history["tokens"] == 60 * 8 * 16
 
 
+def test_train_gpt_refuses_bad_settings_before_writing_a_checkpoint(tmp_path):
+    path = tmp_path / "gpt.pt"
+    stream = torch.arange(40) % 11
+    for bad in (dict(steps=-5), dict(steps=0), dict(batch_size=0), dict(lr=0.0), dict(warmup=-1)):
+        settings = {**dict(steps=3, batch_size=2, lr=1e-3), **bad}
+        with pytest.raises(ValueError, match=list(bad)[0]):
+            pretrain.train_gpt(tiny_gpt(), stream, checkpoint=path, save_every=1, **settings)
+        assert not path.exists()      # nothing written: a later --resume cannot pick up step -5
+
+
+def test_train_gpt_resumes_only_from_its_own_checkpoints(tmp_path):
+    path, stream = tmp_path / "gpt.pt", torch.arange(60) % 11
+    ml.save_checkpoint(path, tiny_gpt())                   # weights only: no optimizer state, step, history
+    with pytest.raises(ValueError, match=r"cannot resume from .*gpt\.pt: it has no optimizer, step, history"):
+        pretrain.train_gpt(tiny_gpt(), stream, 4, 2, 1e-3, checkpoint=path, resume=True)
+    pretrain.train_gpt(tiny_gpt(), stream, 4, 2, 1e-3, checkpoint=path)    # a finished run at step 4
+    with pytest.raises(ValueError, match="at step 4, past steps=2"):
+        pretrain.train_gpt(tiny_gpt(), stream, 2, 2, 1e-3, checkpoint=path, resume=True)
+    history = pretrain.train_gpt(tiny_gpt(), stream, 6, 2, 1e-3, checkpoint=path, resume=True)
+    assert history["step"] == [1, 2, 3, 4, 5, 6]
+
+
+def test_command_line_refuses_bad_numbers_with_a_usage_error(tmp_path):
+    out = tmp_path / "gpt.pt"
+    run = subprocess.run([sys.executable, "-m", "musiclab.pretrain", "--quick", "--steps", "-5", "--out", str(out)],
+                         capture_output=True, text=True, timeout=120)
+    assert run.returncode == 2 and "--steps must be a positive integer, got -5" in run.stderr, run.stderr
+    assert "usage: python -m musiclab.pretrain" in run.stderr and not out.exists()
+
+
+@pytest.mark.parametrize("args, words", [
+    (["--steps", "0"], "--steps must be a positive integer"), (["--stop-after", "0"], "--stop-after must be a positive"),
+    (["--batch-size", "0"], "--batch-size must be a positive integer"), (["--block-size", "-1"], "--block-size must be a positive"),
+    (["--n-layer", "0"], "--n-layer must be a positive"), (["--n-embd", "0"], "--n-embd must be a positive"),
+    (["--limit", "0"], "--limit must be a positive"), (["--eval-every", "-1"], "--eval-every must be an integer >= 0"),
+    (["--save-every", "-1"], "--save-every must be an integer >= 0"), (["--seed", "-1"], "--seed must be an integer >= 0"),
+    (["--lr", "0"], "--lr must be a positive finite number"), (["--lr", "nan"], "--lr must be a positive finite number"),
+    (["--dropout", "1.5"], r"dropout must be a number in \[0, 1\)"), (["--n-embd", "10", "--n-head", "3"], "not divisible"),
+    (["--n-embd", "100000", "--n-layer", "1000"], "MAX_PARAMS"),
+])
+def test_each_numeric_option_is_checked_before_any_data_is_read(args, words, tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("MUSICLAB_QUICK", "1")
+    monkeypatch.setattr(pretrain, "_corpus_data", lambda *a: pytest.fail("the data was loaded"))
+    out = tmp_path / "gpt.pt"
+    with pytest.raises(SystemExit) as exit:
+        pretrain.main(args + ["--out", str(out)])
+    assert exit.value.code == 2 and re.search(words, capsys.readouterr().err) and not out.exists()
+
+
 def test_windows_score_every_position_once_with_half_a_context():
     for n, block in [(5, 8), (8, 8), (9, 8), (37, 8), (100, 16)]:
         windows = pretrain._windows(n, block)

@@ -21,6 +21,47 @@ PROBES = [
     # --- data: abc, music, corpora, listen, rating ---
     # (end of data probes)
     # --- models: transformer, pretrain, tokenizers, data, results ---
+    ("GPT.generate, temperature inf", lambda: ml.GPT(vocab_size=8, block_size=8, n_layer=1, n_head=1, n_embd=8).generate(
+        torch.zeros(1, 1, dtype=torch.long), 2, temperature=float("inf")), ValueError, ("temperature", "finite", ">= 0")),
+    ("GPT.generate, temperature nan", lambda: ml.GPT(vocab_size=8, block_size=8, n_layer=1, n_head=1, n_embd=8).generate(
+        torch.zeros(1, 1, dtype=torch.long), 2, temperature=float("nan")), ValueError, ("temperature", "finite")),
+    ("GPT.generate, max_new_tokens 2.5", lambda: ml.GPT(vocab_size=8, block_size=8, n_layer=1, n_head=1, n_embd=8).generate(
+        torch.zeros(1, 1, dtype=torch.long), 2.5), ValueError, ("max_new_tokens", "integer >= 0")),
+    ("sample_next, top_k 0", lambda: ml.sample_next(torch.zeros(1, 8), top_k=0), ValueError, ("top_k", "positive")),
+    ("sample_next, top_p nan", lambda: ml.sample_next(torch.zeros(1, 8), top_p=float("nan")), ValueError, ("top_p", r"\(0, 1\]")),
+    ("sample_gpt, temperature inf", lambda: ml.sample_gpt(ml.GPT(vocab_size=8, block_size=8, n_layer=1, n_head=1, n_embd=8),
+        ["<s>", "<unk>", *"abcdef"], temperature=float("inf")), ValueError, ("temperature", "finite")),
+    ("sample_gpt, top_p 0", lambda: ml.sample_gpt(ml.GPT(vocab_size=8, block_size=8, n_layer=1, n_head=1, n_embd=8),
+        ["<s>", "<unk>", *"abcdef"], top_p=0), ValueError, ("top_p", r"\(0, 1\]")),
+    ("sample_gpt, n 0", lambda: ml.sample_gpt(ml.GPT(vocab_size=8, block_size=8, n_layer=1, n_head=1, n_embd=8),
+        ["<s>", "<unk>", *"abcdef"], n=0), ValueError, ("n must", "positive integer")),
+    ("sample_gpt, max_len 0", lambda: ml.sample_gpt(ml.GPT(vocab_size=8, block_size=8, n_layer=1, n_head=1, n_embd=8),
+        ["<s>", "<unk>", *"abcdef"], max_len=0), ValueError, ("max_len", "positive integer")),
+    ("sample_gpt, a prefix token not in the vocabulary", lambda: ml.sample_gpt(ml.GPT(vocab_size=8, block_size=8, n_layer=1,
+        n_head=1, n_embd=8), ["<s>", "<unk>", *"abcdef"], ["<irish>"]), ValueError, ("<irish>", "vocabulary")),
+    ("continue_chorales, n_frames -1", lambda: ml.continue_chorales(ml.ChoraleGPT(vocab_size=ml.CHORALE_VOCAB, block_size=8,
+        n_layer=1, n_head=1, n_embd=8), np.zeros((1, 2, 88)), -1), ValueError, ("n_frames", ">= 0")),
+    ("continue_chorales, temperature inf", lambda: ml.continue_chorales(ml.ChoraleGPT(vocab_size=ml.CHORALE_VOCAB,
+        block_size=8, n_layer=1, n_head=1, n_embd=8), np.zeros((1, 2, 88)), 1, temperature=float("inf")),
+     ValueError, ("temperature", "finite")),
+    ("GPTConfig, vocab_size 10**10 (a huge model)", lambda: ml.GPTConfig(vocab_size=10**10, block_size=8, n_layer=1, n_head=1,
+        n_embd=8), ValueError, ("vocab_size=10000000000", "MAX_PARAMS")),
+    ("GPTConfig, vocab_size 1e10 (a float)", lambda: ml.GPTConfig(vocab_size=1e10, block_size=8, n_layer=1, n_head=1, n_embd=8),
+     ValueError, ("vocab_size", "positive integer")),
+    ("GPTConfig, n_layer True", lambda: ml.GPTConfig(vocab_size=8, block_size=8, n_layer=True, n_head=1, n_embd=8),
+     ValueError, ("n_layer", "positive integer")),
+    ("GPTConfig, dropout '0.1'", lambda: ml.GPTConfig(vocab_size=8, block_size=8, n_layer=1, n_head=1, n_embd=8, dropout="0.1"),
+     ValueError, ("dropout", r"\[0, 1\)")),
+    ("GPTConfig, bias 'yes'", lambda: ml.GPTConfig(vocab_size=8, block_size=8, n_layer=1, n_head=1, n_embd=8, bias="yes"),
+     ValueError, ("bias", "True or False")),
+    ("train_gpt, steps -5", lambda: ml.train_gpt(ml.GPT(vocab_size=8, block_size=8, n_layer=1, n_head=1, n_embd=8),
+        torch.arange(40) % 8, steps=-5, batch_size=2, lr=1e-3), ValueError, ("steps", "positive integer")),
+    ("train_gpt, batch_size 0", lambda: ml.train_gpt(ml.GPT(vocab_size=8, block_size=8, n_layer=1, n_head=1, n_embd=8),
+        torch.arange(40) % 8, steps=2, batch_size=0, lr=1e-3), ValueError, ("batch_size", "positive integer")),
+    ("train_gpt, lr nan", lambda: ml.train_gpt(ml.GPT(vocab_size=8, block_size=8, n_layer=1, n_head=1, n_embd=8),
+        torch.arange(40) % 8, steps=2, batch_size=2, lr=float("nan")), ValueError, ("lr", "positive finite")),
+    ("train_gpt, block_size past the model's", lambda: ml.train_gpt(ml.GPT(vocab_size=8, block_size=8, n_layer=1, n_head=1,
+        n_embd=8), torch.arange(40) % 8, steps=2, batch_size=2, lr=1e-3, block_size=9), ValueError, ("block_size=9", "block_size=8")),
     # (end of model probes)
 ]
 

@@ -161,3 +161,58 @@ def test_with_overrides_changes_known_settings_and_names_unknown_ones():
     assert with_overrides({"lr": 1e-3, "epochs": 5}, {"epochs": 2}) == {"lr": 1e-3, "epochs": 2}
     with pytest.raises(ValueError, match="unknown settings \\['epoch'\\]"):
         with_overrides({"lr": 1e-3, "epochs": 5}, {"epoch": 2})
+
+
+TINY_GPT = {"vocab_size": 8, "block_size": 8, "n_layer": 1, "n_head": 1, "n_embd": 8}
+
+
+def write_checkpoint(path, cls_name, config, state=None):
+    """A checkpoint as save_checkpoint writes it, with any config: what a damaged or foreign file may hold."""
+    torch.save({"model": Affine(3, 2).state_dict() if state is None else state,
+                "meta": {"class": cls_name, "config": config, "quick": True}}, path)
+    return path
+
+
+def unusable_checkpoints(tmp_path):
+    """(what is wrong, path) for checkpoints load_model must refuse with a ValueError."""
+    from musiclab.models import GPT
+    no_model = tmp_path / "no_model.pt"
+    torch.save({"meta": {"class": "Affine", "config": {"n_in": 3, "n_out": 2}, "quick": True}}, no_model)
+    meta_list = tmp_path / "meta_list.pt"
+    torch.save({"model": {}, "meta": [1, 2]}, meta_list)
+    corrupt = tmp_path / "corrupt.pt"
+    corrupt.write_bytes(b"not a checkpoint")
+    return [
+        ("an unknown key", Affine, write_checkpoint(tmp_path / "a.pt", "Affine", {"n_in": 3, "n_out": 2, "bogus": 1}), "bogus"),
+        ("a missing key", Affine, write_checkpoint(tmp_path / "b.pt", "Affine", {"n_in": 3}), "n_out"),
+        ("a huge Affine", Affine, write_checkpoint(tmp_path / "c.pt", "Affine", {"n_in": 10**6, "n_out": 10**4}), "MAX_PARAMS"),
+        ("vocab_size 1e10", GPT, write_checkpoint(tmp_path / "d.pt", "GPT", {**TINY_GPT, "vocab_size": 1e10}), "vocab_size"),
+        ("vocab_size 10**10", GPT, write_checkpoint(tmp_path / "e.pt", "GPT", {**TINY_GPT, "vocab_size": 10**10}), "MAX_PARAMS"),
+        ("weights of other shapes", Affine, write_checkpoint(tmp_path / "f.pt", "Affine", {"n_in": 4, "n_out": 2}), "does not fit"),
+        ("no weights", Affine, no_model, "does not fit"),
+        ("meta not a dict", Affine, meta_list, "not a readable"),
+        ("a corrupt file", Affine, corrupt, "not a readable"),
+    ]
+
+
+def test_load_model_checks_the_stored_config_before_building_the_model(tmp_path):
+    from musiclab.train import load_model
+    for what, cls, path, words in unusable_checkpoints(tmp_path):
+        with pytest.raises(ValueError, match=words):   # vocab_size 10**10 is refused, not allocated (40 GB)
+            load_model(path, cls)
+
+
+def test_load_or_train_trains_instead_of_any_unusable_checkpoint(tmp_path, capsys):
+    from musiclab.train import load_or_train
+    trained = []
+
+    def train():
+        trained.append(1)
+        return Affine(3, 2), {"quick": True}
+
+    for what, _, path, words in unusable_checkpoints(tmp_path):
+        model, meta, how = load_or_train(path, Affine, train, quick=True)
+        out = capsys.readouterr().out
+        assert how == "trained here" and isinstance(model, Affine), what
+        assert "training here" in out and path.name in out, (what, out)   # says why
+    assert len(trained) == len(unusable_checkpoints(tmp_path))

@@ -1,4 +1,5 @@
 """Tests of musiclab.models.transformer: the music GPT of notebooks 09 and 10."""
+import numpy as np
 import pytest
 import torch
 from torch.nn.attention import SDPBackend, sdpa_kernel
@@ -220,3 +221,22 @@ def test_dropout_only_in_training():
     assert torch.equal(model(idx)[0], model(idx)[0])  # eval mode: deterministic
     model.train()
     assert not torch.equal(model(idx)[0], model(idx)[0])
+
+
+def test_sampling_settings_at_their_limits_are_accepted():
+    from musiclab.models import check_sampling
+    check_sampling(0, np.int64(1), 1.0)                  # greedy, one token, the whole distribution
+    check_sampling(np.float32(1e-3), 10**6, 1e-9)
+    model, prompt = small_gpt(), torch.zeros(1, 2, dtype=torch.long)
+    assert torch.equal(model.generate(prompt, 0), prompt)   # nothing to add: the prompt itself
+    greedy = model.generate(prompt, 3, temperature=0)
+    assert torch.equal(greedy, model.generate(prompt, 3, temperature=0, top_k=np.int64(5), top_p=0.5))
+
+
+def test_the_parameter_cap_counts_the_position_table_either_way():
+    from musiclab.train import MAX_PARAMS
+    T = MAX_PARAMS // 16                               # n_embd 16: a position table of MAX_PARAMS numbers
+    small_config(block_size=T - 10**5)                 # just under the cap: allowed (a config allocates nothing)
+    for positions in ("learned", "sinusoidal"):        # the sinusoidal table is a buffer, but as large
+        with pytest.raises(ValueError, match="block_size=.*MAX_PARAMS"):
+            small_config(block_size=T + 10**5, positions=positions)

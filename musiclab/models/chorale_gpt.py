@@ -17,7 +17,8 @@ import numpy as np
 import torch
 
 from ..config import by_mode, seed_everything, with_overrides
-from .transformer import GPT, GPTConfig, KVCache, next_logits, sample_next
+from ..train import check_counts
+from .transformer import GPT, GPTConfig, KVCache, check_sampling, next_logits, sample_next
 
 __all__ = ["N_KEYS", "FRAME_END", "CHORALE_BOS", "CHORALE_VOCAB", "frame_tokens", "roll_from_tokens",
            "ChoraleGPT", "frame_nlls", "chorale_gpt_nll", "transpose_roll", "chorale_gpt_recipe",
@@ -149,7 +150,12 @@ def continue_chorales(model, primes, n_frames: int, temperature: float = 1.0, ma
     """Sample ``n_frames`` frames after each prime (B, P, 88) from a ``ChoraleGPT``, token by token
     with a KV cache: keys rise within a frame (the grammar) and, with ``max_voices``, the frame
     ends after that many keys. Returns (B, P + n_frames, 88) numpy rolls, like 05's
-    ``continue_rolls``. ``generator``: a torch.Generator on the model's device. Notebooks 11, 08."""
+    ``continue_rolls``. ``generator``: a torch.Generator on the model's device. Notebooks 11, 08.
+    Limits (ValueError): n_frames an integer >= 0, max_voices None or >= 1, temperature as
+    ``check_sampling`` allows."""
+    check_counts(0, n_frames=n_frames)
+    check_counts(max_voices=max_voices)
+    check_sampling(temperature)
     model.eval()
     device = next(model.parameters()).device
     out = []

@@ -8,20 +8,26 @@ FLOP counts of Kaplan et al. (2020). Notebook 09 takes it apart; notebook 10 tra
 Shapes: B batch, T time (tokens), C = n_embd channels, nh heads of hs = C // nh channels each.
 """
 import math
+import numbers
 from dataclasses import dataclass, fields
 
 import torch
 import torch.nn as nn
 from torch.nn import functional as F
 
+from ..train import MAX_PARAMS, check_counts
+
 __all__ = ["GPTConfig", "GPT", "KVCache", "sinusoidal_positions", "param_count",
            "forward_flops_per_token", "flops_per_token", "apply_temperature", "top_k_filter",
-           "top_p_filter", "sample_next", "next_logits"]
+           "top_p_filter", "check_sampling", "sample_next", "next_logits"]
 
 
 @dataclass
 class GPTConfig:
-    """Sizes of a GPT. ``positions`` is "learned" (GPT-2) or "sinusoidal" (Vaswani et al. 2017)."""
+    """Sizes of a GPT. ``positions`` is "learned" (GPT-2) or "sinusoidal" (Vaswani et al. 2017).
+
+    The sizes are positive integers, n_embd a multiple of n_head, dropout in [0, 1), and the model
+    (with its position table) at most ``MAX_PARAMS`` parameters; else ValueError naming the field."""
 
     vocab_size: int
     block_size: int  # the longest sequence the model reads (its context)
@@ -42,16 +48,22 @@ class GPTConfig:
     def __post_init__(self):
         for name in ["vocab_size", "block_size", "n_layer", "n_head", "n_embd"]:
             value = getattr(self, name)
-            if not isinstance(value, int) or value < 1:
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"GPTConfig.{name} must be a positive integer, got {value!r}")
         if self.n_embd % self.n_head:
             raise ValueError(f"n_embd={self.n_embd} is not divisible by n_head={self.n_head}")
-        if not 0.0 <= self.dropout < 1.0:
-            raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
+        if isinstance(self.dropout, bool) or not isinstance(self.dropout, numbers.Real) or not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"dropout must be a number in [0, 1), got {self.dropout!r}")
+        if not isinstance(self.bias, bool):
+            raise ValueError(f"bias must be True or False, got {self.bias!r}")
         if self.positions not in ("learned", "sinusoidal"):
             raise ValueError(f"positions must be 'learned' or 'sinusoidal', got {self.positions!r}")
         if self.positions == "sinusoidal" and self.n_embd % 2:
             raise ValueError(f"sinusoidal positions need an even n_embd, got {self.n_embd}")
+        n = param_count(self, non_embedding=True) + self.block_size * self.n_embd   # a position table either way
+        if n > MAX_PARAMS:
+            raise ValueError(f"GPTConfig(vocab_size={self.vocab_size}, block_size={self.block_size}, n_layer="
+                             f"{self.n_layer}, n_embd={self.n_embd}) has {n:,} parameters, more than MAX_PARAMS={MAX_PARAMS:,}")
 
 
 def sinusoidal_positions(n_positions: int, n_embd: int) -> torch.Tensor:
@@ -228,14 +240,15 @@ class GPT(nn.Module):
     @torch.no_grad()
     def generate(self, idx, max_new_tokens: int, temperature: float = 1.0, top_k: int | None = None,
                  top_p: float | None = None, use_cache: bool = True, generator=None):
-        """Append ``max_new_tokens`` sampled tokens to ``idx`` (B, T); temperature 0 is greedy.
+        """Append ``max_new_tokens`` (an integer >= 0) sampled tokens to ``idx`` (B, T) by
+        ``sample_next``: temperature a finite number >= 0 (0 is greedy), top_k an integer >= 1, top_p in (0, 1].
 
         With ``use_cache`` each step feeds only the newest token and reuses the cached keys and
         values; without it each step recomputes the whole context (the last block_size tokens).
         Both give the same tokens. Call ``model.eval()`` first to switch dropout off."""
-        if max_new_tokens < 0:
-            raise ValueError(f"max_new_tokens must be >= 0, got {max_new_tokens}")
-        if idx.dim() != 2 or idx.size(1) == 0:
+        check_counts(0, max_new_tokens=max_new_tokens)
+        check_sampling(temperature, top_k, top_p)
+        if not torch.is_tensor(idx) or idx.dim() != 2 or idx.size(1) == 0:
             raise ValueError(f"generate needs a (batch, time) prompt of at least one token, got {tuple(idx.shape)}")
         cache = None
         for _ in range(max_new_tokens):
@@ -292,9 +305,22 @@ def flops_per_token(config: GPTConfig, seq_len: int | None = None) -> int:
     return 6 * N + 12 * config.n_layer * T * config.n_embd
 
 
+def check_sampling(temperature: float = 1.0, top_k: int | None = None, top_p: float | None = None):
+    """Raise ValueError unless temperature is a finite number >= 0 (0: greedy), top_k None or an
+    integer >= 1, top_p None or in (0, 1]: the settings of ``sample_next``, ``GPT.generate``,
+    ``sample_gpt`` and ``continue_chorales`` (an infinite temperature would sample uniformly, NaN fail)."""
+    if isinstance(temperature, bool) or not isinstance(temperature, numbers.Real) or not 0 <= temperature < math.inf:
+        raise ValueError(f"temperature must be a finite number >= 0 (0 takes the most likely token), got {temperature!r}")
+    if top_k is not None and (isinstance(top_k, bool) or not isinstance(top_k, numbers.Integral) or top_k < 1):
+        raise ValueError(f"top_k must be a positive integer or None, got {top_k!r}")
+    if top_p is not None and (isinstance(top_p, bool) or not isinstance(top_p, numbers.Real) or not 0 < top_p <= 1):
+        raise ValueError(f"top_p must be in (0, 1] or None, got {top_p!r}")
+
+
 def apply_temperature(logits, temperature: float):
     """logits / temperature: below 1 sharpens the distribution, above 1 flattens it."""
-    if temperature <= 0:
+    check_sampling(temperature)
+    if temperature == 0:
         raise ValueError(f"temperature must be > 0 here (0 means greedy in sample_next), got {temperature}")
     return logits / temperature
 
@@ -302,17 +328,15 @@ def apply_temperature(logits, temperature: float):
 def top_k_filter(logits, k: int):
     """Keep the k largest logits of each row (exactly k, ties broken by position), set the
     rest to -inf (Fan et al. 2018). Notebook 10."""
-    if not isinstance(k, int) or k < 1:
-        raise ValueError(f"top_k must be a positive integer, got {k!r}")
-    values, indices = torch.topk(logits, min(k, logits.size(-1)), dim=-1)
+    check_sampling(top_k=k)
+    values, indices = torch.topk(logits, min(int(k), logits.size(-1)), dim=-1)
     return torch.full_like(logits, float("-inf")).scatter(-1, indices, values)
 
 
 def top_p_filter(logits, p: float):
     """Nucleus filter (Holtzman et al. 2020): keep the smallest set of most probable tokens whose
     probability adds up to at least p, set the rest to -inf. Notebook 10."""
-    if not 0.0 < p <= 1.0:
-        raise ValueError(f"top_p must be in (0, 1], got {p}")
+    check_sampling(top_p=p)
     sorted_logits, order = torch.sort(logits, dim=-1, descending=True)
     probs = sorted_logits.softmax(dim=-1)
     mass_before = probs.cumsum(dim=-1) - probs  # probability of the tokens ranked above each one
@@ -323,7 +347,8 @@ def top_p_filter(logits, p: float):
 def sample_next(logits, temperature: float = 1.0, top_k: int | None = None, top_p: float | None = None,
                 generator=None):
     """Draw one token per row from logits (B, V) -> (B, 1): temperature, then top-k, then top-p;
-    temperature 0 takes the most likely token (greedy)."""
+    temperature 0 takes the most likely token (greedy). Limits: ``check_sampling``."""
+    check_sampling(temperature, top_k, top_p)
     if temperature == 0:
         return logits.argmax(dim=-1, keepdim=True)
     logits = apply_temperature(logits, temperature)
