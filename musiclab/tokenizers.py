@@ -5,7 +5,8 @@
   miditok tokenizes (Fradet et al. 2021, miditok) with one fixed :func:`tokenizer_config`:
   the tunes' pitch range, 24 ticks per quarter note (sixteenths, eighth triplets and 32nds all
   fall on it), no velocities, tempos or time signatures (bars are a 4/4 grid; ABC's tokens
-  carry the real meter). :func:`on_grid` says whether a tune fits that grid exactly.
+  carry the real meter). :func:`on_grid` says whether a tune fits that grid exactly, :func:`misfit`
+  which note does not (``encode`` refuses such a note rather than round or drop it).
 * :class:`NoteTokenizer` makes every tokenization a plain list of ids, so one GPT recipe models
   them all: REMI (Huang & Yang 2020: Bar, Position, Pitch, Duration), TSD (TimeShift, Pitch,
   Duration), CPWord (Hsiao et al. 2021) *flattened* (each compound token is written as its
@@ -33,7 +34,7 @@ from .models.transformer import GPT, GPTConfig
 from .pretrain import token_nll, train_gpt, tune_stream
 
 __all__ = ["TICKS_PER_QUARTER", "PITCH_RANGE", "BEAT_RES", "BPE_SIZES", "tokenizer_config", "notes_to_score",
-           "score_to_notes", "on_grid", "NoteTokenizer", "make_tokenizer", "round_trip_failures",
+           "score_to_notes", "misfit", "on_grid", "NoteTokenizer", "make_tokenizer", "round_trip_failures",
            "tokens_per_note", "bits_per_note", "study_tunes", "study_recipe", "train_token_gpt",
            "study_names", "tokenizer_study"]
 
@@ -84,17 +85,34 @@ def _durations() -> set:
     return ticks - {0}
 
 
-def on_grid(notes, tol: float = 1e-3) -> bool:
-    """True when every note starts on the 1/24-quarter grid, lasts a length a Duration token can
-    write and lies in :data:`PITCH_RANGE`: then the tokenizers give it back exactly. (A few Irish
-    tunes fail: grace notes of 1/36 quarter, quintuplets; notebook 11 leaves them out.)"""
-    t = np.asarray(notes, dtype=float)[:, :2] * TICKS_PER_QUARTER
-    if len(t) == 0 or np.abs(t - np.round(t)).max() > tol * TICKS_PER_QUARTER:
-        return False
+def misfit(notes, tol: float = 1e-3) -> str | None:
+    """Why the first note the tokens cannot write exactly does not fit (its start or end off the
+    1/24-quarter grid, a length no Duration token writes, a pitch outside :data:`PITCH_RANGE`), or
+    None when every note fits. ``notes`` (N, >=3) [start, end, pitch, ...] in quarter notes."""
+    notes = np.asarray(notes, dtype=float)
+    if notes.ndim != 2 or notes.shape[1] < 3:
+        raise ValueError(f"notes must be (N, >=3) [start, end, pitch, ...], got shape {notes.shape}")
+    t, pitch = notes[:, :2] * TICKS_PER_QUARTER, notes[:, 2]
     lengths = np.round(t[:, 1] - t[:, 0]).astype(int)
-    pitches = np.asarray(notes)[:, 2]
-    return bool(set(lengths.tolist()) <= _durations() and pitches.min() >= PITCH_RANGE[0]
-                and pitches.max() < PITCH_RANGE[1])
+    low, high = PITCH_RANGE
+    problems = [
+        (np.abs(t - np.round(t)).max(axis=1) > tol * TICKS_PER_QUARTER, "starts or ends off the 1/24-quarter grid"),
+        (~np.isin(lengths, sorted(_durations())), "has a length no Duration token writes (BEAT_RES)"),
+        ((pitch < low) | (pitch >= high) | (pitch % 1 != 0), f"has a pitch that is not a whole number in {low}..{high - 1}"),
+    ]
+    for bad, why in problems:
+        if bad.any():
+            i = int(np.argmax(bad))
+            return f"note {i} (start {notes[i, 0]:g}, end {notes[i, 1]:g}, pitch {pitch[i]:g}) {why}"
+    return None
+
+
+def on_grid(notes, tol: float = 1e-3) -> bool:
+    """True when the tune has notes, every one starting and ending on the 1/24-quarter grid, with a
+    length a Duration token can write and in :data:`PITCH_RANGE` (:func:`misfit` says which note
+    does not): then the tokenizers give it back exactly. (A few Irish tunes fail: grace notes of
+    1/36 quarter, quintuplets; notebook 11 leaves them out.)"""
+    return len(notes) > 0 and misfit(notes, tol) is None
 
 
 class NoteTokenizer:
@@ -129,15 +147,27 @@ class NoteTokenizer:
         return "+".join(seq.tokens)
 
     def encode(self, notes) -> list[int]:
-        """The ids of a tune's notes (N, >=3) [start, end, pitch, ...] in quarter notes."""
+        """The ids of a tune's notes (N, >=3) [start, end, pitch, ...] in quarter notes. A note the
+        tokens cannot write exactly (see :func:`misfit`) raises ValueError naming it, instead
+        of being rounded to the grid or dropped; an empty tune gives []."""
+        problem = misfit(notes)
+        if problem:
+            raise ValueError(f"{self.name} cannot encode the tune exactly: {problem}")
         seq = self.tokenizer(notes_to_score(notes))[0]   # one track, one sequence
         if not self.compound:
             return list(seq.ids)
         return [self.index[t] for compound in seq.tokens for t in compound if t != "Ignore_None"]
 
     def decode(self, ids) -> np.ndarray:
-        """Notes (N, 3) [start, end, pitch] in quarter notes from ids made by :meth:`encode`."""
-        ids = [int(i) for i in ids if int(i) != self.bos]
+        """Notes (N, 3) [start, end, pitch] in quarter notes from ids made by :meth:`encode`.
+
+        Ids must be integers in 0..len(self)-1 (ValueError otherwise). Other sequences are read
+        as miditok reads them: REMI and TSD skip tokens out of their grammar (a Pitch without a
+        Duration, ...), so random ids give the few notes they happen to spell, maybe none;
+        flattened CPWord must come in compound tokens that each start with a ``Family_`` token
+        and fill each field once (ValueError otherwise)."""
+        ids = self._checked(ids)
+        ids = [i for i in ids if i != self.bos]
         if self.compound:
             ids = self._compounds([self.vocab[i] for i in ids])
         return score_to_notes(self.tokenizer.decode([ids]))
@@ -145,16 +175,26 @@ class NoteTokenizer:
     def _compounds(self, tokens) -> list[list[int]]:
         """Flat CPWord tokens -> compound token ids, ``Ignore_None`` in the fields a token leaves empty."""
         fields, out = self.tokenizer.vocab_types_idx, []
-        for token in tokens:
+        for position, token in enumerate(tokens):
             kind = token.split("_")[0]
-            if kind == "Family" or not out:
+            if kind == "Family":
                 out.append(["Ignore_None"] * len(self.tokenizer.vocab))
-            out[-1][fields.get(kind, 0)] = token
+            elif not out or kind not in fields or out[-1][fields[kind]] != "Ignore_None":
+                raise ValueError(f"CPWord ids must be compound tokens, each a Family_ token and then at most one "
+                                 f"token of each field: {token} at position {position} is not")
+            out[-1][fields[kind]] = token
         return [[self.tokenizer.vocab[f][t] for f, t in enumerate(c)] for c in out]
 
     def tokens(self, ids) -> list[str]:
-        """The names of ``ids``."""
-        return [self.vocab[int(i)] for i in ids]
+        """The names of ``ids`` (integers in 0..len(self)-1)."""
+        return [self.vocab[i] for i in self._checked(ids)]
+
+    def _checked(self, ids) -> list[int]:
+        """``ids`` as ints; ValueError unless every one is a whole number in 0..len(self)-1."""
+        ids = np.asarray(ids).reshape(-1)
+        if ids.size and (not np.issubdtype(ids.dtype, np.integer) or ids.min() < 0 or ids.max() >= len(self)):
+            raise ValueError(f"{self.name} token ids must be integers in 0..{len(self) - 1}, got {ids.tolist()[:10]}")
+        return ids.tolist()
 
 
 def make_tokenizer(name: str, train_notes=None) -> NoteTokenizer:
@@ -181,7 +221,8 @@ def make_tokenizer(name: str, train_notes=None) -> NoteTokenizer:
 
 def round_trip_failures(tokenizer: NoteTokenizer, tunes) -> int:
     """How many notes of ``tunes`` (note arrays) do not come back from ``decode(encode(notes))``
-    with the same start, end and pitch (to 1e-6 quarter); 0 means the tokenizer loses nothing."""
+    with the same start, end and pitch (to 1e-6 quarter); 0 means the tokenizer loses nothing.
+    The tunes must fit the grid (:func:`on_grid`): ``encode`` refuses a note it cannot write."""
     failed = 0
     for notes in tunes:
         want = score_to_notes(notes_to_score(notes))

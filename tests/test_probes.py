@@ -62,6 +62,20 @@ PROBES = [
         torch.arange(40) % 8, steps=2, batch_size=2, lr=float("nan")), ValueError, ("lr", "positive finite")),
     ("train_gpt, block_size past the model's", lambda: ml.train_gpt(ml.GPT(vocab_size=8, block_size=8, n_layer=1, n_head=1,
         n_embd=8), torch.arange(40) % 8, steps=2, batch_size=2, lr=1e-3, block_size=9), ValueError, ("block_size=9", "block_size=8")),
+    ("REMI encode, a note off the grid", lambda: __import__("musiclab.tokenizers").tokenizers.make_tokenizer("REMI").encode(
+        [[0.0, 1.0, 60], [1.01, 2.0, 62]]), ValueError, ("note 1", "start 1.01", "grid")),
+    ("REMI encode, a pitch outside the range", lambda: __import__("musiclab.tokenizers").tokenizers.make_tokenizer("REMI").encode(
+        [[0.0, 1.0, 30]]), ValueError, ("note 0", "pitch 30", "55..93")),
+    ("REMI encode, a note longer than any Duration token", lambda: __import__("musiclab.tokenizers").tokenizers.make_tokenizer(
+        "REMI").encode([[0.0, 1.0, 60], [1.0, 10.0, 62]]), ValueError, ("note 1", "end 10", "Duration")),
+    ("REMI encode, notes of one column", lambda: __import__("musiclab.tokenizers").tokenizers.make_tokenizer("REMI").encode(
+        [60, 62]), ValueError, ("notes", r"\(N, >=3\)")),
+    ("REMI decode, an id past the vocabulary", lambda: __import__("musiclab.tokenizers").tokenizers.make_tokenizer("REMI").decode(
+        [3, 10**6]), ValueError, ("token ids", r"0\.\.\d+")),
+    ("CPWord decode, a negative id", lambda: __import__("musiclab.tokenizers").tokenizers.make_tokenizer("CPWord").decode([-1]),
+     ValueError, ("token ids", r"0\.\.\d+")),
+    ("CPWord decode, ids that start no compound token", lambda: __import__("musiclab.tokenizers").tokenizers.make_tokenizer(
+        "CPWord").decode([5, 6, 7]), ValueError, ("CPWord", "Family_", "position 0")),
     # (end of model probes)
 ]
 

@@ -118,3 +118,36 @@ def test_study_rows_on_a_tiny_run():
     expected = math.log2(len(remi)) * tk.tokens_per_note([remi.encode(t) for t in test], n)
     assert by["REMI"]["uniform_bits_per_note"] == pytest.approx(expected)
     assert all(math.isfinite(r["bits_per_note"]) and r["bits_per_note"] > 0 for r in rows)
+
+
+def test_encode_names_the_first_note_it_cannot_write_exactly():
+    tok = tk.make_tokenizer("TSD")
+    assert tk.misfit(PIECE) is None and tok.encode(np.zeros((0, 3))) == []      # an empty tune: no tokens
+    grace = PIECE.copy()
+    grace[1, 1] = 4.0 + 1 / 36                           # was rounded to the grid before
+    with pytest.raises(ValueError, match=r"TSD cannot encode the tune exactly: note 1 \(start 4, end 4.02778, pitch 72\) "
+                                         r"starts or ends off the 1/24-quarter grid"):
+        tok.encode(grace)
+    high = PIECE.copy()
+    high[4, 2] = tk.PITCH_RANGE[1]                       # was dropped before
+    with pytest.raises(ValueError, match=r"note 4 .* pitch 94\) has a pitch that is not a whole number in 55\.\.93"):
+        tok.encode(high)
+
+
+def test_decoding_random_ids_gives_the_notes_they_spell():
+    """In-range ids that are not a tune: REMI and TSD read them as miditok does (tokens out of
+    their grammar are skipped), so some notes come back, all in range; flattened CPWord needs its
+    compound tokens (a Family_ token, then each field at most once) and says where they break."""
+    rng = np.random.default_rng(0)
+    for name in ("REMI", "TSD"):
+        tok = tk.make_tokenizer(name)
+        decoded = [tok.decode(rng.integers(0, len(tok), 40)) for _ in range(10)]
+        assert all(d.shape[1] == 3 for d in decoded) and sum(len(d) for d in decoded) > 0
+        notes = np.concatenate(decoded)
+        pitches = {float(t.split("_")[1]) for t in tok.vocab if t.startswith("Pitch_")}
+        assert (notes[:, 1] > notes[:, 0]).all() and set(notes[:, 2]) <= pitches
+    cp = tk.make_tokenizer("CPWord")
+    family, pitch, duration = cp.index["Family_Note"], cp.index["Pitch_60"], cp.index["Duration_1.0.24"]
+    assert cp.decode([family, cp.index["Position_0"], pitch, duration]).tolist() == [[0.0, 1.0, 60.0]]
+    with pytest.raises(ValueError, match="Pitch_60 at position 2 is not"):
+        cp.decode([family, pitch, pitch, duration])      # a field filled twice
