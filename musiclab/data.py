@@ -111,8 +111,10 @@ def chorale_beat_roll(piece) -> np.ndarray:
 
     The notes start on the chorale's first sounding beat; a 16th-note roll keeps every fourth
     frame, so passing eighths between beats are not seen (Boulanger-Lewandowski et al. 2012).
-    Notebooks 05 and 08.
+    Notebooks 05 and 08. A piece without notes raises ValueError naming it.
     """
+    if len(piece.notes) == 0:
+        raise ValueError(f"{piece.name!r} has no notes: a beat roll needs at least one")
     notes = to_c(piece, minor_to="C")
     notes[:, :2] -= np.floor(notes[:, 0].min())
     return piano_roll(notes, steps_per_quarter=4)[::4]

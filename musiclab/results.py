@@ -84,8 +84,8 @@ def load_results(path=None) -> dict:
         return {}
     try:
         entries = json.loads(path.read_text(encoding="utf-8")).get("notebooks", {})
-        if not isinstance(entries, dict):
-            raise TypeError(f"'notebooks' holds a {type(entries).__name__}, not a dict")
+        if not isinstance(entries, dict) or not all(isinstance(e, dict) for e in entries.values()):
+            raise TypeError("'notebooks' must map each notebook to a dict")
         return entries
     except (ValueError, AttributeError, TypeError) as err:
         raise ValueError(f"{path} is not a musiclab results file ({type(err).__name__}: {err})") from err
@@ -112,24 +112,30 @@ def fmt(value) -> str:
 
 
 def device_label(entry: dict) -> str:
-    """"GPU", "CPU" or "MPS": the kind of device an entry ran on, as the tables name it."""
-    return "GPU" if entry["device"] == "cuda" else entry["device"].upper()
+    """"GPU", "CPU" or "MPS": the kind of device an entry ran on, as the tables name it;
+    "unknown device" when the entry does not say."""
+    device = entry.get("device")
+    if not isinstance(device, str):
+        return "unknown device"
+    return "GPU" if device == "cuda" else device.upper()
 
 
 def provenance(entry: dict) -> str:
-    """One line: where and when a full-mode run happened."""
-    device = device_label(entry)
+    """One line: where and when a full-mode run happened ("unknown" for what the entry does not say)."""
+    e = {key: "unknown" for key in ("hardware", "torch", "date", "commit")} | entry
+    seconds = entry.get("seconds")
+    wall = f"{seconds / 60:.1f} min" if isinstance(seconds, (int, float)) else "unknown"
     memory = "" if entry.get("peak_gpu_memory_gib") is None else f", peak GPU memory {entry['peak_gpu_memory_gib']} GiB"
     status = "" if entry.get("status", "passed") == "passed" else f"; FAILED: {entry.get('error')}"
-    return (f"{device} ({entry['hardware']}), torch {entry['torch']}, {entry['date']}, commit {entry['commit']}, "
-            f"wall time {entry['seconds'] / 60:.1f} min{memory}{status}")
+    return (f"{device_label(entry)} ({e['hardware']}), torch {e['torch']}, {e['date']}, commit {e['commit']}, "
+            f"wall time {wall}{memory}{status}")
 
 
 def compare(notebook: str, path=None) -> None:
     """Print this run's recorded numbers beside the committed full-mode run of ``notebook``, with
-    that run's device, date, commit and wall time; or say that none is recorded. The training
-    notebooks end with it (``ml.compare("05")``); it returns nothing, so a notebook shows the
-    table once."""
+    that run's device, date, commit and wall time ("unknown device", "unknown" for what the
+    entry does not say); or say that none is recorded. The training notebooks end with it
+    (``ml.compare("05")``); it returns nothing, so a notebook shows the table once."""
     from .config import is_quick
     entries = load_results(path)
     mine, name = recorded(), full_name(notebook, entries)
@@ -142,8 +148,9 @@ def compare(notebook: str, path=None) -> None:
         header = ("metric", this)
     else:
         lines = [f"full-mode run of {name}: {provenance(entry)}"]
-        names = list(mine) + [n for n in entry["metrics"] if n not in mine]
-        rows = [(n, fmt(mine.get(n)), fmt(entry["metrics"].get(n))) for n in names]
+        full = entry.get("metrics") if isinstance(entry.get("metrics"), dict) else {}
+        names = list(mine) + [n for n in full if n not in mine]
+        rows = [(n, fmt(mine.get(n)), fmt(full.get(n))) for n in names]
         header = ("metric", this, "full-mode run")
     widths = [max(len(r[i]) for r in [header] + rows) for i in range(len(header))]
     for row in [header] + rows:

@@ -81,6 +81,9 @@ def test_chorale_beat_roll_samples_each_beat_in_c():
     assert on == [[60, 79], [60, 79], [60, 81]]         # up a fourth: G3 -> C4, D5 -> G5, E5 -> A5; F#5 unseen
     real = chorale_beat_roll(ml.load_corpus("chorales", limit=3)[2])
     assert real.shape[1] == 88 and 3 <= real.sum(1).max() <= 4
+    empty = Piece(name="silence", corpus="chorales", key="C major", meter="4/4", notes=np.zeros((0, 4), np.float32))
+    with pytest.raises(ValueError, match="'silence' has no notes"):
+        chorale_beat_roll(empty)
 
 
 def test_token_data_maps_rare_tokens_to_unk_from_training_counts():

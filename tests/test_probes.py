@@ -76,6 +76,8 @@ PROBES = [
      ValueError, ("token ids", r"0\.\.\d+")),
     ("CPWord decode, ids that start no compound token", lambda: __import__("musiclab.tokenizers").tokenizers.make_tokenizer(
         "CPWord").decode([5, 6, 7]), ValueError, ("CPWord", "Family_", "position 0")),
+    ("chorale_beat_roll, a piece without notes", lambda: ml.chorale_beat_roll(ml.Piece(name="empty", corpus="chorales",
+        key="C major", meter="4/4", notes=np.zeros((0, 4), dtype=np.float32))), ValueError, ("'empty'", "no notes")),
     # (end of model probes)
 ]
 

@@ -100,12 +100,22 @@ def test_compare_says_when_the_full_mode_run_failed(tmp_path, capsys):
     assert first.startswith("full-mode run of 07_gan_music: CPU (x86_64)") and first.endswith("FAILED: AssertionError: Irish")
 
 
+def test_compare_says_unknown_for_what_an_entry_does_not_say(tmp_path, capsys):
+    results.record("test NLL (nats/frame): LSTM", 7.0)
+    bare = {k: v for k, v in entry().items() if k not in ("device", "hardware", "seconds", "metrics")}
+    lines = compared(capsys, "05", write(tmp_path / "r.json", {"05_rnn_chorales": bare}))
+    assert lines[0] == ("full-mode run of 05_rnn_chorales: unknown device (unknown), torch 2.13.0, 2026-12-02 15:00 UTC, "
+                        "commit 1234abc, wall time unknown, peak GPU memory 3.25 GiB")
+    assert lines[2].split()[-2:] == ["7", "-"]
+    assert results.device_label({"device": "mps"}) == "MPS" and results.device_label({}) == "unknown device"
+
+
 def test_load_results(tmp_path):
     assert results.load_results(tmp_path / "none.json") == {}
     path = write(tmp_path / "r.json", {"04_rnn_melody": entry()})
     assert results.full_results("04", path)["commit"] == "1234abc"
     assert results.full_results("4", path) is None and results.full_results("05", path) is None
-    for bad in ("not json", "[1, 2]", '{"notebooks": [1]}'):
+    for bad in ("not json", "[1, 2]", '{"notebooks": [1]}', '{"notebooks": {"05": 3}}'):
         (tmp_path / "bad.json").write_text(bad)
         with pytest.raises(ValueError, match="not a musiclab results file"):
             results.load_results(tmp_path / "bad.json")
