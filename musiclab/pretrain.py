@@ -35,7 +35,7 @@ from torch.nn import functional as F
 from tqdm.auto import tqdm
 
 from .abc import BAR_TOKENS
-from .config import by_mode, is_quick, seed_everything, with_overrides
+from .config import DurationEstimate, by_mode, is_quick, seed_everything, with_overrides
 from .data import BOUNDARY, UNK, tune_batches
 from .models.transformer import GPT, GPTConfig, check_sampling, next_logits, sample_next
 from .train import (autocast, check_counts, check_positive, load_checkpoint, read_checkpoint_meta, save_checkpoint,
@@ -216,6 +216,7 @@ def train_gpt(model, train_stream, steps: int, batch_size: int, lr: float, block
 
     end = steps if stop_after is None else min(steps, start + stop_after)
     bar = tqdm(range(start, end), desc=desc, disable=rank != 0, initial=start, total=steps)
+    estimate = DurationEstimate(desc, end - start, device)
     model.train()
     for step in bar:
         for group in optimizer.param_groups:
@@ -238,6 +239,8 @@ def train_gpt(model, train_stream, steps: int, batch_size: int, lr: float, block
         history["step"].append(step + 1)
         history["train"].append(logged.item())
         history["tokens"] += batch_size * block_size
+        if rank == 0:
+            estimate.step_done()
         done = step + 1
         if val_stream is not None and eval_every and done % eval_every == 0 and done < steps:
             validate(done)
@@ -520,7 +523,7 @@ def _parser():
     parser.add_argument("--corpora", nargs="+", default=["essen", "ryans", "oneills"],
                         choices=["essen", "oneills", "ryans"], help="ABC corpora to train on (default: all three)")
     parser.add_argument("--limit", type=int, default=None, help="only the first LIMIT pieces of each corpus")
-    parser.add_argument("--quick", action="store_true", help="quick-mode sizes (as MUSICLAB_QUICK=1)")
+    parser.add_argument("--quick", action="store_true", help="quick-mode sizes (as MUSICLAB_MODE=quick)")
     parser.add_argument("--out", default="checkpoints/pretrain_gpt.pt", help="checkpoint path")
     parser.add_argument("--resume", action="store_true", help="continue from --out if it exists")
     parser.add_argument("--steps", type=int, help="optimizer steps in all (default: the recipe's)")
@@ -552,7 +555,7 @@ def main(argv=None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
     if args.quick:
-        os.environ["MUSICLAB_QUICK"] = "1"
+        os.environ["MUSICLAB_MODE"] = "quick"
     recipe = {**music_gpt_recipe(), **{k: v for k, v in vars(args).items() if k in music_gpt_recipe() and v is not None}}
     recipe["eval_every"] = args.eval_every
     try:

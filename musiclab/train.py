@@ -22,6 +22,8 @@ import tempfile
 import torch
 from tqdm.auto import tqdm
 
+from .config import DurationEstimate
+
 __all__ = ["to_device", "autocast", "allow_tf32", "evaluate", "fit", "atomic_write", "save_checkpoint", "load_checkpoint", "read_checkpoint_meta",
            "MAX_PARAMS", "load_model", "load_or_train"]
 
@@ -111,6 +113,7 @@ def fit(model, loss_fn, train_loader, optimizer, epochs: int, device, val_loader
     history = {"train": [], "val": []}
     best_val, best_state = float("inf"), None
     bar = tqdm(range(epochs), desc=desc)
+    estimate = DurationEstimate(desc, epochs * len(train_loader), device)
     for _ in bar:
         model.train()
         total, count = 0.0, 0
@@ -125,6 +128,7 @@ def fit(model, loss_fn, train_loader, optimizer, epochs: int, device, val_loader
                 torch.nn.utils.clip_grad_norm_(model.parameters(), clip)
             optimizer.step()
             total, count = total + loss.item(), count + 1
+            estimate.step_done()
         history["train"].append(total / max(count, 1))
         if val_loader is not None:
             history["val"].append(evaluate(model, loss_fn, val_loader, device))

@@ -119,3 +119,16 @@ def test_a_training_in_full_mode_on_a_cpu_announces_its_duration_after_its_first
 @pytest.mark.parametrize("seconds, text", [(42, "42 s"), (600, "10 min"), (5 * 3600, "5.0 h")])
 def test_durations_read_as_a_person_would_say_them(seconds, text):
     assert config.duration(seconds) == text
+
+
+def test_fit_and_train_gpt_announce_their_duration_in_full_mode_on_a_cpu(unset, capsys):
+    unset.setenv("MUSICLAB_MODE", "full")
+    model = torch.nn.Linear(2, 1)
+    data = [(torch.randn(4, 2), torch.randn(4, 1)) for _ in range(3)]
+    ml.fit(model, lambda m, b: torch.nn.functional.mse_loss(m(b[0]), b[1]), data,
+           torch.optim.SGD(model.parameters(), lr=0.01), epochs=2, device="cpu", desc="regression")
+    gpt = ml.GPT(vocab_size=8, block_size=8, n_layer=1, n_head=1, n_embd=8)
+    ml.train_gpt(gpt, torch.randint(0, 8, (200,)), steps=5, batch_size=2, lr=1e-3, device="cpu", desc="tiny GPT")
+    out = capsys.readouterr().out
+    assert "regression: full mode on a CPU, 6 steps" in out      # 2 epochs x 3 batches
+    assert "tiny GPT: full mode on a CPU, 5 steps" in out
