@@ -24,7 +24,11 @@ import re
 from fractions import Fraction
 
 __all__ = ["tokenize_abc", "detokenize_abc", "normalize_abc", "build_vocab",
-           "encode_tokens", "decode_tokens"]
+           "encode_tokens", "decode_tokens", "MAX_ABC_CHARS"]
+
+MAX_ABC_CHARS = 5000  # longest tune text accepted: twice the longest corpus tune (O'Neill's "The Fox
+                      # Chase", 2,438 characters). music21's parse time grows faster than quadratically
+                      # (1 s for that tune, ~10 s at this limit, minutes beyond), so longer text is refused.
 
 BAR_TOKENS = ("|", "||", "|]", "|:", ":|", "::")
 _MODE3 = {"major": "maj", "minor": "min", "dorian": "dor", "phrygian": "phr", "lydian": "lyd",
@@ -56,16 +60,29 @@ _MODES = {"": "major", "maj": "major", "ion": "major", "m": "minor", "min": "min
           "mix": "mixolydian", "loc": "locrian"}
 
 
+def check_abc_text(text) -> str:
+    """``text`` if it is one ABC tune's text, else ValueError: empty text, or longer than MAX_ABC_CHARS."""
+    if not isinstance(text, str) or not text.strip():
+        raise ValueError("empty ABC text: no tune")
+    if len(text) > MAX_ABC_CHARS:
+        raise ValueError(f"ABC text of {len(text):,} characters is longer than MAX_ABC_CHARS = {MAX_ABC_CHARS:,} "
+                         f"(one tune; music21 would take minutes or hours)")
+    return text
+
+
 def abc_key(value: str) -> tuple[str, str]:
     """ABC ``K:`` value -> (tonic, mode), e.g. "Gm" -> ("G", "minor"), "Ador" -> ("A", "dorian").
 
     Modes are case-insensitive as in the ABC standard ("EM" is E minor); German "H" is B;
-    "none"/empty and unknown modes give major.
+    "none"/empty gives C major and unknown modes give major. A value that does not start with
+    a tonic A-G (or H) raises ValueError naming the K: field and the value.
     """
     value = value.split("%")[0].strip()
     m = re.match(r"([A-Ha-h])([#b]?)\s*([A-Za-z]*)", value)
-    if m is None or value.lower().startswith("none"):
+    if not value or value.lower().startswith("none"):
         return "C", "major"
+    if m is None:
+        raise ValueError(f"unknown key K:{value!r}: the K: field needs a tonic A-G (e.g. 'G', 'Em', 'Ador') or 'none'")
     letter, acc, word = m[1].upper().replace("H", "B"), m[2], m[3].lower()
     if word in ("s", "es"):  # German "Es" = E flat
         acc, word = "b", ""
@@ -177,10 +194,10 @@ def _chord_notes(tokens: list[str], factor: Fraction) -> list[str]:
 
 
 def tokenize_abc(text: str) -> list[str]:
-    """One ABC tune -> tokens: ["M:6/8", "K:Gmaj", "G", "A", "B", "|", ...]."""
-    if not isinstance(text, str) or not text.strip():
-        raise ValueError("empty ABC text: nothing to tokenize")
-    head, body = _split_header(text.splitlines())
+    """One ABC tune -> tokens: ["M:6/8", "K:Gmaj", "G", "A", "B", "|", ...].
+
+    ValueError for empty text, text longer than MAX_ABC_CHARS or an unknown key (``abc_key``)."""
+    head, body = _split_header(check_abc_text(text).splitlines())
     fields = {}
     for line in head:
         m = re.match(r"([A-Za-z]):(.*)", line)
@@ -222,6 +239,7 @@ def tokenize_abc(text: str) -> list[str]:
         elif m["chord_close"]:
             if tokens[chord_at:chord_at + 1] == ["["]:
                 tokens[chord_at + 1:] = _chord_notes(tokens[chord_at + 1:], length(m["chord_dur"]))
+            chord_at = -1  # closed: a stray "]" later must not rewrite it again
             tokens.append("]")
         elif m["tie"] or m["broken"]:
             tokens.append(m[0])
@@ -237,9 +255,15 @@ def detokenize_abc(tokens, title: str = "generated") -> str:
     """Tokens -> a complete ABC tune (X:, T:, L:1/8, M:, K: header, then the body).
 
     The first two tokens give the header when they are "M:..." and "K:..." (as tokenize_abc
-    makes them); later M:/K: tokens become field lines in the body.
+    makes them); later M:/K: tokens become field lines in the body. ``tokens`` must be a list of
+    strings (TypeError otherwise: integer ids go through ``decode_tokens`` first).
     """
+    if isinstance(tokens, str):
+        raise TypeError("detokenize_abc needs a list of tokens, not one string (tokenize_abc makes the list)")
     tokens = list(tokens)
+    bad = [tok for tok in tokens if not isinstance(tok, str)]
+    if bad:
+        raise TypeError(f"tokens must be strings, got {type(bad[0]).__name__} {bad[0]!r} (ids? decode_tokens first)")
     meter, key = "M:none", "K:Cmaj"
     if tokens and tokens[0].startswith("M:"):
         meter, tokens = tokens[0], tokens[1:]
@@ -289,5 +313,9 @@ def encode_tokens(tokens, vocab) -> list[int]:
 
 
 def decode_tokens(ids, vocab) -> list[str]:
-    """Integer ids -> tokens."""
-    return [vocab[int(i)] for i in ids]
+    """Integer ids -> tokens; every id must be in 0..len(vocab)-1 (ValueError naming the first that is not)."""
+    ids = [int(i) for i in ids]
+    bad = [i for i in ids if not 0 <= i < len(vocab)]
+    if bad:
+        raise ValueError(f"token id {bad[0]} is outside the vocabulary's ids 0..{len(vocab) - 1}")
+    return [vocab[i] for i in ids]

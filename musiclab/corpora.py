@@ -11,7 +11,8 @@ Four corpora (used from notebook 00 on):
 Every piece becomes a :class:`Piece` whose ``notes`` array has one row per note,
 ``[start, end, pitch, voice]``, times in quarter notes and pitch as a MIDI number.
 Parsing with music21 takes minutes, so ``load_corpus`` reads a cache built once by
-``build_cache`` (``python -m musiclab.corpora --rebuild``).
+``build_cache`` (``python -m musiclab.corpora --rebuild``). A corrupt, truncated or incomplete
+cache raises ValueError naming the file and the command that rebuilds it.
 """
 from __future__ import annotations
 
@@ -31,8 +32,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .abc import abc_field, abc_key, abc_meter, normalize_abc
-from .train import atomic_write
+from .abc import abc_field, abc_key, abc_meter, check_abc_text, normalize_abc
+from .train import atomic_write, check_counts
 
 __all__ = [
     "CORPORA", "Piece", "load_corpus", "load_abc_tunes", "parse_abc", "build_cache",
@@ -42,6 +43,7 @@ __all__ = [
 CORPORA = ("chorales", "oneills", "ryans", "essen")
 ABC_FOLDERS = {"oneills": "oneills1850", "ryans": "ryansMammoth", "essen": "essenFolksong"}
 CACHE_FORMAT = 1  # bump when the cache layout or the note extraction changes
+CACHE_ARRAYS = ("notes", "offsets", "names", "keys", "meters", "abc_bytes", "abc_offsets", "meta")
 
 
 @dataclass(eq=False)
@@ -114,13 +116,13 @@ def score_notes(score) -> np.ndarray:
 def parse_abc(text: str, name: str | None = None, corpus: str = "abc") -> Piece:
     """Parse one ABC tune with music21 -> Piece (melody: voice 0). Used by notebooks 00 and 04.
 
-    Raises ValueError with the reason on empty text, text music21 cannot parse, or a tune
-    without notes (music21 silently returns an empty score for much garbage).
+    Raises ValueError with the reason on empty text, text longer than ``MAX_ABC_CHARS`` (checked
+    before parsing: music21 would take minutes), an unknown key (``K:Zmaj``), text music21 cannot
+    parse, or a tune without notes (music21 silently returns an empty score for much garbage).
     """
     from music21 import converter, stream
 
-    if not isinstance(text, str) or not text.strip():
-        raise ValueError("empty ABC text: no tune to parse")
+    tonic, mode = abc_key(abc_field(check_abc_text(text), "K") or "C")
     name = name or abc_field(text, "T") or "untitled"
     try:
         with warnings.catch_warnings():
@@ -138,7 +140,6 @@ def parse_abc(text: str, name: str | None = None, corpus: str = "abc") -> Piece:
         raise ValueError(f"cannot read the notes of ABC tune {name!r}: {e}") from e
     if len(notes) == 0:
         raise ValueError(f"ABC tune {name!r} has no notes (corrupt or not ABC?)")
-    tonic, mode = abc_key(abc_field(text, "K") or "C")
     return Piece(name=name, corpus=corpus, key=f"{tonic} {mode}",
                  meter=abc_meter(abc_field(text, "M")), notes=notes, abc=text.strip())
 
@@ -262,10 +263,11 @@ def parse_corpus(name: str, limit: int | None = None, workers: int | None = None
     """Parse (the first ``limit`` sources of) a corpus with music21, no cache.
 
     Returns (pieces, skipped) with skipped = [(label, reason)]. ``workers`` processes
-    (default: up to 2) share the work; a tqdm bar shows progress.
+    (default: up to 2) share the work; a tqdm bar shows progress. ``limit``: None or a positive int.
     """
     from tqdm.auto import tqdm
     _check_name(name)
+    check_counts(limit=limit)
     fn, items = _items(name, limit)
     items, skipped = _drop_repeats(name, items)
     workers = workers or min(2, os.cpu_count() or 1)
@@ -378,22 +380,35 @@ def build_cache(name: str, limit: int | None = None, path=None, workers: int | N
     return path
 
 
-def read_meta(path) -> dict:
-    """The metadata dict stored in a cache file."""
-    with np.load(path, allow_pickle=False) as z:
-        return json.loads(str(z["meta"]))
-
-
-def read_cache(path, limit: int | None = None) -> list[Piece]:
-    """The pieces stored in a cache file (the first ``limit`` of them)."""
+def _read_arrays(path, names) -> dict:
+    """The arrays ``names`` of a cache file, "meta" decoded to a dict. A file that is not a complete
+    cache (corrupt, truncated, an array missing) raises ValueError naming it and the rebuild command."""
     path = Path(path)
     try:
         with np.load(path, allow_pickle=False) as z:
-            d = {k: z[k] for k in z.files}
-    except Exception as e:
-        raise ValueError(f"corrupt corpus cache {path}: {e}; rebuild it with "
-                         f"`python -m musiclab.corpora --rebuild`") from e
-    meta = json.loads(str(d["meta"]))
+            d = {k: z[k] for k in names}
+        d["meta"] = json.loads(str(d["meta"]))
+    except (FileNotFoundError, PermissionError):
+        raise
+    except Exception as e:  # BadZipFile, numpy's pickle refusal, KeyError, bad JSON, zlib errors ...
+        name = path.stem if path.stem in CORPORA else "NAME"
+        raise ValueError(f"corrupt corpus cache {path} ({type(e).__name__}: {e}); rebuild it with "
+                         f"`python -m musiclab.corpora --rebuild {name}`") from e
+    return d
+
+
+def read_meta(path) -> dict:
+    """The metadata dict stored in a cache file (ValueError for a broken file, as ``read_cache``)."""
+    return _read_arrays(path, ["meta"])["meta"]
+
+
+def read_cache(path, limit: int | None = None) -> list[Piece]:
+    """The pieces stored in a cache file (the first ``limit`` of them: None or a positive int).
+    A corrupt, truncated or incomplete file raises ValueError naming it and the command that
+    rebuilds it, ``python -m musiclab.corpora --rebuild NAME``."""
+    check_counts(limit=limit)
+    d = _read_arrays(path, CACHE_ARRAYS)
+    meta = d["meta"]
     off, aoff, raw = d["offsets"], d["abc_offsets"], d["abc_bytes"].tobytes()
     n = len(off) - 1 if limit is None else min(limit, len(off) - 1)
     pieces = []
@@ -420,9 +435,12 @@ def cache_is_current(name: str) -> bool:
 def load_corpus(name: str, limit: int | None = None) -> list[Piece]:
     """The pieces of a corpus ("chorales", "oneills", "ryans", "essen"), from its cache.
 
-    Builds the cache first when it is missing (minutes for "essen"). Used by every notebook.
+    ``limit``: None (all) or a positive int, the number of pieces from the start. Builds the cache
+    first when it is missing (minutes for "essen"); a broken cache raises ValueError (see
+    ``read_cache``). Used by every notebook.
     """
     _check_name(name)
+    check_counts(limit=limit)
     path = cache_path(name)
     if not path.exists():
         print(f"musiclab: no cache for {name!r} yet; parsing the corpus once into {path}")

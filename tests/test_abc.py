@@ -129,3 +129,33 @@ def test_detokenized_tune_parses_and_errors():
     assert piece.key == "A dorian" and piece.meter == "2/2"
     with pytest.raises(ValueError):
         parse_abc("X:1\nT:empty\nK:C\n")
+
+
+def test_every_corpus_tune_fits_max_abc_chars_with_room_and_longer_text_is_refused():
+    tunes = [t for name in ("oneills", "ryans", "essen") for t in load_abc_tunes(name)]
+    for t in tunes:
+        abc.tokenize_abc(t)                                   # every key of every tune is known
+    longest = max(map(len, tunes))
+    assert 2 * longest <= abc.MAX_ABC_CHARS
+    head = "X:1\nK:C\n"
+    at_limit = head + "C" * (abc.MAX_ABC_CHARS - len(head))
+    assert len(abc.tokenize_abc(at_limit)) == abc.MAX_ABC_CHARS - len(head) + 2   # M:, K: and one token a note
+    for f in [abc.tokenize_abc, parse_abc]:                   # refused before music21 sees it
+        with pytest.raises(ValueError, match=f"{len(at_limit) + 1:,} characters.*MAX_ABC_CHARS"):
+            f(at_limit + "C")
+
+
+def test_a_stray_chord_close_leaves_the_chord_before_it_alone():
+    # "]" with no "[" open used to rewrite the last chord again (its lengths times the stray
+    # "]"'s length), which also made many stray "]" take quadratic time
+    assert abc.tokenize_abc("X:1\nK:C\n[CE]2 c]3|") == abc.tokenize_abc("X:1\nK:C\n[CE]2 c]|")
+    assert abc.tokenize_abc("X:1\nK:C\n[CE]2 c]3|")[2:8] == abc.tokenize_abc("X:1\nK:C\n[CE]2|")[2:8]
+
+
+def test_decode_tokens_takes_any_integer_ids_in_range():
+    vocab = ["<s>", "|", "C"]
+    assert abc.decode_tokens(np.array([2, 1, 0]), vocab) == ["C", "|", "<s>"]
+    assert abc.decode_tokens([], vocab) == []
+    for bad in ([len(vocab)], [0, -1]):
+        with pytest.raises(ValueError, match=f"id {bad[-1]} .* 0..{len(vocab) - 1}"):
+            abc.decode_tokens(bad, vocab)

@@ -176,3 +176,27 @@ def test_command_line_check(capsys):
     assert corpora.main(["--check", "oneills", "ryans"]) == 0
     out = capsys.readouterr().out
     assert "oneills: current" in out and "ryans: current" in out
+
+
+def test_a_corrupt_truncated_or_incomplete_cache_names_the_file_and_the_rebuild(tmp_path, monkeypatch):
+    real = corpora.cache_path("oneills").read_bytes()              # read only: data/ is never written
+    arrays = dict(np.load(corpora.cache_path("oneills"), allow_pickle=False))
+    broken = {"corrupt": lambda p: p.write_bytes(np.random.default_rng(0).bytes(1000)),
+              "truncated": lambda p: p.write_bytes(real[:len(real) // 2]),
+              "no meta": lambda p: np.savez(p, **{k: v for k, v in arrays.items() if k != "meta"}),
+              "no notes": lambda p: np.savez(p, **{k: v for k, v in arrays.items() if k != "notes"})}
+    for what, write in broken.items():
+        path = tmp_path / what / "oneills.npz"
+        path.parent.mkdir()
+        write(path)
+        monkeypatch.setattr(corpora, "cache_path", lambda name: path)
+        readers = [corpora.read_cache, lambda p: load_corpus("oneills")] + [corpora.read_meta] * (what != "no notes")
+        for read in readers:
+            with pytest.raises(ValueError, match=rf"corrupt corpus cache .*{re.escape(str(path))}.*"
+                                                 rf"`python -m musiclab.corpora --rebuild oneills`"):
+                read(path)
+    assert corpora.read_meta(path)["corpus"] == "oneills"       # meta alone is fine when only notes are missing
+    with pytest.raises(FileNotFoundError):                        # missing is not corrupt
+        corpora.read_cache(tmp_path / "oneills.npz")
+    with pytest.raises(ValueError, match="limit must be a positive integer"):
+        corpora.read_cache(path, limit=0)
