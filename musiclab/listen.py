@@ -11,7 +11,7 @@ import numpy as np
 
 from .audio import SR, to_audio
 
-__all__ = ["check_waveform", "wav_bytes", "normalize", "player", "player_table"]
+__all__ = ["check_waveform", "stereo_to_mono", "wav_bytes", "normalize", "player", "player_table"]
 
 
 def check_waveform(y) -> np.ndarray:
@@ -22,6 +22,18 @@ def check_waveform(y) -> np.ndarray:
         bad = int(np.count_nonzero(~np.isfinite(y)))
         raise ValueError(f"the waveform has {bad} nan or infinite samples out of {y.size}")
     return y
+
+
+def stereo_to_mono(x):
+    """A stereo waveform mixed down to mono (the mean of its channels); anything else unchanged.
+
+    Stereo means a 2-D array of shape (N, 2) or (2, N) with a negative sample: a piano roll is
+    never negative (0/1 or probabilities). Stereo silence therefore plays as a (silent) roll.
+    """
+    if getattr(x, "ndim", None) != 2 or 2 not in x.shape or not (np.asarray(x) < 0).any():
+        return x
+    y = np.asarray(x, dtype=np.float32)
+    return y.mean(axis=1 if y.shape[1] == 2 else 0)
 
 
 def wav_bytes(y, sr: int = SR) -> bytes:
@@ -51,9 +63,10 @@ def player(x, title: str = "", sr: int = SR, loudness_normalize: bool = True, **
 
     ``render_options`` (program, steps_per_quarter, low, bpm) go to ``musiclab.to_audio``; the
     sound is scaled to a 0.9 peak unless ``loudness_normalize=False`` (soundfont pianos are quiet).
-    A waveform with nan or inf samples raises ValueError.
+    A stereo waveform, (N, 2) or (2, N), is mixed down to mono (``stereo_to_mono``); a waveform
+    with nan or inf samples raises ValueError.
     """
-    y = to_audio(x, sr=sr, **render_options)
+    y = to_audio(stereo_to_mono(x), sr=sr, **render_options)
     if loudness_normalize:
         y = normalize(y)
     seconds = len(y) / sr

@@ -6,20 +6,25 @@ soprano, alto, tenor and bass of a chorale and 0 for a melody. Used by every not
 (introduced in 00_music_as_data).
 """
 import math
+import numbers
 import os
 
 import numpy as np
 import pretty_midi
 
+from .train import check_counts
+
 __all__ = [
     "notes_to_midi", "midi_to_notes", "load_midi", "piano_roll", "roll_to_notes",
-    "roll_to_midi", "key_shift", "transpose", "bars", "check_notes", "is_monophonic",
-    "LOWEST", "HIGHEST", "MAX_QUARTERS",
+    "roll_to_midi", "key_shift", "transpose", "bars", "check_notes", "check_midi_number", "is_monophonic",
+    "LOWEST", "HIGHEST", "MAX_QUARTERS", "MAX_ROLL_CELLS",
 ]
 
 LOWEST, HIGHEST = 21, 109  # the 88 piano keys: A0 (21) up to C8 (108), high end exclusive
 MAX_QUARTERS = 4096  # longest piece accepted, in quarter notes (~41 min at 100 bpm); the longest
                      # corpus piece (Essen) has 696, so this only stops typos like a 1e9-beat note
+MAX_ROLL_CELLS = 10**8  # largest piano roll piano_roll makes, frames x keys (400 MB of float32): the
+                        # longest corpus piece at 4 steps a quarter and 88 keys needs 0.25 million
 FRAME_TOL = 0.01     # piano_roll compares times with frame starts to within 1/100 of a frame
 PITCH_CLASSES = {"C": 0, "D": 2, "E": 4, "F": 5, "G": 7, "A": 9, "B": 11}
 
@@ -48,6 +53,14 @@ def check_notes(notes) -> np.ndarray:
     return notes
 
 
+def check_midi_number(name: str, value) -> int:
+    """``value`` as an int, or ValueError naming ``name`` unless it is a whole number in MIDI's
+    0..127 (a pitch, a velocity or a General MIDI program)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0 <= value <= 127 or value % 1:
+        raise ValueError(f"{name} must be a MIDI number 0..127, got {value!r}")
+    return int(value)
+
+
 def is_monophonic(notes, tol: float = 1e-3) -> bool:
     """True if no two notes sound at once (each starts at or after every earlier one ends,
     to within ``tol`` quarter notes): one melody. Chords or several voices give False."""
@@ -60,8 +73,9 @@ def is_monophonic(notes, tol: float = 1e-3) -> bool:
 def notes_to_midi(notes, programs=0, bpm: float = 100.0) -> pretty_midi.PrettyMIDI:
     """Notes in quarter notes -> PrettyMIDI at ``bpm``, one instrument per voice.
 
-    ``programs`` is a General MIDI program for every voice or a list with one per voice.
-    Bad notes raise ValueError (see ``check_notes``), as does a bpm that is not positive.
+    ``programs`` is a General MIDI program (0..127) for every voice or a list with one per voice.
+    Bad notes raise ValueError (see ``check_notes``), as do a program outside 0..127 and a bpm
+    that is not positive.
     """
     notes = check_notes(notes)
     if not 0 < bpm < np.inf:
@@ -71,7 +85,7 @@ def notes_to_midi(notes, programs=0, bpm: float = 100.0) -> pretty_midi.PrettyMI
     voices = sorted({int(v) for v in notes[:, 3]}) or [0]
     for voice in voices:
         program = programs[voice % len(programs)] if isinstance(programs, (list, tuple)) else programs
-        inst = pretty_midi.Instrument(program=int(program), name=f"voice {voice}")
+        inst = pretty_midi.Instrument(program=check_midi_number("program", program), name=f"voice {voice}")
         for start, end, pitch, _ in notes[notes[:, 3] == voice]:
             inst.notes.append(pretty_midi.Note(velocity=90, pitch=int(pitch),
                                                start=float(start) * seconds_per_quarter,
@@ -130,10 +144,13 @@ def piano_roll(notes, steps_per_quarter: int = 4, low: int = LOWEST, high: int =
     for chords or several voices (chorales keep every short note, as before).
     T = the last frame any note covers + 1 (ceil(last end * spq) when the piece ends on the grid).
     Valid pitches outside [low, high) are left out of the roll (they still count for T).
+    ``steps_per_quarter`` is a positive integer, 0 <= low < high <= 128, and a roll of more than
+    MAX_ROLL_CELLS cells (T x keys) raises ValueError before anything is allocated.
     """
     notes = check_notes(notes)
-    if not isinstance(steps_per_quarter, (int, float, np.number)) or not 0 < steps_per_quarter < np.inf:
-        raise ValueError(f"steps_per_quarter must be a positive number, got {steps_per_quarter!r}")
+    check_counts(steps_per_quarter=steps_per_quarter)
+    if not 0 <= low < high <= 128:
+        raise ValueError(f"need MIDI keys 0 <= low < high <= 128, got low={low!r}, high={high!r}")
     if monophonic is None:
         monophonic = is_monophonic(notes)
     spans = []  # (first frame, stop frame, column, is it a short note?), in time order
@@ -144,7 +161,11 @@ def piano_roll(notes, steps_per_quarter: int = 4, low: int = LOWEST, high: int =
             first = math.floor(float(start) * steps_per_quarter + FRAME_TOL)
             stop = first + 1
         spans.append((first, stop, int(pitch) - low, short))
-    roll = np.zeros((max((stop for _, stop, _, _ in spans), default=0), high - low), dtype=np.float32)
+    frames = max((stop for _, stop, _, _ in spans), default=0)
+    if frames * (high - low) > MAX_ROLL_CELLS:
+        raise ValueError(f"piano_roll would need {frames:,} frames x {high - low} keys = {frames * (high - low):,} "
+                         f"cells, more than MAX_ROLL_CELLS = {MAX_ROLL_CELLS:,} (lower steps_per_quarter)")
+    roll = np.zeros((frames, high - low), dtype=np.float32)
     keep = [(first, stop, col, short) for first, stop, col, short in spans if 0 <= col < high - low]
     for first, stop, col, short in keep:
         if not short:
@@ -156,7 +177,9 @@ def piano_roll(notes, steps_per_quarter: int = 4, low: int = LOWEST, high: int =
 
 
 def roll_to_notes(roll, steps_per_quarter: int = 4, low: int = LOWEST) -> np.ndarray:
-    """Binary piano roll (T, P) -> notes (N, 4): each run of on-frames is one note (voice 0)."""
+    """Binary piano roll (T, P) -> notes (N, 4): each run of on-frames is one note (voice 0).
+    ``steps_per_quarter`` is a positive integer."""
+    check_counts(steps_per_quarter=steps_per_quarter)
     roll = np.asarray(roll)
     if roll.ndim != 2:
         raise ValueError(f"a piano roll must be 2-D (time, pitch), got shape {roll.shape}")
@@ -191,14 +214,21 @@ def key_shift(key: str, minor_to: str = "A") -> int:
 
 
 def transpose(notes, semitones: int) -> np.ndarray:
-    """Shift every pitch by ``semitones``."""
+    """Shift every pitch by ``semitones`` (an integer); ValueError if a pitch would leave MIDI's 0..127."""
     notes = check_notes(notes).copy()
+    if isinstance(semitones, bool) or not isinstance(semitones, numbers.Integral):
+        raise ValueError(f"semitones must be an integer, got {semitones!r}")
     notes[:, 2] += semitones
+    if len(notes) and not 0 <= notes[:, 2].min() <= notes[:, 2].max() <= 127:
+        raise ValueError(f"transpose by {semitones} semitones gives pitches {notes[:, 2].min():g}.."
+                         f"{notes[:, 2].max():g}; pitches must stay in MIDI's 0..127")
     return notes
 
 
 def bars(roll, steps_per_bar: int) -> np.ndarray:
-    """Cut a piano roll (T, P) into whole bars: (n_bars, steps_per_bar, P); a partial last bar is dropped."""
+    """Cut a piano roll (T, P) into whole bars: (n_bars, steps_per_bar, P); a partial last bar is dropped.
+    ``steps_per_bar`` is a positive integer."""
+    check_counts(steps_per_bar=steps_per_bar)
     roll = np.asarray(roll)
     n_bars = len(roll) // steps_per_bar
     return roll[: n_bars * steps_per_bar].reshape(n_bars, steps_per_bar, roll.shape[1])

@@ -31,6 +31,8 @@ import numpy as np
 import pretty_midi
 from scipy.signal import lfilter
 
+from .music import check_midi_number
+
 __all__ = ["GM_PROGRAMS", "GM_RANGES", "INSTRUMENTS", "SYNTH_BACKENDS", "RELEASE_TAIL", "MAX_SECONDS",
            "soundfont_path", "load_soundfont", "render_midi", "synth_name", "audit_instrument",
            "audit_programs"]
@@ -393,16 +395,20 @@ def synth_name(backend="auto"):
 
 
 def check_midi(pm):
-    """Raise ValueError for notes with nan, infinite or negative times, pitches outside
-    0..127, or an end time beyond MAX_SECONDS (which would allocate gigabytes)."""
+    """Raise ValueError for notes with nan, infinite or negative times, pitches or velocities outside
+    0..127, programs outside 0..127 (which would play as piano), or an end time beyond MAX_SECONDS
+    (which would allocate gigabytes)."""
     notes = [n for inst in pm.instruments for n in inst.notes]
     times = np.array([(n.start, n.end) for n in notes], dtype=float).reshape(-1, 2)
     if not np.all(np.isfinite(times)):
         raise ValueError("the MIDI has notes with nan or infinite times")
     if len(times) and times.min() < 0:
         raise ValueError(f"the MIDI has a note at {times.min():g} s: times must be >= 0")
-    if any(not 0 <= n.pitch <= 127 for n in notes):
-        raise ValueError("the MIDI has pitches outside 0..127")
+    for n in notes:
+        check_midi_number("pitch", n.pitch)
+        check_midi_number("velocity", n.velocity)
+    for inst in pm.instruments:
+        check_midi_number("program", inst.program)
     end = pm.get_end_time()
     if end > MAX_SECONDS:
         raise ValueError(f"the MIDI lasts {end:g} s, more than MAX_SECONDS = {MAX_SECONDS:g}")
@@ -415,7 +421,7 @@ def render_midi(pm, sr=22050, backend="auto", soundfont=None, rescale=True):
     down to a peak of 0.9 only if it would clip (|x| >= 1); silence stays silent.
     ``rescale=False`` returns the raw mix, so a check can see whether it would have clipped.
     `soundfont`: another SF2 file instead of TimGM6mb (not used by the "sine" backend).
-    Bad notes (see `check_midi`) raise ValueError.
+    Bad notes, velocities and programs (see `check_midi`) raise ValueError.
     """
     if not isinstance(pm, pretty_midi.PrettyMIDI):
         raise ValueError(f"render_midi needs a pretty_midi.PrettyMIDI, got {type(pm).__name__}")

@@ -10,8 +10,8 @@ matplotlib.use("Agg")
 
 from musiclab.audio import SR, logmel, logmel_to_audio, to_audio
 from musiclab.corpora import Piece
-from musiclab.listen import normalize, player, player_table, wav_bytes
-from musiclab.music import MAX_QUARTERS, notes_to_midi, piano_roll
+from musiclab.listen import normalize, player, player_table, stereo_to_mono, wav_bytes
+from musiclab.music import LOWEST, MAX_QUARTERS, notes_to_midi, piano_roll
 from musiclab.plots import plot_losses, plot_piano_roll, plot_spectrogram
 
 SCALE = np.array([[i * 0.5, i * 0.5 + 0.5, p, 0] for i, p in enumerate([60, 62, 64, 65, 67, 69, 71, 72])],
@@ -114,3 +114,19 @@ def test_to_audio_refuses_bad_notes_before_rendering():
         to_audio(piece([[np.nan, 1, 60, 0]]))
     with pytest.raises(ValueError, match="0..127"):
         to_audio(piece([[0, 1, 130, 0]]))
+
+
+def test_a_stereo_waveform_plays_mixed_down_to_mono_and_rolls_stay_rolls():
+    left, right = sine(440), sine(660, seconds=1.0) * 0.5
+    mono = (left + right) / 2
+    for stereo in [np.stack([left, right], axis=1), np.stack([left, right])]:   # (N, 2) and (2, N)
+        np.testing.assert_allclose(stereo_to_mono(stereo), mono, atol=1e-7)
+        w = player(stereo)
+        assert w.children[0].value == f"<small>{len(left) / SR:.1f} s</small>"
+        assert w.children[1].value == wav_bytes(normalize(stereo_to_mono(stereo)))
+    roll = piano_roll(SCALE)
+    assert stereo_to_mono(roll) is roll
+    two_keys = np.zeros((8, 2), np.float32)
+    two_keys[:4, 0] = 1                                     # a 2-key roll is never negative: still a roll
+    assert stereo_to_mono(two_keys) is two_keys
+    assert np.array_equal(to_audio(two_keys), to_audio(piano_roll([[0, 1, LOWEST, 0]])))

@@ -6,9 +6,10 @@ import pretty_midi
 import pytest
 
 from musiclab.corpora import load_corpus
-from musiclab.music import (MAX_QUARTERS, bars, check_notes, is_monophonic, key_shift, load_midi,
-                            midi_to_notes, notes_to_midi, piano_roll, roll_to_midi, roll_to_notes,
-                            transpose)
+from musiclab.music import (HIGHEST, LOWEST, MAX_QUARTERS, MAX_ROLL_CELLS, bars, check_notes, is_monophonic,
+                            key_shift, load_midi, midi_to_notes, notes_to_midi, piano_roll, roll_to_midi,
+                            roll_to_notes, transpose)
+from musiclab.recipes import BAR_SETTINGS
 
 NOTES = np.array([[0, 1, 60, 0], [1, 2.5, 64, 0], [2.5, 4, 67, 0], [0, 4, 48, 1]], dtype=np.float32)
 
@@ -194,3 +195,37 @@ def test_load_midi_reads_a_written_file(tmp_path):
     pm = load_midi(path)
     assert isinstance(pm, pretty_midi.PrettyMIDI)
     assert sum(len(i.notes) for i in pm.instruments) == len(NOTES)
+
+
+def test_transpose_may_reach_but_not_leave_midis_range():
+    top, bottom = int(NOTES[:, 2].max()), int(NOTES[:, 2].min())
+    assert transpose(NOTES, 127 - top)[:, 2].max() == 127 and transpose(NOTES, -bottom)[:, 2].min() == 0
+    for semitones in [128 - top, -bottom - 1]:
+        with pytest.raises(ValueError, match=f"by {semitones} semitones.*0..127"):
+            transpose(NOTES, semitones)
+    assert len(transpose(np.zeros((0, 4)), 1000)) == 0          # no notes: nothing leaves the range
+
+
+def test_piano_roll_refuses_a_roll_above_max_roll_cells_before_allocating():
+    keys = HIGHEST - LOWEST
+    # every piece check_notes accepts fits at the course's resolution
+    assert math.ceil(MAX_QUARTERS * BAR_SETTINGS["steps_per_quarter"]) * keys <= MAX_ROLL_CELLS
+    spq = MAX_ROLL_CELLS // keys + 1                            # one quarter note is already too long
+    with pytest.raises(ValueError, match=f"{spq:,} frames x {keys} keys = {spq * keys:,} cells.*MAX_ROLL_CELLS"):
+        piano_roll([[0, 1, 60, 0]], steps_per_quarter=spq)
+    assert piano_roll([[0, 1, 60, 0]], steps_per_quarter=spq, low=60, high=61).shape == (spq, 1)  # fits: one key
+
+
+def test_steps_and_programs_must_be_whole_numbers_in_range():
+    for f in [lambda s: piano_roll(NOTES, steps_per_quarter=s), lambda s: roll_to_notes(np.ones((4, 3)), s),
+              lambda s: roll_to_midi(np.ones((4, 3)), s)]:
+        for steps in [0, -1, 2.5, float("inf"), "4", True]:
+            with pytest.raises(ValueError, match="steps_per_quarter must be a positive integer"):
+                f(steps)
+    assert np.array_equal(roll_to_notes(np.ones((4, 1)), np.int64(2)), [[0, 2, LOWEST, 0]])
+    with pytest.raises(ValueError, match="steps_per_bar must be a positive integer"):
+        bars(np.ones((8, 3)), 0)
+    for program in [-1, 128, 500, 1.5]:
+        with pytest.raises(ValueError, match=f"program must be a MIDI number 0..127, got {program}"):
+            notes_to_midi(NOTES, programs=[0, program])
+    assert [i.program for i in notes_to_midi(NOTES, programs=[127, 0]).instruments] == [127, 0]

@@ -19,6 +19,36 @@ NOTE = [[60, 0.0, 1.0, 80]]                      # one middle C, a quarter long 
 PROBES = [
     # (what was tried, call, exception, the word or tuple of words (regexes) its message must contain)
     # --- data: abc, music, corpora, listen, rating ---
+    ("parse_abc of 1 MB of ABC", lambda: ml.parse_abc("X:1\nK:C\n" + "CDEF|" * 200_000), ValueError, "MAX_ABC_CHARS"),
+    ("to_audio of 1 MB of ABC", lambda: ml.to_audio("X:1\nK:C\n" + "CDEF|" * 200_000), ValueError, "MAX_ABC_CHARS"),
+    ("tokenize_abc of 1 MB of ABC", lambda: ml.tokenize_abc("X:1\nK:C\n" + "CDEF|" * 200_000), ValueError,
+     "MAX_ABC_CHARS"),
+    ("tokenize_abc with key K:Zmaj", lambda: ml.tokenize_abc("X:1\nK:Zmaj\nCDEF|"), ValueError, ("K:", "Zmaj")),
+    ("inline key [K:Zmaj]", lambda: ml.tokenize_abc("X:1\nK:C\nCD [K:Zmaj] EF|"), ValueError, ("K:", "Zmaj")),
+    ("parse_abc with key K:Zmaj", lambda: ml.parse_abc("X:1\nK:Zmaj\nCDEF|"), ValueError, ("K:", "Zmaj")),
+    ("decode_tokens of id -1", lambda: ml.decode_tokens([-1], ["<s>", "|", "C"]), ValueError, ("id -1", "0..2")),
+    ("decode_tokens of id len(vocab)", lambda: ml.decode_tokens([3], ["<s>", "|", "C"]), ValueError, ("id 3", "0..2")),
+    ("detokenize_abc of ids", lambda: ml.detokenize_abc([1, 2]), TypeError, ("strings", "decode_tokens")),
+    ("detokenize_abc of one string", lambda: ml.detokenize_abc("M:4/4 K:Cmaj C"), TypeError, "list of tokens"),
+    ("transpose up 100 semitones", lambda: ml.transpose([[0, 1, 60, 0]], 100), ValueError, ("100 semitones", "0..127")),
+    ("transpose by half a semitone", lambda: ml.transpose([[0, 1, 60, 0]], 0.5), ValueError, ("semitones", "integer")),
+    ("roll_to_notes with 0 steps a quarter", lambda: ml.roll_to_notes(np.ones((4, 88)), steps_per_quarter=0),
+     ValueError, ("steps_per_quarter", "positive integer")),
+    ("piano_roll with 10**7 steps a quarter", lambda: ml.piano_roll([[0, 1, 60, 0]], steps_per_quarter=10**7),
+     ValueError, ("frames x 88 keys", "MAX_ROLL_CELLS")),
+    ("piano_roll with 2.5 steps a quarter", lambda: ml.piano_roll([[0, 1, 60, 0]], steps_per_quarter=2.5),
+     ValueError, ("steps_per_quarter", "positive integer")),
+    ("piano_roll with low above high", lambda: ml.piano_roll([[0, 1, 60, 0]], low=90, high=30), ValueError,
+     ("low", "high")),
+    ("bars of 0 steps", lambda: ml.bars(np.ones((4, 88)), 0), ValueError, ("steps_per_bar", "positive integer")),
+    ("load_corpus with limit -1", lambda: ml.load_corpus("oneills", limit=-1), ValueError,
+     ("limit", "positive integer")),
+    ("load_corpus with limit 0", lambda: ml.load_corpus("oneills", limit=0), ValueError, ("limit", "positive integer")),
+    ("notes_to_midi with GM program 500", lambda: ml.notes_to_midi([[0, 1, 60, 0]], programs=500), ValueError,
+     ("program", "0..127", "500")),
+    ("to_audio of a piece with GM program 500",
+     lambda: ml.to_audio(ml.Piece("p", "test", "C major", "4/4", np.array([[0, 1, 60, 0]], np.float32)), program=500),
+     ValueError, ("program", "0..127", "500")),
     # (end of data probes)
     # --- models: transformer, pretrain, tokenizers, data, results ---
     ("GPT.generate, temperature inf", lambda: ml.GPT(vocab_size=8, block_size=8, n_layer=1, n_head=1, n_embd=8).generate(

@@ -276,3 +276,16 @@ def test_render_scales_a_loud_mix_instead_of_clipping_it():
     assert np.abs(raw).max() >= 1.0                      # the raw mix would clip
     assert np.abs(played).max() == pytest.approx(0.9, abs=1e-6)
     assert np.allclose(played, raw * (0.9 / np.abs(raw).max()), atol=1e-6)   # scaled, every sample alike
+
+
+def test_velocities_and_programs_outside_midi_raise_instead_of_playing_wrong():
+    # velocity 300 matched no soundfont zone (silence); program 500 fell back to the piano
+    for message, pm in {"velocity must be a MIDI number 0..127, got 300": make_midi(velocity=300),
+                        "velocity must be a MIDI number 0..127, got -1": make_midi(velocity=-1),
+                        "program must be a MIDI number 0..127, got 500": make_midi(program=500)}.items():
+        for backend in BACKENDS + ["sine"]:
+            with pytest.raises(ValueError, match=message):
+                synth.render_midi(pm, backend=backend)
+    loud, soft = (np.abs(synth.render_midi(make_midi(velocity=v), backend="numpy", rescale=False)).max()
+                  for v in (127, 1))
+    assert loud > soft > 0                                  # the ends of the range play
