@@ -14,8 +14,10 @@ Blind means the listener can learn nothing from anything but the music:
 
 The question is the Turing-test one, "Which one did a person write?" (A or B); a second, optional
 one asks "Which is more musical?" (A, B or same). Every answer appends a row to the CSV (read the
-file, add the row, write it back with ``atomic_write``); a file that is not a ratings file of this
-format raises ValueError naming the file and line, and is never written over.
+file, add the row, write it back with ``atomic_write``) while holding a lock file beside it
+(``.<name>.lock``), so listeners in several processes never lose each other's rows; a file that
+is not a ratings file of this format raises ValueError naming the file and line, and a read-only
+file raises PermissionError: neither is ever written over.
 
 The summary per model is the rate at which listeners took its clip for the person-written one
 (0.5: they cannot tell it from real music) with two 95% intervals: Wilson's (Wilson 1927), which
@@ -23,11 +25,13 @@ treats every rating as independent, and a bootstrap that resamples raters with r
 (a cluster bootstrap), which is honest when raters differ: ten ratings by one listener are not ten
 listeners.
 """
+import contextlib
 import csv
 import hashlib
 import io
 import math
 import re
+import stat
 import time
 import warnings
 from dataclasses import dataclass
@@ -36,8 +40,13 @@ from pathlib import Path
 import numpy as np
 
 from .audio import SR, to_audio
-from .listen import check_waveform, normalize, wav_bytes
+from .listen import check_waveform, normalize, stereo_to_mono, wav_bytes
 from .train import atomic_write
+
+try:
+    import fcntl
+except ImportError:  # Windows: no lock (one listener per file)
+    fcntl = None
 
 __all__ = ["Pair", "equal_length", "make_pairs", "RatingStore", "wilson_interval", "cluster_bootstrap",
            "preference_summary", "ListeningTest"]
@@ -101,7 +110,8 @@ def make_pairs(real: dict, generated: dict, seconds: float, seed: int = 0, sr: i
                **render_options) -> list:
     """Blind pairs from ``real`` (style -> clips) and ``generated`` (model -> style -> clips).
 
-    A clip is anything ``musiclab.to_audio`` renders (``render_options`` go to it); each is rendered,
+    A clip is anything ``musiclab.to_audio`` renders (``render_options`` go to it; stereo audio is
+    mixed down to mono, see ``musiclab.listen.stereo_to_mono``); each is rendered,
     cut to ``seconds`` by ``equal_length`` and scaled to a 0.9 peak. Every generated clip gets its
     own real clip of the same style, drawn at random, so a real clip is heard at most once: a style
     with fewer real clips than generated ones raises ValueError. The generated clip lands on A or B
@@ -113,8 +123,8 @@ def make_pairs(real: dict, generated: dict, seconds: float, seed: int = 0, sr: i
     if REAL in generated:
         raise ValueError(f"{REAL!r} is reserved for the real clips; rename that model")
     rng = np.random.default_rng(seed)
-    prepare = lambda clips: [normalize(y) for y in equal_length([to_audio(x, sr=sr, **render_options) for x in clips],
-                                                                  seconds, sr, fade)]
+    prepare = lambda clips: [normalize(y) for y in equal_length(
+        [to_audio(stereo_to_mono(x), sr=sr, **render_options) for x in clips], seconds, sr, fade)]
     needed = {}
     for model, styles in generated.items():
         for style, clips in styles.items():
@@ -154,11 +164,21 @@ def make_pairs(real: dict, generated: dict, seconds: float, seed: int = 0, sr: i
     return [pairs[i] for i in rng.permutation(len(pairs))]
 
 
+@contextlib.contextmanager
+def _locked(path: Path):
+    """Hold an exclusive lock on the file ``.<name>.lock`` beside ``path`` (one process at a time)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path.with_name(f".{path.name}.lock"), "a") as lock:
+        if fcntl is not None:
+            fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        yield
+
+
 class RatingStore:
     """Ratings kept in a CSV file with the columns ``FIELDS``; the file is the only state.
 
     >>> store = RatingStore("ratings.csv")             # reads earlier ratings if the file exists
-    >>> store.add(pair, "A", "same", rater="ana")      # appends one row, atomically
+    >>> store.add(pair, "A", "same", rater="ana")      # appends one row, atomically, under a lock
     """
 
     def __init__(self, path):
@@ -221,7 +241,8 @@ class RatingStore:
 
     def add(self, pair: Pair, person: str, musical: str = "", *, rater: str) -> dict:
         """Record ``rater``'s answers for ``pair``: which clip a person wrote ("A" or "B") and,
-        optionally, which is more musical ("A", "B", "same"; "" = no answer)."""
+        optionally, which is more musical ("A", "B", "same"; "" = no answer). Safe with several
+        processes adding to the same file; a read-only file raises PermissionError."""
         if person not in PERSON:
             raise ValueError(f"'person' answer must be one of {PERSON}, got {person!r}")
         if musical not in MUSICAL:
@@ -231,15 +252,18 @@ class RatingStore:
         row = {"time": f"{time.time():.3f}", "rater": rater, "pair": pair.id, "style": pair.style,
                "a_source": pair.a_source, "b_source": pair.b_source, "person": person, "musical": musical}
         self._check([row[f] for f in FIELDS], f"new row for {self.path}")
-        rows = self.read()  # the file may have grown meanwhile; a damaged file raises here, unwritten
-        if any(r["rater"] == rater and r["pair"] == pair.id for r in rows):
-            raise ValueError(f"rater {rater!r} has already rated pair {pair.id!r} in {self.path}")
-        rows.append(row)
-        buffer = io.StringIO()
-        writer = csv.DictWriter(buffer, fieldnames=FIELDS, lineterminator="\n")
-        writer.writeheader()
-        writer.writerows(rows)
-        atomic_write(self.path, buffer.getvalue())
+        with _locked(self.path):
+            if self.path.exists() and not self.path.stat().st_mode & stat.S_IWUSR:  # mode bits: root too
+                raise PermissionError(f"{self.path} is read-only; ratings are not written to it")
+            rows = self.read()  # the file may have grown meanwhile; a damaged file raises here, unwritten
+            if any(r["rater"] == rater and r["pair"] == pair.id for r in rows):
+                raise ValueError(f"rater {rater!r} has already rated pair {pair.id!r} in {self.path}")
+            rows.append(row)
+            buffer = io.StringIO()
+            writer = csv.DictWriter(buffer, fieldnames=FIELDS, lineterminator="\n")
+            writer.writeheader()
+            writer.writerows(rows)
+            atomic_write(self.path, buffer.getvalue())
         self.rows = rows
         return row
 

@@ -1,11 +1,14 @@
+import multiprocessing
+import stat
+
 import numpy as np
 import pytest
 from scipy.stats import binom, binomtest
 
 from musiclab.audio import SR
 from musiclab.listen import normalize
-from musiclab.rating import (FIELDS, REAL, ListeningTest, RatingStore, _content_hash, cluster_bootstrap, equal_length,
-                             make_pairs, preference_summary, wilson_interval)
+from musiclab.rating import (FIELDS, REAL, ListeningTest, Pair, RatingStore, _content_hash, cluster_bootstrap,
+                             equal_length, make_pairs, preference_summary, wilson_interval)
 
 SECONDS = 0.5
 
@@ -147,6 +150,45 @@ def test_rows_read_back_and_two_stores_do_not_lose_rows(tmp_path):
         with pytest.raises(ValueError):
             first.add(pairs[2], **{"rater": "ana", **bad})
     assert len(RatingStore(path)) == 2 and not list(tmp_path.glob(".tmp-*"))
+
+
+N_ADDS = 100
+
+
+def add_ratings(path, rater, start):
+    """Worker: ``rater`` rates N_ADDS pairs into ``path``, as fast as it can once both have started."""
+    start.wait()
+    store, silence = RatingStore(path), np.zeros(1, np.float32)
+    for i in range(N_ADDS):
+        store.add(Pair(f"lstm|irish|{i:010x}", silence, silence, REAL, "lstm", "irish"), "A", rater=rater)
+
+
+def test_two_processes_adding_at_once_lose_no_rows(tmp_path):
+    path = tmp_path / "ratings.csv"
+    context = multiprocessing.get_context()
+    start = context.Barrier(2)
+    workers = [context.Process(target=add_ratings, args=(path, rater, start)) for rater in ("ana", "bo")]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join(timeout=120)
+    assert [w.exitcode for w in workers] == [0, 0]
+    rows = RatingStore(path).rows                                # read back: checked, no duplicates
+    assert len(rows) == 2 * N_ADDS
+    assert {r["rater"] for r in rows} == {"ana", "bo"} and len({(r["rater"], r["pair"]) for r in rows}) == len(rows)
+
+
+def test_a_read_only_ratings_file_is_never_replaced(tmp_path):
+    path = tmp_path / "ratings.csv"
+    pairs = make_pairs({"irish": clips(2, 220)}, {"lstm": {"irish": clips(2, 330)}}, SECONDS)
+    store = RatingStore(path)
+    store.add(pairs[0], "A", rater="ana")
+    path.chmod(stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH)       # mode bits, so the test holds as root too
+    before, mode = path.read_bytes(), path.stat().st_mode
+    with pytest.raises(PermissionError, match="ratings.csv is read-only"):
+        store.add(pairs[1], "B", rater="ana")
+    assert path.read_bytes() == before and path.stat().st_mode == mode
+    assert len(RatingStore(path)) == 1                           # still readable for a summary
 
 
 GOOD = "1.0,ana,lstm|irish|0123456789,irish,real,lstm,A,same"
