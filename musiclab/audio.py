@@ -39,7 +39,8 @@ def to_audio(x, sr: int = SR, program: int = 0, steps_per_quarter: int = 4, low:
     """A waveform for anything musical: a 1-D waveform (returned as is), a PrettyMIDI, a 2-D piano
     roll (time, pitch), a ``Piece`` or ABC tune text, rendered with the soundfont synth.
     Notes with nan, negative or infinite times, pitches outside 0..127 or more than
-    ``MAX_QUARTERS`` quarter notes (``MAX_SECONDS`` for a PrettyMIDI) raise ValueError."""
+    ``MAX_QUARTERS`` quarter notes (``MAX_SECONDS`` for a PrettyMIDI) raise ValueError, as does ABC
+    text longer than ``MAX_ABC_CHARS`` (refused before music21 parses it: ``parse_abc``)."""
     import pretty_midi
     from .corpora import Piece, parse_abc
 

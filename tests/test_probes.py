@@ -14,8 +14,6 @@ import torch
 
 import musiclab as ml
 
-NOTE = [[60, 0.0, 1.0, 80]]                      # one middle C, a quarter long (pitch, start, end, velocity)
-
 PROBES = [
     # (what was tried, call, exception, the word or tuple of words (regexes) its message must contain)
     # --- data: abc, music, corpora, listen, rating ---
