@@ -110,19 +110,19 @@ def duration(seconds: float) -> str:
 
 class DurationEstimate:
     """In full mode on a CPU (sizes meant for a GPU, chosen by hand), a training announces how long it
-    will take: after its first step, ``step_done()`` prints steps x the first step's time. Elsewhere it
-    prints nothing. Used by the training loops (``fit``, ``train_gpt``, ``train_bar_gan``)."""
+    will take: after its first step (or epoch), ``done()`` prints their number x the first one's time.
+    Elsewhere it prints nothing. Used by the training loops (``fit``, ``train_gpt``, ``train_bar_gan``)."""
 
-    def __init__(self, what: str, total_steps: int, device):
-        self.what, self.total_steps = what, total_steps
+    def __init__(self, what: str, total: int, device, unit: str = "steps"):
+        self.what, self.total, self.unit = what, total, unit
         self.active = torch.device(device).type == "cpu" and mode() == "full"
         self.start = time.perf_counter()
 
-    def step_done(self) -> None:
+    def done(self) -> None:
         if not self.active:
             return
         self.active = False                                  # once, after the first step
         first = time.perf_counter() - self.start
-        print(f"{self.what}: full mode on a CPU, {self.total_steps:,} steps at {first:.2f} s for the first "
-              f"-> about {duration(first * self.total_steps)}. Stop it with Kernel > Interrupt; "
+        print(f"{self.what}: full mode on a CPU, {self.total:,} {self.unit} at {first:.2f} s for the first "
+              f"-> about {duration(first * self.total)}. Stop it with Kernel > Interrupt; "
               f"MUSICLAB_MODE=quick trains the small sizes.", flush=True)

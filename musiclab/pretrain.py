@@ -240,7 +240,7 @@ def train_gpt(model, train_stream, steps: int, batch_size: int, lr: float, block
         history["train"].append(logged.item())
         history["tokens"] += batch_size * block_size
         if rank == 0:
-            estimate.step_done()
+            estimate.done()
         done = step + 1
         if val_stream is not None and eval_every and done % eval_every == 0 and done < steps:
             validate(done)

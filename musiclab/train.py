@@ -113,7 +113,8 @@ def fit(model, loss_fn, train_loader, optimizer, epochs: int, device, val_loader
     history = {"train": [], "val": []}
     best_val, best_state = float("inf"), None
     bar = tqdm(range(epochs), desc=desc)
-    estimate = DurationEstimate(desc, epochs * len(train_loader), device)
+    steps = len(train_loader) if hasattr(train_loader, "__len__") else None   # a generator has no length
+    estimate = DurationEstimate(desc, epochs * steps, device) if steps else DurationEstimate(desc, epochs, device, "epochs")
     for _ in bar:
         model.train()
         total, count = 0.0, 0
@@ -128,7 +129,10 @@ def fit(model, loss_fn, train_loader, optimizer, epochs: int, device, val_loader
                 torch.nn.utils.clip_grad_norm_(model.parameters(), clip)
             optimizer.step()
             total, count = total + loss.item(), count + 1
-            estimate.step_done()
+            if steps:
+                estimate.done()
+        if not steps:
+            estimate.done()
         history["train"].append(total / max(count, 1))
         if val_loader is not None:
             history["val"].append(evaluate(model, loss_fn, val_loader, device))

@@ -132,3 +132,16 @@ def test_fit_and_train_gpt_announce_their_duration_in_full_mode_on_a_cpu(unset, 
     out = capsys.readouterr().out
     assert "regression: full mode on a CPU, 6 steps" in out      # 2 epochs x 3 batches
     assert "tiny GPT: full mode on a CPU, 5 steps" in out
+
+
+def test_fit_on_a_loader_without_a_length_announces_epochs(unset, capsys):
+    unset.setenv("MUSICLAB_MODE", "full")
+
+    class Batches:                                         # like rnn's reshuffled tune batches: no len()
+        def __iter__(self):
+            return iter([(torch.randn(4, 2), torch.randn(4, 1)) for _ in range(3)])
+
+    model = torch.nn.Linear(2, 1)
+    ml.fit(model, lambda m, b: torch.nn.functional.mse_loss(m(b[0]), b[1]), Batches(),
+           torch.optim.SGD(model.parameters(), lr=0.01), epochs=4, device="cpu", desc="regression")
+    assert "regression: full mode on a CPU, 4 epochs" in capsys.readouterr().out

@@ -162,7 +162,7 @@ def train_bar_gan(bars, styles, device, steps: int | None = None, batch: int | N
                             ("D(G(z)) fake", torch.sigmoid(d_fake).mean()), ("style real", style_real),
                             ("style fake", style_fake)]:
             history[name].append(value.item())
-        estimate.step_done()
+        estimate.done()
     return G.eval(), D.eval(), history
 
 
