@@ -45,7 +45,7 @@ import torch.nn.functional as F
 
 from . import results
 from .config import device as best_device
-from .train import allow_tf32, atomic_write, autocast
+from .train import allow_tf32, atomic_write, autocast, check_counts, check_positive
 
 __all__ = ["time_step", "lstm_step_rate", "gpt_step_rate", "gan_step_rate", "dic_step_rate", "core_benchmarks",
            "notebook_seconds", "find_notebooks", "run_full_notebook", "run_full", "merge_results",
@@ -440,6 +440,20 @@ def core_report(dev, sizes, n_steps, thread_counts) -> tuple:
         [[r["what"], r["size"], r["threads"], fmt_rate(r["rate"]), r["unit"]] for r in core])
 
 
+def check_args(args) -> None:
+    """ValueError naming the first option out of range, before anything runs."""
+    check_counts(**{"--parallel": args.parallel, "--steps": args.steps, "--timeout": args.timeout})
+    for name in ("max_seconds", "max_total_seconds"):
+        if getattr(args, name) is not None:
+            check_positive("--" + name.replace("_", "-"), getattr(args, name))
+    threads = args.threads.split(",") if args.threads else []
+    if not all(t.strip().isdigit() and int(t) > 0 for t in threads):
+        raise ValueError(f"--threads takes positive whole numbers separated by commas, got {args.threads!r}")
+    unknown = [s.strip() for s in args.sizes.split(",") if s.strip() not in SIZES]
+    if unknown:
+        raise ValueError(f"--sizes: unknown size {unknown[0]!r}; choose from {list(SIZES)}")
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=" ".join(__doc__.split("\n\n")[0].split()))
     parser.add_argument("--full", action="store_true", help="run the notebooks in full mode and record their results")
@@ -459,6 +473,10 @@ def main(argv=None) -> int:
     parser.add_argument("--threads", default="", help="comma-separated CPU thread counts to compare, e.g. 1,2")
     parser.add_argument("--sizes", default="quick,full", help="comma-separated sizes: tiny, quick, full")
     args = parser.parse_args(argv)
+    try:
+        check_args(args)
+    except ValueError as err:
+        parser.error(str(err))          # usage and the message, exit status 2
 
     dev = best_device()
     parts = [f"Device: {dev} ({platform.processor() or platform.machine()}, torch {torch.__version__}, "

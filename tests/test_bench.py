@@ -174,3 +174,18 @@ def test_autocast_uses_bf16_only_on_gpus_with_bf16_tensor_cores(capability, bf16
         assert tf32 == (True, True)
     else:
         assert isinstance(context, contextlib.nullcontext) and tf32 == (False, False)
+
+
+@pytest.mark.parametrize("args, words", [
+    (["--parallel", "0"], "--parallel must be a positive integer"),
+    (["--steps", "-3"], "--steps must be a positive integer"),
+    (["--timeout", "0"], "--timeout must be a positive integer"),
+    (["--max-seconds", "-5"], "--max-seconds must be a positive"),
+    (["--threads", "0"], "--threads takes positive whole numbers"),
+    (["--threads", "1,x"], "--threads takes positive whole numbers"),
+    (["--sizes", "quick,huge"], "unknown size 'huge'"),
+])
+def test_the_command_line_refuses_options_out_of_range_before_running(args, words, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        bench.main(args + ["--no-notebooks"])
+    assert exit_.value.code == 2 and words in capsys.readouterr().err
