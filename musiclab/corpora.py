@@ -460,9 +460,12 @@ def main(argv=None) -> int:
     ap.add_argument("--check", action="store_true", help="say whether each cache is current")
     ap.add_argument("--workers", type=int, default=None, help="parallel processes (default 2)")
     args = ap.parse_args(argv)
+    if args.workers is not None and args.workers < 1:
+        ap.error(f"--workers must be a positive integer, got {args.workers}")
+    unknown = [n for n in args.names if n not in CORPORA]
+    if unknown:
+        ap.error(f"unknown corpus {unknown[0]!r}; choose from {', '.join(CORPORA)}")
     names = args.names or list(CORPORA)
-    for n in names:
-        _check_name(n)
     stale = 0
     for n in names:
         if args.rebuild:

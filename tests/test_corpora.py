@@ -200,3 +200,11 @@ def test_a_corrupt_truncated_or_incomplete_cache_names_the_file_and_the_rebuild(
         corpora.read_cache(tmp_path / "oneills.npz")
     with pytest.raises(ValueError, match="limit must be a positive integer"):
         corpora.read_cache(path, limit=0)
+
+
+@pytest.mark.parametrize("args, words", [(["--check", "nosuch"], "unknown corpus 'nosuch'; choose from chorales"),
+                                         (["--rebuild", "--workers", "0", "chorales"], "--workers must be a positive integer")])
+def test_the_command_line_refuses_bad_options_before_touching_a_cache(args, words, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        corpora.main(args)
+    assert exit_.value.code == 2 and words in capsys.readouterr().err
