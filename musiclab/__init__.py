@@ -12,7 +12,7 @@ near-duplicates), ``models`` (every model the training notebooks train) and ``so
 full-mode run (``compare``); ``python -m musiclab.bench`` times the notebooks and training steps
 and, with ``--full``, runs them at full size and records what they measure.
 """
-from .config import by_mode, device, is_quick, mode, print_mode, seed_everything
+from .config import by_mode, device, is_quick, mode, seed_everything
 from .music import *  # noqa: F401,F403
 from .synth import *  # noqa: F401,F403
 from .audio import *  # noqa: F401,F403
@@ -34,6 +34,6 @@ from .pretrain import *  # noqa: F401,F403
 from .reconstruction import *  # noqa: F401,F403
 from .validity import *  # noqa: F401,F403
 from .evaluation import *  # noqa: F401,F403
-from .results import compare, record  # noqa: F401
+from .results import compare, print_mode, record  # noqa: F401
 
 __version__ = "0.1.0"

@@ -48,12 +48,15 @@ def badge(url: str, notebook: str) -> str:
 
 def install_cell(url: str, notebook: str) -> str:
     """The first code cell: on Colab (no musiclab yet) clone the course and install it editable,
-    keeping Colab's own torch (musiclab asks for torch>=2.1, which Colab already has); then print
-    the mode (quick or full), why, and how to change it (``musiclab.print_mode``)."""
+    keeping Colab's own torch (musiclab asks for torch>=2.1, which Colab already has); elsewhere a
+    kernel without musiclab stops with the README's install command. Then it prints the mode (quick
+    or full), why, and how to change it (``musiclab.print_mode``)."""
     return (
         "import importlib.util, sys\n"
-        f"{INSTALL_MARK}  # Colab or a fresh kernel: fetch the course and install it\n"
-        f"    !git clone -q --depth 1 {url}.git /content/musiclab\n"
+        f"{INSTALL_MARK}  # not installed in this kernel\n"
+        '    if "google.colab" not in sys.modules:\n'
+        '        raise ModuleNotFoundError(\'musiclab is not installed here: run  python -m pip install -e ".[dev]"  in the course folder (README)\')\n'
+        f"    !git clone -q --depth 1 {url}.git /content/musiclab  # on Colab: fetch the course and install it\n"
         "    %pip install -q -e /content/musiclab\n"
         '    sys.path.insert(0, "/content/musiclab")  # the editable install is seen by new kernels; this one needs the path\n'
         "import musiclab as ml\n"

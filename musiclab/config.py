@@ -5,7 +5,7 @@ and models so each notebook runs in about a minute on two CPU cores; full mode u
 meant for a GPU. ``auto`` picks full mode on a CUDA GPU and quick mode elsewhere (a CPU, Apple's
 MPS). The older switch ``MUSICLAB_QUICK=1`` still means quick (``0`` means full) where
 ``MUSICLAB_MODE`` is not set. The test run sets quick mode (conftest.py). Every notebook's first
-code cell prints the mode, why, and how to change it (``print_mode``).
+code cell prints the mode, why, and how to change it (``musiclab.results.print_mode``).
 """
 import os
 import random
@@ -52,7 +52,7 @@ def mode_and_reason() -> tuple[str, str]:
         return ("quick" if quick in YES else "full"), f"MUSICLAB_QUICK={quick} is set"
     if torch.cuda.is_available():
         return "full", f"auto: a CUDA GPU ({torch.cuda.get_device_name(0)}) is here"
-    return "quick", f"auto: no CUDA GPU here (device {device().type}), so the small sizes"
+    return "quick", f"auto: no CUDA GPU here, the device is {device().type}"
 
 
 def mode() -> str:
@@ -68,23 +68,9 @@ def is_quick() -> bool:
 def mode_line() -> str:
     """One line for the top of a notebook: the mode, why, and how to change it."""
     chosen, why = mode_and_reason()
-    other = "full" if chosen == "quick" else "quick"
-    return (f"mode: {chosen} ({why}). To change it: %env MUSICLAB_MODE={other}, then run the notebook again "
-            f"from the top (or start Jupyter with MUSICLAB_MODE={other}).")
-
-
-def print_mode(notebook: str | None = None) -> None:
-    """Print ``mode_line()``; in full mode on a CPU (chosen by hand), also the full-mode time this
-    notebook took when it was measured on a CPU (data/full_results.json, by ``musiclab.bench``)."""
-    print(mode_line())
-    if mode() == "full" and device().type == "cpu":
-        print("full mode on a CPU: sizes meant for a GPU. Each training prints an estimate of its "
-              "duration before it starts; stop one with Kernel > Interrupt.")
-        from .results import full_results
-        entry = full_results(notebook) if notebook else None
-        if entry and entry.get("device") == "cpu" and entry.get("seconds"):
-            print(f"measured: this notebook took {entry['seconds'] / 60:.1f} min in full mode on "
-                  f"{entry.get('hardware', 'a CPU')} ({entry.get('date', 'date unknown')}).")
+    other = "full (sizes meant for a GPU)" if chosen == "quick" else "quick"
+    return (f"mode: {chosen} ({why}). For {other}: %env MUSICLAB_MODE={other.split()[0]}, then run the notebook "
+            f"again from the top (or start Jupyter with MUSICLAB_MODE={other.split()[0]}).")
 
 
 def by_mode(full, quick):

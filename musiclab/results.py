@@ -18,7 +18,9 @@ from pathlib import Path
 
 import torch
 
-__all__ = ["record", "recorded", "save", "results_path", "load_results", "full_results", "compare"]
+from .config import device, is_quick, mode, mode_line
+
+__all__ = ["record", "recorded", "save", "results_path", "load_results", "full_results", "compare", "print_mode"]
 
 ENV = "MUSICLAB_RESULTS"   # where record() writes, set by the runner
 FILE = "full_results.json"
@@ -46,7 +48,6 @@ def recorded() -> dict:
 
 def kernel_info() -> dict:
     """Where this run happens: device type, its name, torch version and threads, peak GPU memory."""
-    from .config import device
     dev = device()
     if dev.type == "cuda":
         name = torch.cuda.get_device_name(dev)
@@ -136,7 +137,6 @@ def compare(notebook: str, path=None) -> None:
     that run's device, date, commit and wall time ("unknown device", "unknown" for what the
     entry does not say); or say that none is recorded. The training notebooks end with it
     (``ml.compare("05")``); it returns nothing, so a notebook shows the table once."""
-    from .config import is_quick
     entries = load_results(path)
     mine, name = recorded(), full_name(notebook, entries)
     entry = None if name is None else entries[name]
@@ -156,3 +156,23 @@ def compare(notebook: str, path=None) -> None:
     for row in [header] + rows:
         lines.append("  ".join([row[0].ljust(widths[0])] + [c.rjust(w) for c, w in zip(row[1:], widths[1:])]))
     print("\n".join(lines))
+
+
+def print_mode(notebook: str | None = None) -> None:
+    """The first code cell of every notebook: ``mode_line()`` (quick or full, why, how to change it).
+    In full mode it adds what the committed results say of this notebook's full-mode run (its wall
+    time, or that none has run to the end yet) and, on a CPU, how the trainings announce their
+    duration (``config.DurationEstimate``)."""
+    print(mode_line())
+    if mode() == "quick":
+        return
+    entry = full_results(notebook) if notebook else None
+    if entry and entry.get("status") == "passed" and entry.get("seconds"):
+        print(f"full mode: this notebook took {entry['seconds'] / 60:.1f} min on {entry.get('hardware') or device_label(entry)} "
+              f"({entry.get('date', 'date unknown')}, python -m musiclab.bench --full).")
+    else:
+        print("full mode: this notebook has not yet been run to the end at full size on a recorded machine; "
+              "if it fails or is too slow, use MUSICLAB_MODE=quick.")
+    if device().type == "cpu":
+        print("full mode on a CPU: sizes meant for a GPU. The package's trainings print an estimate of their "
+              "duration after their first step; stop one with Kernel > Interrupt.")

@@ -71,19 +71,29 @@ def test_the_mode_line_says_the_mode_why_and_how_to_change_it(unset):
     pretend_cuda(unset, False)
     line = config.mode_line()
     assert line.startswith("mode: quick (auto: no CUDA GPU")
-    assert "MUSICLAB_MODE=full" in line                   # how to get the other mode
+    assert "MUSICLAB_MODE=full" in line and "meant for a GPU" in line   # how to get the other mode, and its cost
 
 
-def test_full_mode_on_a_cpu_prints_the_measured_time_of_the_notebook(unset, capsys):
-    pretend_cuda(unset, False)
+@pytest.mark.parametrize("notebook", ["01", "04"])
+@pytest.mark.parametrize("cuda", [True, False])
+def test_full_mode_says_what_the_recorded_full_run_of_the_notebook_took(unset, capsys, notebook, cuda):
+    pretend_cuda(unset, cuda)
     unset.setattr(torch.backends.mps, "is_available", lambda: False)
     unset.setenv("MUSICLAB_MODE", "full")
-    entry = results.full_results("01")
-    ml.print_mode("01")
+    entry = results.full_results(notebook)
+    ml.print_mode(notebook)
     out = capsys.readouterr().out
-    assert "full mode on a CPU" in out and "Kernel > Interrupt" in out
-    if entry and entry.get("device") == "cpu":
-        assert f"{entry['seconds'] / 60:.1f} min" in out
+    if entry and entry["status"] == "passed":
+        assert f"this notebook took {entry['seconds'] / 60:.1f} min on {entry['hardware']}" in out
+    else:
+        assert "has not yet been run to the end at full size" in out and "MUSICLAB_MODE=quick" in out
+    assert ("full mode on a CPU" in out) == (not cuda)
+
+
+def test_quick_mode_prints_one_line(unset, capsys):
+    unset.setenv("MUSICLAB_MODE", "quick")
+    ml.print_mode("04")
+    assert capsys.readouterr().out == config.mode_line() + "\n"
 
 
 def test_every_notebook_prints_its_mode_in_its_first_code_cell():
