@@ -6,6 +6,7 @@ Griffin-Lim reconstructions; Griffin & Lim 1984).
 import numpy as np
 import librosa
 
+from .corpora import Piece, parse_abc
 from .music import notes_to_midi, roll_to_midi
 from .synth import render_midi
 
@@ -42,7 +43,6 @@ def to_audio(x, sr: int = SR, program: int = 0, steps_per_quarter: int = 4, low:
     ``MAX_QUARTERS`` quarter notes (``MAX_SECONDS`` for a PrettyMIDI) raise ValueError, as does ABC
     text longer than ``MAX_ABC_CHARS`` (refused before music21 parses it: ``parse_abc``)."""
     import pretty_midi
-    from .corpora import Piece, parse_abc
 
     if isinstance(x, str):
         x = parse_abc(x)

@@ -45,7 +45,9 @@ import torch.nn.functional as F
 
 from . import results
 from .config import device as best_device
-from .train import allow_tf32, atomic_write, autocast, check_counts, check_positive
+from .files import atomic_write
+from .models.transformer import GPT, GPTConfig
+from .train import allow_tf32, autocast, check_counts, check_positive, gpt_optimizer
 
 __all__ = ["time_step", "lstm_step_rate", "gpt_step_rate", "gan_step_rate", "dic_step_rate", "core_benchmarks",
            "notebook_seconds", "find_notebooks", "run_full_notebook", "run_full", "merge_results",
@@ -113,9 +115,6 @@ def lstm_step_rate(vocab=137, hidden=512, layers=3, batch=64, seq_len=128, devic
 def gpt_step_rate(vocab=137, n_layer=6, n_head=6, n_embd=384, block_size=256, batch=64, device="cpu", n_steps=5) -> float:
     """Tokens per second of one training step of the package's GPT (notebook 10, ``train_gpt``):
     AdamW as ``gpt_optimizer``, gradient clipping at 1, bf16 autocast on CUDA."""
-    from .models.transformer import GPT, GPTConfig
-    from .pretrain import gpt_optimizer
-
     model = GPT(GPTConfig(vocab_size=vocab, block_size=block_size, n_layer=n_layer, n_head=n_head,
                           n_embd=n_embd)).to(device)
     optimizer = gpt_optimizer(model, 1e-3)

@@ -1,6 +1,6 @@
 """Evaluating generated music with distributions, not means (notebook 08; also 04, 07, 10).
 
-Four tools, each small enough to read:
+Four tools, each small enough to read (and a scaling-law fit):
 
 1. **Intervals.** ``bootstrap_interval`` gives a metric with its n and a percentile-bootstrap
    interval (Efron & Tibshirani 1993). Ratings cluster by rater and bars by piece, so a
@@ -19,6 +19,8 @@ Four tools, each small enough to read:
    notes shared with any training tune).
 4. ``content_id``: a short stable hash of a clip's content, so a listening-test pair names what
    was heard (a retrained model's clip gets a new id and never inherits old ratings).
+
+And for notebook 10's sizes of model: ``fit_scaling_law`` fits L(N) = E + A / N^alpha to measured losses.
 
 Differences from the reference code (mgeval, Yang & Lerch's ``utils.py``), which these functions do
 not copy: its ``overlap_area`` integrates min(p, q) only between the smallest and the largest
@@ -43,6 +45,7 @@ __all__ = [
     "Interval", "bootstrap_interval", "NOTE_LENGTHS", "note_length_histogram", "FEATURES", "set_features",
     "intra_set_distances", "inter_set_distances", "kde", "shared_grid", "overlap_area", "kl_divergence",
     "DistanceOverlap", "distance_overlap", "jaccard_nearest", "RunMatch", "longest_common_run", "content_id",
+    "fit_scaling_law",
 ]
 
 
@@ -394,3 +397,27 @@ def content_id(obj, length: int = 12) -> str:
     if not 4 <= length <= 40:
         raise ValueError(f"length must be between 4 and 40 hex digits, got {length}")
     return hashlib.sha1(_canonical(obj)).hexdigest()[:length]
+
+
+# ----------------------------------------------------------------------------- 5. scaling laws
+
+def fit_scaling_law(n_params, losses) -> dict:
+    """Fit L(N) = E + A / N^alpha (Kaplan et al. 2020; Hoffmann et al. 2022's parametric form
+    without the data term) by least squares (scipy's ``curve_fit``). Returns {"E", "A", "alpha",
+    "predicted", "residuals"} (residuals = measured - predicted loss, in nats). Notebook 10."""
+    from scipy.optimize import curve_fit
+
+    N = np.asarray(n_params, dtype=float)
+    L = np.asarray(losses, dtype=float)
+    if len(N) < 4:
+        raise ValueError(f"fitting 3 parameters needs at least 4 sizes, got {len(N)}")
+
+    def law(n, E, logA, alpha):
+        return E + np.exp(logA - alpha * np.log(n))
+
+    p0 = (0.9 * L.min(), math.log(max(L.max() - 0.9 * L.min(), 1e-3)) + 0.3 * math.log(N.min()), 0.3)
+    (E, logA, alpha), _ = curve_fit(law, N, L, p0=p0, bounds=([0.0, -50.0, 0.0], [L.min(), 50.0, 3.0]),
+                                    maxfev=20000)
+    predicted = law(N, E, logA, alpha)
+    return {"E": float(E), "A": float(math.exp(logA)), "alpha": float(alpha), "predicted": predicted,
+            "residuals": L - predicted}

@@ -40,8 +40,8 @@ from pathlib import Path
 import numpy as np
 
 from .audio import SR, to_audio
+from .files import atomic_write
 from .listen import check_waveform, normalize, stereo_to_mono, wav_bytes
-from .train import atomic_write
 
 try:
     import fcntl

@@ -14,8 +14,10 @@ from .baselines import bernoulli_predictor, fit_bernoulli, fit_markov, markov_pr
 from .config import by_mode, is_quick
 from .corpora import load_corpus
 from .data import bar_dataset, bar_quarters, chorale_beat_roll, token_data
+from .models.chorale_gpt import train_chorale_gpt
 from .models.dic import bar_probs, train_bar_dic
 from .models.gan import gan_recipe, train_bar_gan
+from .models.music_gpt import train_music_gpt
 from .models.rnn import train_chorale_lstm, train_tune_lstm
 from .ngram import ngram_sweep
 from .reconstruction import best_threshold
@@ -79,7 +81,6 @@ def tune_lstm_run(device="cpu", seed: int = 0):
 
 def music_gpt_run(device="cpu", seed: int = 0):
     """Notebook 10's music GPT on 04's tunes and split, in one call. Returns (model, meta)."""
-    from .pretrain import train_music_gpt   # imported here: pretrain is the command-line trainer
     pieces, split, data = _tune_data(seed)
     model, _ = train_music_gpt(data, device=device, seed=seed)
     return model, dict(quick=is_quick(), split_seed=seed, **ids_of(pieces, split), vocab=data.vocab, min_count=2)
@@ -111,7 +112,6 @@ def chorale_lstm_run(device="cpu", seed: int = 0):
 def chorale_gpt_run(device="cpu", seed: int = 0):
     """Notebook 11's joint chorale model in one call: 05's chorales and split, the ChoraleGPT
     recipe. Returns (model, meta)."""
-    from .models.chorale_gpt import train_chorale_gpt
     pieces, split, data = chorale_data(seed)
     model, history = train_chorale_gpt(data["train"], data["val"], device=device, seed=seed)
     return model, dict(quick=is_quick(), split_seed=seed, same_title=True, **ids_of(pieces, split),

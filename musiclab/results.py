@@ -19,6 +19,8 @@ from pathlib import Path
 import torch
 
 from .config import device, is_quick, mode, mode_line
+from .corpora import _package_data_dir, _repo_data_dir
+from .files import atomic_write
 
 __all__ = ["record", "recorded", "save", "results_path", "load_results", "full_results", "compare", "print_mode"]
 
@@ -61,7 +63,6 @@ def kernel_info() -> dict:
 def save(path=None) -> None:
     """Write the recorded numbers and ``kernel_info()`` as JSON to ``path`` (default: the file named
     by ``MUSICLAB_RESULTS``) atomically."""
-    from .train import atomic_write
     path = path or os.environ.get(ENV)
     if not path:
         raise ValueError(f"no file to save to: pass a path or set {ENV}")
@@ -71,7 +72,6 @@ def save(path=None) -> None:
 def results_path() -> Path:
     """The committed results file: data/full_results.json in a source checkout, else the copy in
     the installed package (musiclab/corpus_data), else where a checkout's would be."""
-    from .corpora import _package_data_dir, _repo_data_dir
     for folder in (_repo_data_dir(), _package_data_dir()):
         if folder is not None and (folder / FILE).exists():
             return folder / FILE

@@ -15,7 +15,7 @@
   names "REMI", "TSD", "CPWord", "REMI+BPE600"). :func:`round_trip_failures` checks
   tokens -> notes gives back every note.
 * :func:`tokenizer_study`: the same small GPT (``musiclab.models.transformer.GPT``, trained by
-  ``musiclab.pretrain.train_gpt``) on each tokenization, and its test **bits per note**
+  ``musiclab.train.train_gpt``) on each tokenization, and its test **bits per note**
   (:func:`bits_per_note`): total NLL of the test tunes over their number of notes, the unit that
   does not depend on how many tokens a tokenizer spends on a note.
 """
@@ -31,7 +31,9 @@ import numpy as np
 from .config import by_mode, seed_everything, with_overrides
 from .data import BOUNDARY, token_data
 from .models.transformer import GPT, GPTConfig
-from .pretrain import token_nll, train_gpt, tune_stream
+from .models.music_gpt import token_nll, tune_stream
+from .recipes import tune_split
+from .train import train_gpt
 
 __all__ = ["TICKS_PER_QUARTER", "PITCH_RANGE", "BEAT_RES", "BPE_SIZES", "tokenizer_config", "notes_to_score",
            "score_to_notes", "misfit", "on_grid", "NoteTokenizer", "make_tokenizer", "round_trip_failures",
@@ -240,7 +242,7 @@ def tokens_per_note(tunes_ids, n_notes: int) -> float:
 
 def bits_per_note(model, tunes_ids, bos: int, n_notes: int) -> float:
     """Test cost of a model in bits per note: the NLL of every predicted token of every tune, the
-    closing boundary included (``musiclab.pretrain.token_nll``), summed, over ln 2 and ``n_notes``."""
+    closing boundary included (``musiclab.models.music_gpt.token_nll``), summed, over ln 2 and ``n_notes``."""
     total = sum(float(nll.sum()) for nll in token_nll(model, tunes_ids, bos))
     return total / math.log(2) / n_notes
 
@@ -249,7 +251,6 @@ def study_tunes(seed: int = 0) -> dict:
     """Notebook 04's tunes on each side ("train", "val", "test": lists of ``Piece``): O'Neill's +
     Ryan's, the leak-free split with 04's seed, 04's subset in quick mode; tunes off the grid
     (:func:`on_grid`) left out on every side, so every tokenizer sees the same notes."""
-    from .recipes import tune_split
     pieces, split = tune_split(seed)
     return {side: [p for p in split.take(pieces, side) if on_grid(p.notes)] for side in ("train", "val", "test")}
 

@@ -1,7 +1,15 @@
-"""A small training loop with a progress bar, plus atomic checkpoints.
+"""The course's two training loops, their one update step, and atomic checkpoints.
 
-Used by the training notebooks (02, 04, 05, 07) and the recipes in ``musiclab.models``; ``fit``
-only does the bookkeeping: device moves, epochs, averaging, validation, keeping the best epoch.
+* :func:`fit` loops over epochs of a DataLoader (notebooks 02, 04, 05, 07 and the recipes in
+  ``musiclab.models``); it only does the bookkeeping: device moves, epochs, averaging, validation,
+  keeping the best epoch.
+* :func:`train_gpt` loops over optimizer steps on random windows of one token stream, as nanoGPT's
+  train.py does (notebooks 10 and 11, ``python -m musiclab.pretrain``): AdamW
+  (:func:`gpt_optimizer`), warmup then cosine learning rate (:func:`learning_rate`), gradient
+  clipping, DistributedDataParallel when ``torch.distributed`` is initialised, atomic
+  checkpoints written by rank 0, and resumption from the last one.
+* Both take a step with :func:`optimizer_step` (finite loss, zero_grad, backward, clip, step).
+
 Checkpoints store a model's constructor arguments (``model.config``), so ``load_model`` rebuilds
 it from the package's class (notebook 08).
 
@@ -17,14 +25,18 @@ import io
 import math
 import numbers
 import os
-import tempfile
 
+import numpy as np
 import torch
+import torch.distributed as dist
+from torch.nn import functional as F
 from tqdm.auto import tqdm
 
 from .config import DurationEstimate
+from .files import atomic_write
 
-__all__ = ["to_device", "autocast", "allow_tf32", "evaluate", "fit", "atomic_write", "save_checkpoint", "load_checkpoint", "read_checkpoint_meta",
+__all__ = ["to_device", "autocast", "allow_tf32", "evaluate", "optimizer_step", "fit", "stream_batch",
+           "learning_rate", "gpt_optimizer", "stream_loss", "train_gpt", "atomic_write", "save_checkpoint", "load_checkpoint", "read_checkpoint_meta",
            "MAX_PARAMS", "load_model", "load_or_train"]
 
 MAX_PARAMS = 10**9   # the largest model load_model builds (and GPTConfig allows): 4 GB of float32 weights
@@ -99,6 +111,20 @@ def evaluate(model, loss_fn, loader, device) -> float:
     return total / max(count, 1)
 
 
+def optimizer_step(model, optimizer, loss, clip: float | None = None) -> None:
+    """One update of ``model`` from ``loss``: ValueError if the loss is not finite (nan or inf:
+    the learning rate is too high), then zero the gradients, backpropagate, clip the gradient norm
+    to ``clip`` (None or 0: no clipping) and let ``optimizer`` step. :func:`fit` and
+    :func:`train_gpt` both update this way (notebooks 02, 04, 05, 07, 10, 11)."""
+    if not torch.isfinite(loss):
+        raise ValueError(f"the loss became {loss.item()}: lower the learning rate or clip gradients")
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    if clip:
+        torch.nn.utils.clip_grad_norm_(model.parameters(), clip)
+    optimizer.step()
+
+
 def fit(model, loss_fn, train_loader, optimizer, epochs: int, device, val_loader=None,
         clip: float | None = None, desc: str = "training", keep_best: bool = True) -> dict:
     """Train ``model`` for ``epochs``; ``loss_fn(model, batch)`` returns a scalar loss.
@@ -121,13 +147,7 @@ def fit(model, loss_fn, train_loader, optimizer, epochs: int, device, val_loader
         for batch in train_loader:
             with autocast(device):
                 loss = loss_fn(model, to_device(batch, device))
-            if not torch.isfinite(loss):
-                raise ValueError(f"the loss became {loss.item()}: lower the learning rate or clip gradients")
-            optimizer.zero_grad()
-            loss.backward()
-            if clip is not None:
-                torch.nn.utils.clip_grad_norm_(model.parameters(), clip)
-            optimizer.step()
+            optimizer_step(model, optimizer, loss, clip)
             total, count = total + loss.item(), count + 1
             if steps:
                 estimate.done()
@@ -145,28 +165,225 @@ def fit(model, loss_fn, train_loader, optimizer, epochs: int, device, val_loader
     return history
 
 
-def atomic_write(path, data) -> None:
-    """Write ``data`` (str or bytes) to ``path`` via a temporary file and ``os.replace``,
-    so a crash never leaves a half-written file."""
-    path = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    mode = "w" if isinstance(data, str) else "wb"
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=os.path.basename(path))
-    try:
-        with os.fdopen(fd, mode, **({"encoding": "utf-8"} if mode == "w" else {})) as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes the file private; give it the usual rights
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
+# ----------------------------------------------------------------------------- the step-based loop (GPT)
 
+def stream_batch(stream, batch_size: int, block_size: int, step: int, seed: int = 0, rank: int = 0,
+                 world_size: int = 1, starts=None):
+    """The (x, y) windows of training step ``step``: ``batch_size`` random windows of
+    ``block_size`` tokens, y = x shifted by one, starting anywhere or at one of ``starts``. The windows depend only on (seed, step), so a resumed run reads what
+    an uninterrupted one would; under DDP, rank r of ``world_size`` takes rows r, r +
+    world_size, ... of the same global batch, so the result does not depend on the processes.
+    :func:`train_gpt` reads its batches this way (notebooks 10 and 11)."""
+    if batch_size % world_size:
+        raise ValueError(f"batch_size={batch_size} must be a multiple of the {world_size} processes")
+    if len(stream) < block_size + 1:
+        raise ValueError(f"the stream has {len(stream)} tokens, fewer than block_size + 1 = {block_size + 1}")
+    rng = np.random.default_rng([seed, step])
+    if starts is None:
+        chosen = torch.from_numpy(rng.integers(0, len(stream) - block_size, batch_size))
+    else:
+        chosen = torch.as_tensor(starts)[torch.from_numpy(rng.integers(0, len(starts), batch_size))]
+    starts = chosen[rank::world_size]
+    offsets = torch.arange(block_size + 1)
+    windows = stream[starts[:, None] + offsets]
+    return windows[:, :-1], windows[:, 1:]
+
+
+def learning_rate(step: int, steps: int, lr: float, warmup: int, min_lr: float) -> float:
+    """Linear warmup to ``lr`` over ``warmup`` steps, then a cosine down to ``min_lr`` at
+    ``steps`` (nanoGPT's schedule). ``step`` counts from 0. :func:`train_gpt` (notebook 10)."""
+    if step < warmup:
+        return lr * (step + 1) / warmup
+    progress = min(1.0, (step - warmup) / max(1, steps - warmup))
+    return min_lr + 0.5 * (1.0 + math.cos(math.pi * progress)) * (lr - min_lr)
+
+
+def gpt_optimizer(model, lr: float, weight_decay: float = 0.1, betas=(0.9, 0.95)):
+    """AdamW with weight decay on the matrices only (not on biases and LayerNorm gains), as nanoGPT.
+    :func:`train_gpt` (notebooks 10 and 11) and the GPT step timing of ``musiclab.bench``."""
+    params = [p for p in model.parameters() if p.requires_grad]
+    decay = [p for p in params if p.dim() >= 2]
+    no_decay = [p for p in params if p.dim() < 2]
+    groups = [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+    return torch.optim.AdamW(groups, lr=lr, betas=betas)
+
+
+@torch.no_grad()
+def stream_loss(model, stream, block_size: int, batch_size: int = 64, max_tokens: int | None = None) -> float:
+    """Mean next-token NLL (nats) over consecutive windows of a stream, every token predicted
+    once (each window starts a fresh context). Eval mode; ``max_tokens`` caps the work.
+    :func:`train_gpt`'s validation loss (notebooks 10 and 11)."""
+    was_training = model.training
+    model.eval()
+    device = next(model.parameters()).device
+    n = (len(stream) - 1) // block_size
+    if max_tokens is not None:
+        n = min(n, max(1, max_tokens // block_size))
+    if n == 0:
+        raise ValueError(f"the stream has {len(stream)} tokens, fewer than block_size + 1 = {block_size + 1}")
+    windows = stream[:n * block_size + 1]
+    x, y = windows[:-1].view(n, block_size), windows[1:].view(n, block_size)
+    total = 0.0
+    for i in range(0, n, batch_size):
+        with autocast(device):
+            logits, _ = model(x[i:i + batch_size].to(device))
+        total += F.cross_entropy(logits.float().flatten(0, 1), y[i:i + batch_size].flatten().to(device),
+                                 reduction="sum").item()
+    model.train(was_training)
+    return total / (n * block_size)
+
+
+def train_gpt(model, train_stream, steps: int, batch_size: int, lr: float, block_size: int | None = None,
+              warmup: int = 0, min_lr: float | None = None, weight_decay: float = 0.1, grad_clip: float = 1.0,
+              starts=None, val_stream=None, eval_every: int = 0, eval_tokens: int | None = None, keep_best: bool = False,
+              checkpoint=None, save_every: int = 0, resume: bool = False, stop_after: int | None = None,
+              seed: int = 0, device="cpu", desc: str = "GPT", meta: dict | None = None) -> dict:
+    """Train ``model`` (a GPT) on random windows of ``train_stream`` for ``steps`` optimizer steps.
+    Notebooks 10 and 11 (through ``train_music_gpt`` and ``train_chorale_gpt``, which 08 calls when
+    a checkpoint is missing) and ``python -m musiclab.pretrain``.
+
+    Returns the history ``{"step": [...], "train": [...], "val_step": [...], "val": [...],
+    "tokens": tokens read so far}``: the training loss of every step and the validation loss
+    (:func:`stream_loss` of ``val_stream``) every ``eval_every`` steps and at the end. With
+    ``keep_best`` the model ends with the weights of its best validation loss (early stopping).
+
+    * Learning rate: :func:`learning_rate` (warmup, cosine to ``min_lr``, default ``lr / 10``).
+    * Distributed: when ``torch.distributed`` is initialised the model is wrapped in
+      DistributedDataParallel; each process reads its rows of the same global batch
+      (:func:`stream_batch`), so the result does not depend on the number of processes.
+      Only rank 0 shows the progress bar and writes checkpoints.
+    * Checkpoints: with ``checkpoint`` (a path), rank 0 writes it atomically (``save_checkpoint``)
+      every ``save_every`` steps and at the end: weights, optimizer state, step, history and
+      ``meta``. With ``resume`` an existing checkpoint is loaded and training continues at its
+      step (ValueError if it is not one ``train_gpt`` wrote: no optimizer state, or past ``steps``).
+      ``stop_after`` ends this run after that many steps, as an interrupt would.
+
+    Limits (ValueError before anything is read or written): steps, batch_size, stop_after and
+    block_size (at most the model's) integers >= 1; warmup, eval_every, save_every >= 0; lr > 0.
+    """
+    _check_gpt_settings(model, steps, batch_size, lr, block_size, warmup, eval_every, save_every, stop_after)
+    rank, world = _distributed()
+    block_size = block_size or model.config.block_size
+    min_lr = lr / 10 if min_lr is None else min_lr
+    model.to(device)
+    optimizer = gpt_optimizer(model, lr, weight_decay)
+    start, history, best = _resume_gpt(checkpoint if resume else None, model, optimizer, steps, rank)
+    net = _ddp(model, device) if world > 1 else model
+    save = lambda step: _save_gpt(checkpoint, model, optimizer, step, steps, history, best, meta, rank)
+    validate = lambda step: _validate_gpt(model, val_stream, block_size, eval_tokens, step, history, best, keep_best)
+    end = steps if stop_after is None else min(steps, start + stop_after)
+    bar = tqdm(range(start, end), desc=desc, disable=rank != 0, initial=start, total=steps)
+    estimate = DurationEstimate(desc, end - start, device)
+    model.train()
+    for step in bar:
+        for group in optimizer.param_groups:
+            group["lr"] = learning_rate(step, steps, lr, warmup, min_lr)
+        x, y = stream_batch(train_stream, batch_size, block_size, step, seed, rank, world, starts)
+        with autocast(device):
+            _, loss = net(*to_device((x, y), device))   # from pinned memory on CUDA
+        optimizer_step(model, optimizer, loss, grad_clip)
+        done = step + 1
+        history["step"].append(done)
+        history["train"].append(_global_mean(loss, world))
+        history["tokens"] += batch_size * block_size
+        if rank == 0:
+            estimate.done()
+        if val_stream is not None and eval_every and done % eval_every == 0 and done < steps:
+            validate(done)
+        if save_every and done % save_every == 0 and done < end:
+            save(done)
+        if rank == 0:
+            _show_losses(bar, history)
+    bar.close()
+    if end == steps and val_stream is not None and history["val_step"][-1:] != [steps]:
+        validate(steps)
+    if end == steps and keep_best and best["state"] is not None:
+        model.load_state_dict(best["state"])
+    save(end)
+    model.eval()
+    return history
+
+
+def _check_gpt_settings(model, steps, batch_size, lr, block_size, warmup, eval_every, save_every, stop_after):
+    """:func:`train_gpt`'s limits (ValueError naming the setting), checked before anything runs."""
+    check_counts(steps=steps, batch_size=batch_size, block_size=block_size, stop_after=stop_after)
+    check_counts(0, warmup=warmup, eval_every=eval_every, save_every=save_every)
+    check_positive("lr", lr)
+    if block_size is not None and block_size > model.config.block_size:
+        raise ValueError(f"block_size={block_size} is longer than the model's block_size={model.config.block_size}")
+
+
+def _distributed():
+    """(rank, world_size) of this process; (0, 1) when torch.distributed is not initialised."""
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
+def _ddp(model, device):
+    """``model`` wrapped in DistributedDataParallel (gradients averaged over the processes)."""
+    from torch.nn.parallel import DistributedDataParallel
+    on_cuda = torch.device(device).type == "cuda"
+    return DistributedDataParallel(model, device_ids=[torch.device(device).index] if on_cuda else None)
+
+
+def _global_mean(loss, world: int) -> float:
+    """The loss of the whole global batch: the mean over the processes, the same on every one."""
+    loss = loss.detach()
+    if world > 1:
+        dist.all_reduce(loss)
+        loss = loss / world
+    return loss.item()
+
+
+def _resume_gpt(checkpoint, model, optimizer, steps: int, rank: int):
+    """(first step, history, best {"val", "state"}) of a run: fresh ones, or those of the checkpoint
+    ``train_gpt`` wrote at ``checkpoint`` (None: do not resume), whose weights and optimizer state
+    are loaded. ValueError when that file is not a checkpoint train_gpt wrote or is past ``steps``."""
+    history = {"step": [], "train": [], "val_step": [], "val": [], "tokens": 0}
+    if checkpoint is None or not os.path.exists(checkpoint):
+        return 0, history, {"val": float("inf"), "state": None}
+    saved = read_checkpoint_meta(checkpoint)
+    missing = [key for key in ("optimizer", "step", "history") if key not in saved]
+    if missing:
+        raise ValueError(f"cannot resume from {checkpoint}: it has no {', '.join(missing)} (not written by train_gpt)")
+    if saved["step"] > steps:
+        raise ValueError(f"cannot resume from {checkpoint}: it is at step {saved['step']}, past steps={steps}")
+    load_checkpoint(checkpoint, model)
+    optimizer.load_state_dict(saved["optimizer"])
+    if rank == 0:
+        print(f"resuming from {checkpoint} at step {saved['step']} of {steps}", flush=True)
+    return saved["step"], saved["history"], {"val": saved.get("best_val", float("inf")), "state": saved.get("best_state")}
+
+
+def _save_gpt(checkpoint, model, optimizer, step: int, steps: int, history: dict, best: dict, meta, rank: int):
+    """Rank 0 writes ``train_gpt``'s checkpoint (nothing without a path): weights, ``meta``, and
+    what resuming needs (step, optimizer state, history, best validation loss and weights)."""
+    if rank == 0 and checkpoint is not None:
+        save_checkpoint(checkpoint, model, **(meta or {}), step=step, steps=steps,
+                        optimizer=optimizer.state_dict(), history=history, best_val=best["val"],
+                        **({"best_state": best["state"]} if best["state"] is not None else {}))
+
+
+def _validate_gpt(model, val_stream, block_size, eval_tokens, step, history, best, keep_best):
+    """Append the validation loss at ``step`` to ``history``; with ``keep_best`` copy the weights
+    into ``best`` when it is the lowest so far. The model's mode is left as it was."""
+    loss = stream_loss(model, val_stream, block_size, max_tokens=eval_tokens)
+    history["val_step"].append(step)
+    history["val"].append(loss)
+    if keep_best and loss < best["val"]:
+        best["val"], best["state"] = loss, {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+
+
+def _show_losses(bar, history):
+    """The last training and validation losses beside the progress bar. refresh=False: drawn with
+    the bar's next timed update, not once per step (a notebook cell that sends thousands of
+    progress messages makes nbval lose its output)."""
+    bar.set_postfix(train=f"{history['train'][-1]:.3f}", refresh=False,
+                    **({"val": f"{history['val'][-1]:.3f}"} if history["val"] else {}))
+
+
+# ----------------------------------------------------------------------------- checkpoints
 
 def save_checkpoint(path, model, **meta) -> None:
     """Save ``model.state_dict()`` and plain metadata (numbers, strings, lists) atomically.

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from musiclab import bench
-from musiclab.pretrain import music_gpt_recipe
+from musiclab.models.music_gpt import music_gpt_recipe
 
 
 def test_core_benchmarks_give_positive_finite_rates_on_a_tiny_size():

@@ -1,5 +1,6 @@
-"""Tests of musiclab.pretrain: the GPT training loop, its command line on two CPU processes
-(torchrun, DistributedDataParallel over gloo) with resumption, and notebook 10's measurements."""
+"""Tests of the GPT training loop (musiclab.train.train_gpt), its command line (musiclab.pretrain) on
+two CPU processes (torchrun, DistributedDataParallel over gloo) with resumption, and notebook 10's
+measurements (musiclab.models.music_gpt)."""
 import math
 import os
 import re
@@ -11,7 +12,8 @@ import pytest
 import torch
 
 import musiclab as ml
-from musiclab import pretrain
+from musiclab import evaluation, pretrain, train
+from musiclab.models import music_gpt, transformer
 
 torch.set_num_threads(1)
 
@@ -70,24 +72,24 @@ def test_two_processes_end_identical_resume_continues_and_match_one_process(tmp_
 
 def test_stream_batch_depends_on_step_only_and_shards_the_global_batch():
     stream = torch.arange(200)
-    x, y = pretrain.stream_batch(stream, 6, 10, step=3, seed=1)
+    x, y = train.stream_batch(stream, 6, 10, step=3, seed=1)
     assert torch.equal(y, x + 1)                      # targets are the next tokens
-    again, _ = pretrain.stream_batch(stream, 6, 10, step=3, seed=1)
-    other, _ = pretrain.stream_batch(stream, 6, 10, step=4, seed=1)
+    again, _ = train.stream_batch(stream, 6, 10, step=3, seed=1)
+    other, _ = train.stream_batch(stream, 6, 10, step=4, seed=1)
     assert torch.equal(x, again) and not torch.equal(x, other)
-    shards = [pretrain.stream_batch(stream, 6, 10, step=3, seed=1, rank=r, world_size=3)[0] for r in range(3)]
+    shards = [train.stream_batch(stream, 6, 10, step=3, seed=1, rank=r, world_size=3)[0] for r in range(3)]
     assert torch.equal(torch.stack(shards, 1).reshape(6, 10), x)   # rows r, r + 3, ... of the same batch
     with pytest.raises(ValueError):
-        pretrain.stream_batch(stream, 5, 10, step=0, world_size=2)
+        train.stream_batch(stream, 5, 10, step=0, world_size=2)
 
 
 def test_tune_stream_puts_prefixes_and_boundaries():
-    stream = pretrain.tune_stream([[5, 6], [7]], bos=0, prefixes=[[9], [8]])
+    stream = music_gpt.tune_stream([[5, 6], [7]], bos=0, prefixes=[[9], [8]])
     assert stream.tolist() == [0, 9, 5, 6, 0, 8, 7, 0]
 
 
 def test_learning_rate_warms_up_then_decays_to_min():
-    lrs = [pretrain.learning_rate(s, 100, 1.0, 10, 0.1) for s in range(101)]
+    lrs = [train.learning_rate(s, 100, 1.0, 10, 0.1) for s in range(101)]
     assert np.isclose(lrs[9], 1.0) and np.all(np.diff(lrs[:10]) > 0) and np.all(np.diff(lrs[10:]) <= 0)
     assert np.isclose(lrs[100], 0.1)
 
@@ -95,10 +97,10 @@ def test_learning_rate_warms_up_then_decays_to_min():
 def test_train_gpt_learns_a_repeating_pattern_and_keeps_the_best():
     stream = torch.tensor([0, 1, 2, 3, 4, 5, 6, 7, 8, 9] * 40)
     model = tiny_gpt()
-    before = pretrain.stream_loss(model, stream, 16)
-    history = pretrain.train_gpt(model, stream, 60, 8, 1e-2, val_stream=stream, eval_every=20, keep_best=True)
+    before = train.stream_loss(model, stream, 16)
+    history = train.train_gpt(model, stream, 60, 8, 1e-2, val_stream=stream, eval_every=20, keep_best=True)
     assert before > 2.0 and history["val"][-1] < 0.5   # each token follows from the one before
-    assert np.isclose(pretrain.stream_loss(model, stream, 16), min(history["val"]))
+    assert np.isclose(train.stream_loss(model, stream, 16), min(history["val"]))
     assert history["tokens"] == 60 * 8 * 16
 
 
@@ -108,7 +110,7 @@ def test_train_gpt_refuses_bad_settings_before_writing_a_checkpoint(tmp_path):
     for bad in (dict(steps=-5), dict(steps=0), dict(batch_size=0), dict(lr=0.0), dict(warmup=-1)):
         settings = {**dict(steps=3, batch_size=2, lr=1e-3), **bad}
         with pytest.raises(ValueError, match=list(bad)[0]):
-            pretrain.train_gpt(tiny_gpt(), stream, checkpoint=path, save_every=1, **settings)
+            train.train_gpt(tiny_gpt(), stream, checkpoint=path, save_every=1, **settings)
         assert not path.exists()      # nothing written: a later --resume cannot pick up step -5
 
 
@@ -116,11 +118,11 @@ def test_train_gpt_resumes_only_from_its_own_checkpoints(tmp_path):
     path, stream = tmp_path / "gpt.pt", torch.arange(60) % 11
     ml.save_checkpoint(path, tiny_gpt())                   # weights only: no optimizer state, step, history
     with pytest.raises(ValueError, match=r"cannot resume from .*gpt\.pt: it has no optimizer, step, history"):
-        pretrain.train_gpt(tiny_gpt(), stream, 4, 2, 1e-3, checkpoint=path, resume=True)
-    pretrain.train_gpt(tiny_gpt(), stream, 4, 2, 1e-3, checkpoint=path)    # a finished run at step 4
+        train.train_gpt(tiny_gpt(), stream, 4, 2, 1e-3, checkpoint=path, resume=True)
+    train.train_gpt(tiny_gpt(), stream, 4, 2, 1e-3, checkpoint=path)    # a finished run at step 4
     with pytest.raises(ValueError, match="at step 4, past steps=2"):
-        pretrain.train_gpt(tiny_gpt(), stream, 2, 2, 1e-3, checkpoint=path, resume=True)
-    history = pretrain.train_gpt(tiny_gpt(), stream, 6, 2, 1e-3, checkpoint=path, resume=True)
+        train.train_gpt(tiny_gpt(), stream, 2, 2, 1e-3, checkpoint=path, resume=True)
+    history = train.train_gpt(tiny_gpt(), stream, 6, 2, 1e-3, checkpoint=path, resume=True)
     assert history["step"] == [1, 2, 3, 4, 5, 6]
 
 
@@ -153,7 +155,7 @@ def test_each_numeric_option_is_checked_before_any_data_is_read(args, words, tmp
 
 def test_windows_score_every_position_once_with_half_a_context():
     for n, block in [(5, 8), (8, 8), (9, 8), (37, 8), (100, 16)]:
-        windows = pretrain._windows(n, block)
+        windows = music_gpt._windows(n, block)
         scored = []
         for i, (start, first) in enumerate(windows):
             end = min(start + block, n)
@@ -166,20 +168,20 @@ def test_token_nll_matches_the_models_loss_and_lstm_tune_nll():
     model = tiny_gpt(block_size=64).eval()
     rng = np.random.default_rng(0)
     tunes = [list(rng.integers(1, 11, n)) for n in (5, 12, 30)]
-    nlls = pretrain.token_nll(model, tunes, bos=0)
+    nlls = music_gpt.token_nll(model, tunes, bos=0)
     for tune, nll in zip(tunes, nlls):
         x, y = torch.tensor([[0] + tune]), torch.tensor([tune + [0]])
         assert np.isclose(nll.mean(), model(x, y)[1].item(), atol=1e-5) and len(nll) == len(tune) + 1
     short = tiny_gpt(block_size=8).eval()          # longer tunes than the context: windows
-    long_nll = pretrain.token_nll(short, [tunes[2]], bos=0)[0]
+    long_nll = music_gpt.token_nll(short, [tunes[2]], bos=0)[0]
     x = torch.tensor([[0] + tunes[2]])
     direct = torch.nn.functional.cross_entropy(short(x[:, :8])[0][0], torch.tensor(tunes[2][:8]), reduction="none")
     assert len(long_nll) == 31 and np.allclose(long_nll[:8], direct.detach().numpy(), atol=1e-5)
-    with_prefix = pretrain.token_nll(model, tunes, bos=0, prefix=[7])
+    with_prefix = music_gpt.token_nll(model, tunes, bos=0, prefix=[7])
     assert [len(n) for n in with_prefix] == [len(n) for n in nlls]
     lstm = ml.TuneLSTM(11, hidden=8, layers=1, dropout=0.0)
     mean, count = ml.tune_nll(lstm, tunes, bos=0)
-    per_token = np.concatenate(pretrain.token_nll(lstm, tunes, bos=0))
+    per_token = np.concatenate(music_gpt.token_nll(lstm, tunes, bos=0))
     assert len(per_token) == count and np.isclose(per_token.mean(), mean, atol=1e-5)
 
 
@@ -187,26 +189,26 @@ def test_ngram_token_nll_adds_up_to_the_models_nll():
     vocab = ["<s>", "<unk>", "a", "b", "|"]
     tunes = [["a", "b", "|", "a"], ["b", "b", "|"]]
     lm = ml.NGramLM(3, vocab).fit(tunes)
-    nlls = pretrain.ngram_token_nll(lm, tunes)
+    nlls = music_gpt.ngram_token_nll(lm, tunes)
     total, count = lm.nll(tunes)
     assert sum(len(n) for n in nlls) == count and np.isclose(np.concatenate(nlls).sum(), total)
 
 
 def test_token_types_and_nll_by_type():
     tokens = ["M:6/8", "K:Dmaj", "<irish>", "^f", "c'", "2", "/2", "3/2", "|", ":|", "|1", "z", "(3", "-", "<unk>"]
-    assert [pretrain.token_type(t) for t in tokens] == (["header"] * 3 + ["pitch"] * 2 + ["duration"] * 3
+    assert [music_gpt.token_type(t) for t in tokens] == (["header"] * 3 + ["pitch"] * 2 + ["duration"] * 3
                                                         + ["bar line"] * 3 + ["other"] * 4)
     nlls = [np.array([1.0, 2.0, 3.0]), np.array([4.0, 5.0])]
-    by_type = pretrain.nll_by_type(nlls, [["a", "|"], ["2"]])
+    by_type = music_gpt.nll_by_type(nlls, [["a", "|"], ["2"]])
     assert by_type == {"pitch": (1.0, 1), "duration": (4.0, 1), "bar line": (2.0, 1), "end of tune": (4.0, 2)}
     with pytest.raises(ValueError):
-        pretrain.nll_by_type(nlls, [["a"], ["2"]])
+        music_gpt.nll_by_type(nlls, [["a"], ["2"]])
 
 
 def test_fit_scaling_law_recovers_a_known_law():
     N = np.geomspace(1e4, 3e5, 6)
     E, A, alpha = 1.7, 40.0, 0.35
-    fit = pretrain.fit_scaling_law(N, E + A / N ** alpha)
+    fit = evaluation.fit_scaling_law(N, E + A / N ** alpha)
     assert np.isclose(fit["E"], E, atol=1e-3) and np.isclose(fit["alpha"], alpha, atol=1e-3)
     assert np.isclose(fit["A"], A, rtol=1e-2) and np.abs(fit["residuals"]).max() < 1e-6
 
@@ -216,19 +218,19 @@ def test_sample_gpt_never_draws_unk_keeps_the_prompt_and_is_seeded():
     model = tiny_gpt(vocab_size=len(vocab), block_size=12).eval()
     with torch.no_grad():
         model.lm_head.weight[1] += 5.0          # make <unk> the most likely token
-    tunes = pretrain.sample_gpt(model, vocab, ["<irish>", "M:6/8", "K:Dmaj"], n=4, max_len=30, seed=1)
+    tunes = music_gpt.sample_gpt(model, vocab, ["<irish>", "M:6/8", "K:Dmaj"], n=4, max_len=30, seed=1)
     assert len(tunes) == 4 and all(t[:2] == ["M:6/8", "K:Dmaj"] for t in tunes)
     assert all("<unk>" not in t and "<s>" not in t and "<irish>" not in t for t in tunes)
     assert all(len(t) <= 2 + 30 for t in tunes)
-    assert tunes == pretrain.sample_gpt(model, vocab, ["<irish>", "M:6/8", "K:Dmaj"], n=4, max_len=30, seed=1)
-    greedy = pretrain.sample_gpt(model, vocab, n=2, max_len=20, temperature=0)
+    assert tunes == music_gpt.sample_gpt(model, vocab, ["<irish>", "M:6/8", "K:Dmaj"], n=4, max_len=30, seed=1)
+    greedy = music_gpt.sample_gpt(model, vocab, n=2, max_len=20, temperature=0)
     assert greedy[0] == greedy[1]
 
 
 def test_attention_maps_are_the_weights_the_model_uses():
     model = tiny_gpt(block_size=16).double().eval()
     idx = torch.randint(0, 11, (2, 10))
-    maps = pretrain.attention_maps(model, idx)
+    maps = transformer.attention_maps(model, idx)
     assert maps.shape == (2, 2, 2, 10, 10)
     assert torch.allclose(maps.sum(-1), torch.ones(2, 2, 2, 10, dtype=maps.dtype)) and torch.all(maps.triu(1) == 0)
     block, outputs = model.blocks[0], {}

@@ -4,7 +4,8 @@ import pytest
 import torch
 
 from musiclab.config import device, seed_everything
-from musiclab.train import atomic_write, fit, load_checkpoint, save_checkpoint
+from musiclab.files import atomic_write
+from musiclab.train import fit, load_checkpoint, save_checkpoint
 
 
 def test_device_is_usable():

@@ -17,7 +17,8 @@ import numpy as np
 import torch
 
 from ..config import by_mode, seed_everything, with_overrides
-from ..train import check_counts
+from ..train import check_counts, train_gpt
+from .music_gpt import token_nll, tune_stream
 from .transformer import GPT, GPTConfig, KVCache, check_sampling, next_logits, sample_next
 
 __all__ = ["N_KEYS", "FRAME_END", "CHORALE_BOS", "CHORALE_VOCAB", "frame_tokens", "roll_from_tokens",
@@ -84,7 +85,7 @@ class ChoraleGPT(GPT):
 
 
 def frame_nlls(token_nll, roll) -> np.ndarray:
-    """Per-token NLLs of a serialised roll (as ``pretrain.token_nll`` returns them: every token of
+    """Per-token NLLs of a serialised roll (as ``music_gpt.token_nll`` returns them: every token of
     ``frame_tokens(roll)`` then the closing <s>) -> (T,) NLL of each frame, the sum over its keys and
     its FRAME_END. The closing <s> is not a frame and is left out."""
     sizes = np.asarray(roll).sum(axis=1).astype(int) + 1
@@ -97,7 +98,6 @@ def chorale_gpt_nll(model, rolls, batch_size: int = 32) -> tuple[float, int]:
     """(mean NLL per frame in nats over frames 1..T-1 of every roll, number of frames): the frames
     05's ``chorale_nll`` scores (the first frame has no past there), so the two compare directly.
     The GPT reads <s> and the whole chorale (in overlapping windows past its context)."""
-    from ..pretrain import token_nll   # here: pretrain imports this package
     nlls = token_nll(model, [frame_tokens(r) for r in rolls], CHORALE_BOS, batch_size=batch_size)
     scored = np.concatenate([frame_nlls(nll, roll)[1:] for nll, roll in zip(nlls, rolls)])
     return float(scored.mean()), len(scored)
@@ -127,9 +127,8 @@ def chorale_gpt_recipe() -> dict:
 
 def train_chorale_gpt(train_rolls, val_rolls, device="cpu", seed: int = 0, **overrides):
     """Train a ``ChoraleGPT`` on (T, 88) beat rolls with ``chorale_gpt_recipe()`` (``overrides``
-    change single settings) using ``pretrain.train_gpt``; returns (model, history) with the weights
+    change single settings) using ``train.train_gpt``; returns (model, history) with the weights
     of the best validation loss. Notebook 11; 08 when its checkpoint is missing."""
-    from ..pretrain import train_gpt, tune_stream
     r = with_overrides(chorale_gpt_recipe(), overrides)
     seed_everything(seed)
     shifted = [transpose_roll(roll, s) for roll in train_rolls for s in range(-r["transpose"], r["transpose"] + 1)]

@@ -7,6 +7,7 @@ FLOP counts of Kaplan et al. (2020). Notebook 09 takes it apart; notebook 10 tra
 
 Shapes: B batch, T time (tokens), C = n_embd channels, nh heads of hs = C // nh channels each.
 """
+import hashlib
 import math
 import numbers
 from dataclasses import dataclass, fields
@@ -19,7 +20,7 @@ from ..train import MAX_PARAMS, check_counts
 
 __all__ = ["GPTConfig", "GPT", "KVCache", "sinusoidal_positions", "param_count",
            "forward_flops_per_token", "flops_per_token", "apply_temperature", "top_k_filter",
-           "top_p_filter", "check_sampling", "sample_next", "next_logits"]
+           "top_p_filter", "check_sampling", "sample_next", "next_logits", "attention_maps", "weights_digest"]
 
 
 @dataclass
@@ -357,3 +358,42 @@ def sample_next(logits, temperature: float = 1.0, top_k: int | None = None, top_
     if top_p is not None:
         logits = top_p_filter(logits, top_p)
     return torch.multinomial(logits.softmax(dim=-1), num_samples=1, generator=generator)
+
+
+@torch.no_grad()
+def attention_maps(model, idx) -> torch.Tensor:
+    """The attention weights of every layer and head of a GPT reading ``idx`` (B, T):
+    (B, n_layer, n_head, T, T), row t = how query t spreads its attention over keys 0..t.
+    Recomputed from each block's input as softmax(q k^T / sqrt(hs)) with the causal mask (the
+    model itself calls a fused kernel that does not return them). Notebook 10."""
+    model.eval()
+    inputs = {}
+    hooks = [block.ln_1.register_forward_hook(lambda m, i, o, layer=layer: inputs.__setitem__(layer, o))
+             for layer, block in enumerate(model.blocks)]
+    try:
+        model(idx)
+    finally:
+        for h in hooks:
+            h.remove()
+    maps = []
+    B, T = idx.shape
+    C, nh = model.config.n_embd, model.config.n_head
+    causal = torch.ones(T, T, dtype=torch.bool, device=idx.device).tril()
+    for layer, block in enumerate(model.blocks):
+        q, k, _ = block.attn.c_attn(inputs[layer]).split(C, dim=2)
+        q, k = (t.view(B, T, nh, C // nh).transpose(1, 2) for t in (q, k))
+        scores = (q @ k.transpose(-2, -1)) / math.sqrt(C // nh)
+        maps.append(scores.masked_fill(~causal, float("-inf")).softmax(dim=-1))
+    return torch.stack(maps, dim=1)
+
+
+def weights_digest(model) -> str:
+    """SHA-256 of a model's parameters and buffers (names, shapes and bytes): equal digests mean
+    identical weights (notebook 10 and ``python -m musiclab.pretrain`` compare the processes' models
+    of a DDP run with it)."""
+    h = hashlib.sha256()
+    for name, tensor in sorted(model.state_dict().items()):
+        h.update(name.encode())
+        h.update(str(tuple(tensor.shape)).encode())
+        h.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()

@@ -1,0 +1,231 @@
+"""The music GPT of notebook 10: its data, its recipe, its measurements and its sampler.
+
+* Data: tunes become one long stream of token ids, ``<s> <style> M:.. K:.. notes <s> <style> ...``
+  (:func:`tune_stream`); ``train_gpt`` (``musiclab.train``) reads random windows of it, as nanoGPT
+  does. Style tokens (``<irish>``, ``<german>``) are control tokens: prime a model with one.
+* The recipe: :func:`music_gpt_recipe` (sizes and settings) and :func:`train_music_gpt` (notebook
+  10; 08 when its checkpoint is missing).
+* Measurements: per-token NLL of whole tunes for any of the course's language models
+  (:func:`token_nll`, :func:`ngram_token_nll`), split by :func:`token_type` (:func:`nll_by_type`).
+* Sampling with temperature, top-k and top-p (:func:`sample_gpt`).
+
+The model itself is ``musiclab.models.transformer.GPT``; ``python -m musiclab.pretrain`` trains it
+on several corpora, on one device or under torchrun.
+"""
+from __future__ import annotations
+
+import math
+import re
+
+import numpy as np
+import torch
+from torch.nn import functional as F
+
+from ..abc import BAR_TOKENS
+from ..config import by_mode, seed_everything, with_overrides
+from ..data import BOUNDARY, UNK, tune_batches
+from ..train import autocast, check_counts, train_gpt
+from .transformer import GPT, GPTConfig, check_sampling, next_logits, sample_next
+
+__all__ = ["STYLE_TOKENS", "style_token", "tune_stream", "music_gpt_recipe", "train_music_gpt", "token_nll",
+           "ngram_token_nll", "TOKEN_TYPES", "token_type", "nll_by_type", "sample_gpt"]
+
+STYLE_TOKENS = {"oneills": "<irish>", "ryans": "<irish>", "essen": "<german>", "chorales": "<bach>"}
+
+
+def style_token(piece) -> str:
+    """The control token of a piece's style, from its corpus: "<irish>", "<german>", "<bach>"."""
+    return STYLE_TOKENS[piece.corpus]
+
+
+# ----------------------------------------------------------------------------- data
+
+def tune_stream(tunes_ids, bos: int, prefixes=None) -> torch.Tensor:
+    """One 1-D tensor of token ids: <s> prefix_1 tune_1 <s> prefix_2 tune_2 ... <s>.
+
+    ``prefixes`` (one list of ids per tune, e.g. its style token) are read like the tune; a window
+    of the stream may start anywhere and cross from one tune into the next."""
+    prefixes = prefixes if prefixes is not None else [[] for _ in tunes_ids]
+    if len(prefixes) != len(tunes_ids):
+        raise ValueError(f"{len(prefixes)} prefixes for {len(tunes_ids)} tunes")
+    ids = [bos]
+    for prefix, tune in zip(prefixes, tunes_ids):
+        ids += list(prefix) + list(tune) + [bos]
+    return torch.tensor(ids, dtype=torch.long)
+
+
+# ----------------------------------------------------------------------------- the recipe
+
+def music_gpt_recipe() -> dict:
+    """Sizes and training settings of notebook 10's music GPT on 04's tokens: 6 layers, 6 heads,
+    384 channels, a 256-token context and dropout 0.2 in full mode (nanoGPT's Shakespeare-char
+    size, meant for a GPU); 2 x 4 x 64 with a 64-token context in quick mode (2 CPU cores: short
+    windows give more of them per second, and on 400 tunes that beats a longer context).
+    AdamW with warmup and a cosine schedule; validation every ``eval_every`` steps, the best
+    validation weights kept."""
+    return dict(n_layer=by_mode(6, 2), n_head=by_mode(6, 4), n_embd=by_mode(384, 64),
+                block_size=by_mode(256, 64), dropout=by_mode(0.2, 0.0), positions="learned",
+                steps=by_mode(5000, 600), batch_size=by_mode(64, 32), lr=by_mode(1e-3, 1e-2),
+                warmup=by_mode(200, 20), weight_decay=0.1, eval_every=by_mode(250, 50))
+
+
+def train_music_gpt(data, device="cpu", seed: int = 0, prefixes=None, **overrides):
+    """Train a ``GPT`` on ``data`` (a ``TokenData``: vocabulary and train/val token lists) with
+    :func:`music_gpt_recipe` (``overrides`` change single settings) using :func:`train_gpt`;
+    returns (model, history) with the weights of the best validation loss. ``prefixes``
+    ({"train": [...], "val": [...]}: token lists put before each tune, e.g. its style token) are
+    optional. Notebook 10; 08 when its checkpoint is missing."""
+    r = with_overrides(music_gpt_recipe(), overrides)
+    seed_everything(seed)
+    bos = data.vocab.index(BOUNDARY)
+    index = {t: i for i, t in enumerate(data.vocab)}
+    pre = {name: None if prefixes is None else [[index[t] for t in p] for p in prefixes[name]]
+           for name in ("train", "val")}
+    train = tune_stream(data.ids("train"), bos, pre["train"])
+    val = tune_stream(data.ids("val"), bos, pre["val"])
+    model = GPT(GPTConfig(vocab_size=len(data.vocab), block_size=r["block_size"], n_layer=r["n_layer"],
+                          n_head=r["n_head"], n_embd=r["n_embd"], dropout=r["dropout"],
+                          positions=r["positions"]))
+    history = train_gpt(model, train, r["steps"], r["batch_size"], r["lr"], warmup=r["warmup"],
+                        weight_decay=r["weight_decay"], val_stream=val, eval_every=r["eval_every"],
+                        keep_best=True, seed=seed, device=device,
+                        desc=f"music GPT {r['n_layer']}x{r['n_head']}x{r['n_embd']}")
+    return model, history
+
+
+# ----------------------------------------------------------------------------- measuring
+
+def _windows(n: int, block: int):
+    """(start, first scored position) of windows covering positions 0..n-1: the first window
+    scores all of its positions, each later one (half a block further) only the new ones, so
+    every position is scored once with at least half a block of context."""
+    if n <= block:
+        return [(0, 0)]
+    stride, out, scored = max(1, block // 2), [(0, 0)], block
+    while scored < n:
+        start = min(scored + stride, n) - block
+        out.append((start, scored))
+        scored = start + block
+    return out
+
+
+@torch.no_grad()
+def token_nll(model, tunes_ids, bos: int, prefix=(), batch_size: int = 32) -> list:
+    """The NLL (nats) of every predicted token of every tune, as a list of arrays: the model
+    reads <s> + ``prefix`` + tune and predicts each tune token and the closing <s>, as
+    ``tune_nll`` of notebook 04 counts them, so the means are comparable. Works for a ``GPT``
+    (tunes longer than its context are read in overlapping windows: :func:`_windows`) and for
+    any model whose ``model(x)[0]`` are next-token logits (04's ``TuneLSTM``). Eval mode."""
+    model.eval()
+    device = next(model.parameters()).device
+    config = dict(getattr(model, "config", {}) or {})
+    block = config.get("block_size")
+    skip = len(prefix)
+    seqs = [list(prefix) + list(t) for t in tunes_ids]
+    out = [None] * len(seqs)
+    short = [i for i, s in enumerate(seqs) if block is None or len(s) + 1 <= block]
+    order = sorted(short, key=lambda i: len(seqs[i]))
+    for b in range(0, len(order), batch_size):
+        chunk = order[b:b + batch_size]
+        x, y = tune_batches([seqs[i] for i in chunk], len(chunk), bos)[0]
+        with autocast(device):
+            logits = model(x.to(device))[0]
+        nll = F.cross_entropy(logits.float().transpose(1, 2), y.to(device).clamp(min=0), reduction="none").cpu()
+        for row, i in enumerate(chunk):
+            out[i] = nll[row, skip:len(seqs[i]) + 1].numpy()
+    for i in set(range(len(seqs))) - set(short):
+        x = torch.tensor([bos] + seqs[i], device=device)
+        y = torch.tensor(seqs[i] + [bos], device=device)
+        parts = []
+        for start, scored in _windows(len(x), block):
+            with autocast(device):
+                logits = model(x[None, start:start + block])[0][0].float()
+            parts.append(F.cross_entropy(logits, y[start:start + block], reduction="none")[scored - start:])
+        out[i] = torch.cat(parts).cpu().numpy()[skip:]
+    return out
+
+
+def ngram_token_nll(lm, token_lists) -> list:
+    """The NLL of every predicted token (and the closing boundary) of each tune under an
+    ``NGramLM``: the same tokens as :func:`token_nll` predicts, for the same comparison."""
+    return [np.array([-math.log(lm.prob_at(context, token)) for context, token in lm.ngrams(t, lm.order)])
+            for t in token_lists]
+
+
+TOKEN_TYPES = ("pitch", "duration", "bar line", "header", "end of tune", "other")
+_PITCH = re.compile(r"(\^\^|\^|__|_|=)?[A-Ga-g][,']*")
+_DURATION = re.compile(r"\d+|\d*/\d+")
+_ENDING = re.compile(r"(:?\||\[)\d+([,-]\d+)*")
+
+
+def token_type(token: str) -> str:
+    """What a folk-rnn token is: "pitch" (a note: "^f", "c'"), "duration" ("2", "/2", "3/2"),
+    "bar line" ("|", ":|", "|1"), "header" (meter, key and style tokens: "M:6/8", "K:Gmaj",
+    "<irish>"), "end of tune" (<s>), or "other" (rests, ties, triplets, broken rhythm, chords, <unk>)."""
+    if token == BOUNDARY:
+        return "end of tune"
+    if token.startswith(("M:", "K:")) or (token.startswith("<") and token not in (UNK,)):
+        return "header"
+    if _PITCH.fullmatch(token):
+        return "pitch"
+    if _DURATION.fullmatch(token):
+        return "duration"
+    if token in BAR_TOKENS or _ENDING.fullmatch(token):
+        return "bar line"
+    return "other"
+
+
+def nll_by_type(nlls, token_lists) -> dict:
+    """{token type: (mean NLL in nats, number of tokens)} of per-token NLLs (:func:`token_nll`)
+    of tunes whose tokens are ``token_lists``; the closing <s> of each tune is "end of tune"."""
+    types = [token_type(t) for tokens in token_lists for t in list(tokens) + [BOUNDARY]]
+    values = np.concatenate([np.asarray(n, dtype=float) for n in nlls])
+    if len(types) != len(values):
+        raise ValueError(f"{len(values)} NLLs for {len(types)} tokens (tokens and NLLs must belong together)")
+    types = np.array(types)
+    return {t: (float(values[types == t].mean()), int((types == t).sum())) for t in TOKEN_TYPES if (types == t).any()}
+
+
+# ----------------------------------------------------------------------------- sampling
+
+@torch.no_grad()
+def sample_gpt(model, vocab, prefix=(), n: int = 1, max_len: int = 400, temperature: float = 1.0,
+               top_k: int | None = None, top_p: float | None = None, seed: int = 0) -> list:
+    """Draw ``n`` tunes from a GPT at once: each reads <s> + ``prefix`` (control tokens such as
+    "<irish>", "M:6/8", "K:Dmaj") and continues, one token per step with a KV cache, until it
+    writes <s> or has ``max_len`` new tokens. Tokens are drawn by ``sample_next`` (temperature,
+    then top-k, then nucleus top-p); <unk> is never drawn. Returns lists of tokens: the prefix's
+    meter and key (if given) and the new tokens, without style tokens. Notebooks 08 and 10.
+
+    Limits (ValueError): n and max_len integers >= 1, the prefix's tokens in ``vocab`` (which
+    holds <s>), temperature, top_k and top_p as ``check_sampling`` allows."""
+    check_counts(n=n, max_len=max_len)
+    check_sampling(temperature, top_k, top_p)
+    index = {t: i for i, t in enumerate(vocab)}
+    unknown = [t for t in [BOUNDARY, *prefix] if t not in index]
+    if unknown:
+        raise ValueError(f"tokens {unknown} of the prefix (or <s>) are not in the vocabulary")
+    model.eval()
+    device = next(model.parameters()).device
+    bos = index[BOUNDARY]
+    banned = [index[t] for t in (UNK,) if t in index]
+    idx = torch.tensor([[bos] + [index[t] for t in prefix]] * n, device=device)
+    generator = torch.Generator(device=device).manual_seed(seed)
+    done = torch.zeros(n, dtype=torch.bool, device=device)
+    cache = None
+    for _ in range(max_len):
+        z, cache = next_logits(model, idx, cache)
+        z = z.float()
+        z[:, banned] = -float("inf")
+        nxt = sample_next(z, temperature, top_k, top_p, generator)
+        nxt[done] = bos
+        idx = torch.cat([idx, nxt], dim=1)
+        done |= nxt[:, 0] == bos
+        if done.all():
+            break
+    tunes = []
+    for row in idx[:, 1:].tolist():
+        new = row[len(prefix):]
+        new = new[:new.index(bos)] if bos in new else new
+        tunes.append([t for t in prefix if not t.startswith("<")] + [vocab[i] for i in new])
+    return tunes
