@@ -36,8 +36,8 @@ from .config import DurationEstimate
 from .files import atomic_write
 
 __all__ = ["to_device", "autocast", "allow_tf32", "evaluate", "optimizer_step", "fit", "stream_batch",
-           "learning_rate", "gpt_optimizer", "stream_loss", "train_gpt", "atomic_write", "save_checkpoint", "load_checkpoint", "read_checkpoint_meta",
-           "MAX_PARAMS", "load_model", "load_or_train"]
+           "learning_rate", "gpt_optimizer", "stream_loss", "train_gpt", "atomic_write", "save_checkpoint",
+           "load_checkpoint", "read_checkpoint_meta", "MAX_PARAMS", "load_model", "load_or_train"]
 
 MAX_PARAMS = 10**9   # the largest model load_model builds (and GPTConfig allows): 4 GB of float32 weights
 
@@ -170,10 +170,11 @@ def fit(model, loss_fn, train_loader, optimizer, epochs: int, device, val_loader
 def stream_batch(stream, batch_size: int, block_size: int, step: int, seed: int = 0, rank: int = 0,
                  world_size: int = 1, starts=None):
     """The (x, y) windows of training step ``step``: ``batch_size`` random windows of
-    ``block_size`` tokens, y = x shifted by one, starting anywhere or at one of ``starts``. The windows depend only on (seed, step), so a resumed run reads what
-    an uninterrupted one would; under DDP, rank r of ``world_size`` takes rows r, r +
-    world_size, ... of the same global batch, so the result does not depend on the processes.
-    :func:`train_gpt` reads its batches this way (notebooks 10 and 11)."""
+    ``block_size`` tokens, y = x shifted by one, starting anywhere or at one of ``starts``. The
+    windows depend only on (seed, step), so a resumed run reads what an uninterrupted one would;
+    under DDP, rank r of ``world_size`` takes rows r, r + world_size, ... of the same global batch,
+    so the result does not depend on the processes. :func:`train_gpt` reads its batches this way
+    (notebooks 10 and 11; 10 also calls it)."""
     if batch_size % world_size:
         raise ValueError(f"batch_size={batch_size} must be a multiple of the {world_size} processes")
     if len(stream) < block_size + 1:
@@ -353,7 +354,8 @@ def _resume_gpt(checkpoint, model, optimizer, steps: int, rank: int):
     optimizer.load_state_dict(saved["optimizer"])
     if rank == 0:
         print(f"resuming from {checkpoint} at step {saved['step']} of {steps}", flush=True)
-    return saved["step"], saved["history"], {"val": saved.get("best_val", float("inf")), "state": saved.get("best_state")}
+    best = {"val": saved.get("best_val", float("inf")), "state": saved.get("best_state")}
+    return saved["step"], saved["history"], best
 
 
 def _save_gpt(checkpoint, model, optimizer, step: int, steps: int, history: dict, best: dict, meta, rank: int):

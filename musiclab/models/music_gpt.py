@@ -34,7 +34,8 @@ STYLE_TOKENS = {"oneills": "<irish>", "ryans": "<irish>", "essen": "<german>", "
 
 
 def style_token(piece) -> str:
-    """The control token of a piece's style, from its corpus: "<irish>", "<german>", "<bach>"."""
+    """The control token of a piece's style, from its corpus: "<irish>", "<german>", "<bach>".
+    Notebook 10 and ``python -m musiclab.pretrain``."""
     return STYLE_TOKENS[piece.corpus]
 
 
@@ -44,7 +45,7 @@ def tune_stream(tunes_ids, bos: int, prefixes=None) -> torch.Tensor:
     """One 1-D tensor of token ids: <s> prefix_1 tune_1 <s> prefix_2 tune_2 ... <s>.
 
     ``prefixes`` (one list of ids per tune, e.g. its style token) are read like the tune; a window
-    of the stream may start anywhere and cross from one tune into the next."""
+    of the stream may start anywhere and cross from one tune into the next. Notebooks 10 and 11."""
     prefixes = prefixes if prefixes is not None else [[] for _ in tunes_ids]
     if len(prefixes) != len(tunes_ids):
         raise ValueError(f"{len(prefixes)} prefixes for {len(tunes_ids)} tunes")
@@ -115,7 +116,8 @@ def token_nll(model, tunes_ids, bos: int, prefix=(), batch_size: int = 32) -> li
     reads <s> + ``prefix`` + tune and predicts each tune token and the closing <s>, as
     ``tune_nll`` of notebook 04 counts them, so the means are comparable. Works for a ``GPT``
     (tunes longer than its context are read in overlapping windows: :func:`_windows`) and for
-    any model whose ``model(x)[0]`` are next-token logits (04's ``TuneLSTM``). Eval mode."""
+    any model whose ``model(x)[0]`` are next-token logits (04's ``TuneLSTM``). Eval mode.
+    Notebooks 08, 10 and 11."""
     model.eval()
     device = next(model.parameters()).device
     config = dict(getattr(model, "config", {}) or {})
@@ -147,7 +149,7 @@ def token_nll(model, tunes_ids, bos: int, prefix=(), batch_size: int = 32) -> li
 
 def ngram_token_nll(lm, token_lists) -> list:
     """The NLL of every predicted token (and the closing boundary) of each tune under an
-    ``NGramLM``: the same tokens as :func:`token_nll` predicts, for the same comparison."""
+    ``NGramLM``: the same tokens as :func:`token_nll` predicts, for the same comparison. Notebook 10."""
     return [np.array([-math.log(lm.prob_at(context, token)) for context, token in lm.ngrams(t, lm.order)])
             for t in token_lists]
 
@@ -161,7 +163,8 @@ _ENDING = re.compile(r"(:?\||\[)\d+([,-]\d+)*")
 def token_type(token: str) -> str:
     """What a folk-rnn token is: "pitch" (a note: "^f", "c'"), "duration" ("2", "/2", "3/2"),
     "bar line" ("|", ":|", "|1"), "header" (meter, key and style tokens: "M:6/8", "K:Gmaj",
-    "<irish>"), "end of tune" (<s>), or "other" (rests, ties, triplets, broken rhythm, chords, <unk>)."""
+    "<irish>"), "end of tune" (<s>), or "other" (rests, ties, triplets, broken rhythm, chords, <unk>).
+    Notebook 10."""
     if token == BOUNDARY:
         return "end of tune"
     if token.startswith(("M:", "K:")) or (token.startswith("<") and token not in (UNK,)):
@@ -177,7 +180,7 @@ def token_type(token: str) -> str:
 
 def nll_by_type(nlls, token_lists) -> dict:
     """{token type: (mean NLL in nats, number of tokens)} of per-token NLLs (:func:`token_nll`)
-    of tunes whose tokens are ``token_lists``; the closing <s> of each tune is "end of tune"."""
+    of tunes whose tokens are ``token_lists``; the closing <s> of each tune is "end of tune". Notebook 10."""
     types = [token_type(t) for tokens in token_lists for t in list(tokens) + [BOUNDARY]]
     values = np.concatenate([np.asarray(n, dtype=float) for n in nlls])
     if len(types) != len(values):
