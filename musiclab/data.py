@@ -4,6 +4,7 @@
   the major or minor key with the same third (notebooks 02, 05, 07, 08).
 * ``piece_bars`` / ``bar_dataset``: whole bars of a piece as piano rolls, with one rule for pickups
   (notebooks 02, 07, 08).
+* ``decode_bars``: the one rule from a model's cell probabilities to 0/1 bars (notebooks 02, 07, 08).
 * ``chorale_beat_roll``: a chorale as one 88-key frame per beat, in C (notebooks 05, 08; the JSB
   protocol of Boulanger-Lewandowski et al. 2012).
 * ``TokenData`` / ``token_data`` / ``tune_batches``: ABC token datasets with a vocabulary from the
@@ -22,7 +23,7 @@ from .corpora import load_corpus
 from .music import bars, key_shift, piano_roll, transpose
 
 __all__ = ["pieces_by_id", "checkpoint_split", "MODE_FAMILY", "key_family", "to_c", "bar_quarters", "piece_bars", "bar_dataset",
-           "chorale_beat_roll", "TokenData", "token_data", "tune_batches", "BOUNDARY", "UNK", "PAD_TARGET"]
+           "decode_bars", "chorale_beat_roll", "TokenData", "token_data", "tune_batches", "BOUNDARY", "UNK", "PAD_TARGET"]
 
 MODE_FAMILY = {"major": "major", "ionian": "major", "mixolydian": "major", "lydian": "major",
                "minor": "minor", "aeolian": "minor", "dorian": "minor", "phrygian": "minor",
@@ -104,6 +105,23 @@ def bar_dataset(pieces, quarters: float = 4.0, **bar_options) -> tuple[np.ndarra
     stack = np.concatenate([b for _, b in per_piece]).astype(np.float32)
     owner = np.concatenate([np.full(len(b), i) for i, b in per_piece])
     return stack, owner
+
+
+def decode_bars(probs, rule: str = "threshold", threshold: float = 0.5, seed: int = 0) -> np.ndarray:
+    """The one rule from a model's cell probabilities to a 0/1 bar (notebooks 07, 08, 02).
+
+    ``rule="threshold"`` (MuseGAN's hard thresholding, what 07 reports): a cell is on when its
+    probability is above ``threshold``. ``rule="sample"``: each cell is drawn on with its
+    probability (Bernoulli, seeded). Returns float32 numpy of the same shape."""
+    p = torch.as_tensor(probs.detach().cpu() if torch.is_tensor(probs) else np.asarray(probs),
+                        dtype=torch.float32)
+    if p.numel() and (p.min() < 0 or p.max() > 1 or not torch.isfinite(p).all()):
+        raise ValueError("decode_bars expects probabilities in [0, 1]")
+    if rule == "threshold":
+        return (p > threshold).float().numpy()
+    if rule == "sample":
+        return torch.bernoulli(p, generator=torch.Generator().manual_seed(seed)).numpy()
+    raise ValueError(f"rule must be 'threshold' or 'sample', got {rule!r}")
 
 
 def chorale_beat_roll(piece) -> np.ndarray:

@@ -106,3 +106,21 @@ def test_tune_batches_shift_targets_and_pad():
     assert x[short, :2].tolist() == [0, 8] and y[short].tolist() == [8, 0, PAD_TARGET, PAD_TARGET]
     shuffled = tune_batches([[1]] * 10, batch_size=3, bos=0, rng=np.random.default_rng(0))
     assert sum(len(b[0]) for b in shuffled) == 10 and all(b[0].dtype == torch.long for b in shuffled)
+
+
+def test_decode_bars_is_the_one_rule():
+    from musiclab.models import dic, gan
+    assert ml.decode_bars is ml.data.decode_bars is gan.decode_bars is dic.decode_bars   # one home: musiclab.data
+    probs = np.array([[0.2, 0.5, 0.51, 0.9]], dtype=np.float32)
+    assert ml.decode_bars(probs).tolist() == [[0.0, 0.0, 1.0, 1.0]]              # strictly above 0.5
+    assert ml.decode_bars(probs, threshold=0.3).tolist() == [[0.0, 1.0, 1.0, 1.0]]
+    assert ml.decode_bars(torch.tensor(probs)).tolist() == [[0.0, 0.0, 1.0, 1.0]]
+    many = np.full((20000,), 0.3, dtype=np.float32)
+    sampled = ml.decode_bars(many, rule="sample", seed=1)
+    assert set(np.unique(sampled)) == {0.0, 1.0} and abs(sampled.mean() - 0.3) < 0.02
+    assert np.array_equal(sampled, ml.decode_bars(many, rule="sample", seed=1))   # seeded
+    assert ml.decode_bars(np.array([0.0, 1.0]), rule="sample").tolist() == [0.0, 1.0]
+    with pytest.raises(ValueError):
+        ml.decode_bars(np.array([1.5]))
+    with pytest.raises(ValueError):
+        ml.decode_bars(probs, rule="argmax")

@@ -112,22 +112,6 @@ def test_style_balanced_batches_reach_a_rare_style():
     assert abs(np.mean(drawn == 2) - 1 / 3) < 0.1              # a third of the draws, not 2 / 62
 
 
-def test_decode_bars():
-    probs = np.array([[0.2, 0.5, 0.51, 0.9]], dtype=np.float32)
-    assert ml.decode_bars(probs).tolist() == [[0.0, 0.0, 1.0, 1.0]]              # strictly above 0.5
-    assert ml.decode_bars(probs, threshold=0.3).tolist() == [[0.0, 1.0, 1.0, 1.0]]
-    assert ml.decode_bars(torch.tensor(probs)).tolist() == [[0.0, 0.0, 1.0, 1.0]]
-    many = np.full((20000,), 0.3, dtype=np.float32)
-    sampled = ml.decode_bars(many, rule="sample", seed=1)
-    assert set(np.unique(sampled)) == {0.0, 1.0} and abs(sampled.mean() - 0.3) < 0.02
-    assert np.array_equal(sampled, ml.decode_bars(many, rule="sample", seed=1))   # seeded
-    assert ml.decode_bars(np.array([0.0, 1.0]), rule="sample").tolist() == [0.0, 1.0]
-    with pytest.raises(ValueError):
-        ml.decode_bars(np.array([1.5]))
-    with pytest.raises(ValueError):
-        ml.decode_bars(probs, rule="argmax")
-
-
 def test_style_classifier_learns_toy_styles():
     bars, styles = toy_bars(seed=1)
     clf, loss = ml.train_style_classifier(bars, styles, epochs=100)

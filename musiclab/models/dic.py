@@ -16,7 +16,7 @@
 
 Bars are (n, steps, keys) or flattened (n, steps * keys) arrays of 0/1 from ``piece_bars`` /
 ``bar_dataset``; they are decoded from probabilities with ``decode_bars`` (the one rule, in
-``models.gan``) at a threshold calibrated on training bars (``bar_threshold``).
+``musiclab.data``) at a threshold calibrated on training bars (``bar_threshold``).
 """
 import numpy as np
 import torch
@@ -25,6 +25,7 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader, TensorDataset
 
 from ..config import by_mode, seed_everything
+from ..data import decode_bars
 from ..reconstruction import best_threshold
 from ..train import fit
 
@@ -255,7 +256,6 @@ def bar_threshold(model, train_bars) -> float:
 def decode_codes(model, z, threshold: float, shape=None) -> np.ndarray:
     """Codes (n, k) -> 0/1 bars by the decoder, sigmoid and ``decode_bars`` at ``threshold``;
     ``shape`` = (steps, keys) gives (n, steps, keys)."""
-    from .gan import decode_bars  # the one decoding rule (models.gan), imported when first used
     model.eval()
     device = next(model.parameters()).device
     probs = torch.sigmoid(model.decoder(torch.as_tensor(np.asarray(z, dtype=np.float32)).to(device))).cpu()

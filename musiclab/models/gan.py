@@ -15,9 +15,10 @@ bar (steps x keys piano roll) is on; the discriminator D(x, c) scores a bar give
   for symbolic music generation and accompaniment".
 
 ``train_bar_gan`` is the one training recipe (notebook 07 calls it; 08 calls it when 07's
-checkpoint is missing); ``decode_bars`` is the one rule from probabilities to 0/1 bars (07, 08,
-02); ``StyleClassifier`` / ``train_style_classifier`` tell which style a bar is in (07 checks
-that G plays the style it is asked for).
+checkpoint is missing); ``generate_bars`` decodes G's
+probabilities with ``decode_bars`` (the one rule, in ``musiclab.data``); ``StyleClassifier`` /
+``train_style_classifier`` tell which style a bar is in (07 checks that G plays the style it is
+asked for).
 """
 from __future__ import annotations
 
@@ -28,8 +29,9 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from ..config import DurationEstimate, by_mode, seed_everything
+from ..data import decode_bars
 
-__all__ = ["BarGenerator", "BarDiscriminator", "gan_recipe", "train_bar_gan", "decode_bars",
+__all__ = ["BarGenerator", "BarDiscriminator", "gan_recipe", "train_bar_gan",
            "generate_bars", "StyleClassifier", "train_style_classifier", "predict_styles"]
 
 
@@ -164,23 +166,6 @@ def train_bar_gan(bars, styles, device, steps: int | None = None, batch: int | N
             history[name].append(value.item())
         estimate.done()
     return G.eval(), D.eval(), history
-
-
-def decode_bars(probs, rule: str = "threshold", threshold: float = 0.5, seed: int = 0) -> np.ndarray:
-    """The one rule from a model's cell probabilities to a 0/1 bar (notebooks 07, 08, 02).
-
-    ``rule="threshold"`` (MuseGAN's hard thresholding, what 07 reports): a cell is on when its
-    probability is above ``threshold``. ``rule="sample"``: each cell is drawn on with its
-    probability (Bernoulli, seeded). Returns float32 numpy of the same shape."""
-    p = torch.as_tensor(probs.detach().cpu() if torch.is_tensor(probs) else np.asarray(probs),
-                        dtype=torch.float32)
-    if p.numel() and (p.min() < 0 or p.max() > 1 or not torch.isfinite(p).all()):
-        raise ValueError("decode_bars expects probabilities in [0, 1]")
-    if rule == "threshold":
-        return (p > threshold).float().numpy()
-    if rule == "sample":
-        return torch.bernoulli(p, generator=torch.Generator().manual_seed(seed)).numpy()
-    raise ValueError(f"rule must be 'threshold' or 'sample', got {rule!r}")
 
 
 @torch.no_grad()
