@@ -129,3 +129,11 @@ def test_bar_metrics_average_entropy_and_scale_over_sounding_bars():
     assert np.isclose(values["H (bits)"], np.mean([metrics.pitch_class_entropy(b, low=48) for b in bars]))
     assert np.isclose(values["SC"], np.mean([metrics.scale_consistency(b, low=48) for b in bars]))
     assert np.isnan(metrics.bar_metrics(np.zeros((3, 16, 24)), low=48)["SC"])
+
+
+def test_models_export_every_family_name_but_not_the_family_modules():
+    import musiclab.models as models
+    families = [models.transformer, models.rnn, models.dic, models.gan, models.chorale_gpt]
+    assert sorted(models.__all__) == sorted(n for f in families for n in f.__all__)
+    assert all(hasattr(ml, n) for n in models.__all__)                       # ml.train_bar_gan, ml.GPT, ...
+    assert not any(hasattr(ml, n) for n in ["transformer", "rnn", "dic", "gan", "chorale_gpt"])
