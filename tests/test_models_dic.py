@@ -117,6 +117,13 @@ def test_a_tiny_train_call_lowers_the_loss():
     assert h_a["val"][-1] < h_a["val"][0] and dic_a.config["sizes"] == [6, 8, 2]
 
 
+def test_a_typo_in_a_setting_raises():
+    bars = toy_bars()
+    for train in [train_bar_dic, train_logistic_pca, train_vae, train_logmel_dic]:
+        with pytest.raises(ValueError, match="epoch"):
+            train(bars.reshape(len(bars), -1), None, epoch=1)          # "epochs" misspelt
+
+
 def test_bar_probs_threshold_and_decoding_on_a_trained_model():
     bars = toy_bars()
     model, _ = train_bar_dic(bars, None, hidden=[16], k=3, epochs=12, batch_size=16, lr=1e-2)

@@ -24,7 +24,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch.utils.data import DataLoader, TensorDataset
 
-from ..config import by_mode, seed_everything
+from ..config import by_mode, seed_everything, with_overrides
 from ..data import decode_bars
 from ..reconstruction import best_threshold
 from ..train import fit
@@ -184,8 +184,9 @@ def fit_autoencoder(model, loss_fn, train, val, recipe, device, desc, seed):
 
 def train_logmel_dic(train_frames, val_frames=None, device="cpu", seed: int = 0, **overrides):
     """Train the log-mel DIC (notebook 02, part A) on standardised frames (n, 64) with MSE;
-    returns (model, history). ``overrides`` change entries of ``logmel_dic_recipe()``."""
-    recipe = {**logmel_dic_recipe(), **overrides}
+    returns (model, history). ``overrides`` change entries of ``logmel_dic_recipe()`` (an
+    unknown one raises ValueError)."""
+    recipe = with_overrides(logmel_dic_recipe(), overrides)
     train = _rows(train_frames)
     seed_everything(seed)
     model = DIC([train.shape[1], *recipe["hidden"], recipe["k"]])
@@ -197,7 +198,7 @@ def train_bar_dic(train_bars, val_bars=None, device="cpu", seed: int = 0, **over
     """Train the bar DIC (notebooks 02 and 08) with BCE, the output bias set to the average
     training bar; returns (model, history) with the best validation epoch's weights.
     ``overrides`` change entries of ``bar_dic_recipe()`` (hidden, k, epochs, batch_size, lr)."""
-    recipe = {**bar_dic_recipe(), **overrides}
+    recipe = with_overrides(bar_dic_recipe(), overrides)
     train = _rows(train_bars)
     seed_everything(seed)
     model = DIC([train.shape[1], *recipe["hidden"], recipe["k"]])
@@ -209,7 +210,7 @@ def train_bar_dic(train_bars, val_bars=None, device="cpu", seed: int = 0, **over
 def train_logistic_pca(train_bars, val_bars=None, device="cpu", seed: int = 0, **overrides):
     """The baseline of the bar DIC (notebook 02): ``LogisticPCA`` with the DIC's code size, BCE
     and output bias, trained by ``logistic_pca_recipe()``; returns (model, history)."""
-    recipe = {**logistic_pca_recipe(), **overrides}
+    recipe = with_overrides(logistic_pca_recipe(), overrides)
     train = _rows(train_bars)
     seed_everything(seed)
     model = LogisticPCA(train.shape[1], recipe["k"])
@@ -221,7 +222,7 @@ def train_logistic_pca(train_bars, val_bars=None, device="cpu", seed: int = 0, *
 def train_vae(train_bars, val_bars=None, device="cpu", seed: int = 0, **overrides):
     """Train the bar VAE (notebook 02) on the negative ELBO with a KL warm-up over the first
     ``warmup`` fraction of the steps (``vae_recipe()``); returns (model, history)."""
-    recipe = {**vae_recipe(), **overrides}
+    recipe = with_overrides(vae_recipe(), overrides)
     train = _rows(train_bars)
     seed_everything(seed)
     model = VAE([train.shape[1], *recipe["hidden"], recipe["k"]])
