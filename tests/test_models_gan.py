@@ -92,6 +92,33 @@ def test_tiny_training_runs_with_finite_losses():
     assert bars_out.shape == (5, 16, 24) and set(np.unique(bars_out)) <= {0.0, 1.0}
 
 
+def test_a_typo_in_a_setting_raises():
+    bars, styles = toy_bars(n_per_style=4)
+    with pytest.raises(ValueError, match="style_wieght"):
+        ml.train_bar_gan(bars, styles, "cpu", steps=1, style_wieght=0.0, progress=False)
+
+
+def test_gan_step_is_one_update_of_d_then_one_of_g_with_the_logged_losses():
+    import copy
+    softplus = torch.nn.functional.softplus
+    G, D = small_gan()
+    opt_G, opt_D = (torch.optim.Adam(m.parameters(), lr=1e-3) for m in (G, D))
+    bars, styles = toy_bars(n_per_style=4)
+    x, y = torch.from_numpy(bars), torch.from_numpy(styles).long()
+    c, z = torch.eye(3)[y], torch.randn(len(y), 8)
+    G0, D0 = copy.deepcopy(G), copy.deepcopy(D)          # the networks before the step
+    logged = ml.gan_step(G, D, opt_G, opt_D, x, c, y, z, style_weight=1.0)
+    assert list(logged) == ["D", "G", "D(x) real", "D(G(z)) fake", "style real", "style fake"]
+    with torch.no_grad():
+        fake = G0(z, c)
+        L_D = softplus(-D0(x, c)).mean() + softplus(D0(fake, c)).mean()   # real up, fakes down
+        L_G = softplus(-D.eval()(fake, c)).mean()        # non-saturating, through the *updated* D
+    assert logged["D"] == pytest.approx(L_D.item(), rel=1e-6)
+    assert logged["G"] == pytest.approx(L_G.item(), rel=1e-4)   # (D's spectral norms iterate once more)
+    assert not all(torch.equal(a, b) for a, b in zip(G0.parameters(), G.parameters()))   # both moved
+    assert not all(torch.equal(a, b) for a, b in zip(D0.parameters(), D.parameters()))
+
+
 def test_style_balanced_batches_reach_a_rare_style():
     bars, styles = toy_bars(n_per_style=30)
     keep = (styles != 2) | (np.arange(len(styles)) < 6)      # style 2 keeps 2 bars of 60

@@ -15,10 +15,10 @@ bar (steps x keys piano roll) is on; the discriminator D(x, c) scores a bar give
   for symbolic music generation and accompaniment".
 
 ``train_bar_gan`` is the one training recipe (notebook 07 calls it; 08 calls it when 07's
-checkpoint is missing); ``generate_bars`` decodes G's
-probabilities with ``decode_bars`` (the one rule, in ``musiclab.data``); ``StyleClassifier`` /
-``train_style_classifier`` tell which style a bar is in (07 checks that G plays the style it is
-asked for).
+checkpoint is missing); each of its steps is one ``gan_step`` (one update of D, one of G);
+``generate_bars`` decodes G's probabilities with ``decode_bars`` (the one rule, in ``musiclab.data``);
+``StyleClassifier`` / ``train_style_classifier`` tell which style a bar is in (07 checks that G
+plays the style it is asked for).
 """
 from __future__ import annotations
 
@@ -28,10 +28,10 @@ import torch.nn as nn
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from ..config import DurationEstimate, by_mode, seed_everything
+from ..config import DurationEstimate, by_mode, seed_everything, with_overrides
 from ..data import decode_bars
 
-__all__ = ["BarGenerator", "BarDiscriminator", "gan_recipe", "train_bar_gan",
+__all__ = ["BarGenerator", "BarDiscriminator", "gan_recipe", "gan_step", "train_bar_gan",
            "generate_bars", "StyleClassifier", "train_style_classifier", "predict_styles"]
 
 
@@ -97,15 +97,41 @@ def gan_recipe() -> dict:
                 z_dim=64, lr=by_mode(2e-4, 1e-3), style_weight=1.0)
 
 
-def train_bar_gan(bars, styles, device, steps: int | None = None, batch: int | None = None,
-                  hidden: int | None = None, z_dim: int | None = None, lr: float | None = None,
-                  style_weight: float | None = None, n_styles: int | None = None, seed: int = 0,
-                  snapshot_steps=(), n_snapshot: int = 2, progress: bool = True):
+def gan_step(G, D, opt_G, opt_D, x, c, y, z, style_weight: float) -> dict:
+    """One update of D, then one of G, on real bars ``x`` of styles ``y`` (one-hot ``c``) and the
+    fakes G(z, c). Returns the numbers ``train_bar_gan`` logs, as floats."""
+    fake = G(z, c)
+    # D's loss (Goodfellow et al. 2014): L_D = softplus(-D(x)) + softplus(D(G(z))) = -log sigma(D(x))
+    # - log(1 - sigma(D(G(z)))): real bars up, fakes down; G's output is detached, so this step moves
+    # D only. Plus the style head's cross-entropy on the real bars (AC-GAN).
+    d_real, d_fake = D(x, c), D(fake.detach(), c)
+    adv_D = F.softplus(-d_real).mean() + F.softplus(d_fake).mean()
+    style_real = F.cross_entropy(D.style_logits(x), y)
+    opt_D.zero_grad()
+    (adv_D + style_weight * style_real).backward()
+    opt_D.step()
+    # G's non-saturating loss (Goodfellow et al. 2014): L_G = softplus(-D(G(z))) = -log sigma(D(G(z)))
+    # on the same fakes, through the updated D; plus the style head's cross-entropy on the fakes:
+    # G's bars must be recognisable as the asked style.
+    adv_G = F.softplus(-D(fake, c)).mean()
+    style_fake = F.cross_entropy(D.style_logits(fake), y)
+    opt_G.zero_grad()
+    (adv_G + style_weight * style_fake).backward()
+    opt_G.step()
+    return {"D": adv_D.item(), "G": adv_G.item(), "D(x) real": torch.sigmoid(d_real).mean().item(),
+            "D(G(z)) fake": torch.sigmoid(d_fake).mean().item(), "style real": style_real.item(),
+            "style fake": style_fake.item()}
+
+
+def train_bar_gan(bars, styles, device, n_styles: int | None = None, seed: int = 0, snapshot_steps=(),
+                  n_snapshot: int = 2, progress: bool = True, **overrides):
     """Train a conditional bar GAN (notebook 07's recipe; 08 calls it when 07's checkpoint is missing).
 
     ``bars``: (n, steps, keys) 0/1 training bars; ``styles``: (n,) style index of each bar.
-    Sizes not given come from :func:`gan_recipe`. Every batch is style-balanced (each style equally
-    likely, whatever its number of bars). With a = D(x, c) on real bars and b = D(G(z, c), c) on fakes:
+    ``overrides`` change settings of :func:`gan_recipe` (steps, batch, hidden, z_dim, lr,
+    style_weight; an unknown one raises ValueError). Every batch is style-balanced (each style
+    equally likely, whatever its number of bars); each step is one :func:`gan_step`. With
+    a = D(x, c) on real bars and b = D(G(z, c), c) on fakes:
 
     * D minimises softplus(-a) + softplus(b) = -log sigma(a) - log(1 - sigma(b)) (Goodfellow et al. 2014),
       plus ``style_weight`` x the cross-entropy of its style head on the *real* bars (AC-GAN);
@@ -117,19 +143,18 @@ def train_bar_gan(bars, styles, device, steps: int | None = None, batch: int | N
     bars), "style real" and "style fake" (the style head's cross-entropies) and "snapshots": {step: G's probabilities for the
     same ``n_snapshot`` noise vectors in every style, (n_styles, n_snapshot, steps, keys)}.
     """
-    recipe = gan_recipe()
-    given = dict(steps=steps, batch=batch, hidden=hidden, z_dim=z_dim, lr=lr, style_weight=style_weight)
-    steps, batch, hidden, z_dim, lr, style_weight = (recipe[k] if v is None else v for k, v in given.items())
+    r = with_overrides(gan_recipe(), overrides)
+    steps, batch, z_dim = r["steps"], r["batch"], r["z_dim"]
     X = torch.as_tensor(np.asarray(bars), dtype=torch.float32)
     Y = torch.as_tensor(np.asarray(styles), dtype=torch.long)
     n_styles = int(Y.max()) + 1 if n_styles is None else n_styles
     weights = (1.0 / torch.bincount(Y, minlength=n_styles).clamp(min=1).float())[Y]   # style-balanced
 
     seed_everything(seed)
-    shape = dict(n_styles=n_styles, steps=X.shape[1], n_keys=X.shape[2], hidden=hidden)
+    shape = dict(n_styles=n_styles, steps=X.shape[1], n_keys=X.shape[2], hidden=r["hidden"])
     G, D = BarGenerator(z_dim=z_dim, **shape).to(device), BarDiscriminator(**shape).to(device)
-    opt_G = torch.optim.Adam(G.parameters(), lr=lr, betas=(0.5, 0.999))
-    opt_D = torch.optim.Adam(D.parameters(), lr=lr, betas=(0.5, 0.999))
+    opt_G = torch.optim.Adam(G.parameters(), lr=r["lr"], betas=(0.5, 0.999))
+    opt_D = torch.optim.Adam(D.parameters(), lr=r["lr"], betas=(0.5, 0.999))
     history = {k: [] for k in ["D", "G", "D(x) real", "D(G(z)) fake", "style real", "style fake"]}
     history["snapshots"] = {}
     fixed_z = torch.randn(n_snapshot, z_dim, generator=torch.Generator().manual_seed(7)).to(device)
@@ -145,25 +170,10 @@ def train_bar_gan(bars, styles, device, steps: int | None = None, batch: int | N
             break
         i = torch.multinomial(weights, batch, replacement=True)
         x, y = X[i].to(device), Y[i].to(device)
-        c = every_style[y]
-        fake = G(torch.randn(batch, z_dim, device=device), c)
-        # discriminator: push real bars up, fake bars down (G's output detached: D's step only)
-        d_real, d_fake = D(x, c), D(fake.detach(), c)
-        adv_D = F.softplus(-d_real).mean() + F.softplus(d_fake).mean()
-        style_real = F.cross_entropy(D.style_logits(x), y)
-        opt_D.zero_grad()
-        (adv_D + style_weight * style_real).backward()
-        opt_D.step()
-        # generator: the non-saturating loss on the same fakes, through the updated D
-        adv_G = F.softplus(-D(fake, c)).mean()
-        style_fake = F.cross_entropy(D.style_logits(fake), y)
-        opt_G.zero_grad()
-        (adv_G + style_weight * style_fake).backward()
-        opt_G.step()
-        for name, value in [("D", adv_D), ("G", adv_G), ("D(x) real", torch.sigmoid(d_real).mean()),
-                            ("D(G(z)) fake", torch.sigmoid(d_fake).mean()), ("style real", style_real),
-                            ("style fake", style_fake)]:
-            history[name].append(value.item())
+        z = torch.randn(batch, z_dim, device=device)
+        logged = gan_step(G, D, opt_G, opt_D, x, every_style[y], y, z, r["style_weight"])
+        for name, value in logged.items():
+            history[name].append(value)
         estimate.done()
     return G.eval(), D.eval(), history
 
