@@ -160,7 +160,11 @@ def test_bar_metrics_average_entropy_and_scale_over_sounding_bars():
 
 def test_models_export_every_family_name_but_not_the_family_modules():
     import musiclab.models as models
-    families = [models.transformer, models.rnn, models.dic, models.gan, models.chorale_gpt]
+    families = [models.transformer, models.rnn, models.dic, models.gan, models.music_gpt,
+                models.chorale_gpt]
+    import pkgutil
+    assert sorted(f.__name__.rsplit(".", 1)[1] for f in families) == sorted(
+        m.name for m in pkgutil.iter_modules(models.__path__))                 # a new family file is listed
     assert sorted(models.__all__) == sorted(n for f in families for n in f.__all__)
     assert all(hasattr(ml, n) for n in models.__all__)                       # ml.train_bar_gan, ml.GPT, ...
-    assert not any(hasattr(ml, n) for n in ["transformer", "rnn", "dic", "gan", "chorale_gpt"])
+    assert not any(hasattr(ml, n) for n in ["transformer", "rnn", "dic", "gan", "music_gpt", "chorale_gpt"])

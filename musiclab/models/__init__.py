@@ -11,7 +11,9 @@ from .transformer import *  # noqa: F401,F403
 from .rnn import *  # noqa: F401,F403
 from .dic import *  # noqa: F401,F403
 from .gan import *  # noqa: F401,F403
-from .chorale_gpt import *  # noqa: F401,F403  (last: it uses pretrain, which imports .transformer)
-from . import chorale_gpt, dic, gan, rnn, transformer  # the modules themselves, for __all__
+from .music_gpt import *  # noqa: F401,F403
+from .chorale_gpt import *  # noqa: F401,F403  (after music_gpt: it uses its token_nll, tune_stream)
+from . import chorale_gpt, dic, gan, music_gpt, rnn, transformer  # the modules themselves, for __all__
 
-__all__ = transformer.__all__ + rnn.__all__ + dic.__all__ + gan.__all__ + chorale_gpt.__all__
+__all__ = (transformer.__all__ + rnn.__all__ + dic.__all__ + gan.__all__ + music_gpt.__all__
+           + chorale_gpt.__all__)
