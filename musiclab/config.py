@@ -1,7 +1,7 @@
 """Device choice, seeding and the size switch (quick or full mode) shared by every notebook.
 
 ``MUSICLAB_MODE`` = ``quick`` | ``full`` | ``auto`` (the default). Quick mode shrinks data, epochs
-and models so each notebook runs in about a minute on two CPU cores; full mode uses the real sizes,
+and models so each notebook runs in 10 s to about 1.5 min on two CPU cores; full mode uses the real sizes,
 meant for a GPU. ``auto`` picks full mode on a CUDA GPU and quick mode elsewhere (a CPU, Apple's
 MPS). The older switch ``MUSICLAB_QUICK=1`` still means quick (``0`` means full) where
 ``MUSICLAB_MODE`` is not set. The test run sets quick mode (conftest.py). Every notebook's first
@@ -68,7 +68,7 @@ def is_quick() -> bool:
 def mode_line() -> str:
     """One line for the top of a notebook: the mode, why, and how to change it."""
     chosen, why = mode_and_reason()
-    other = "full (sizes meant for a GPU)" if chosen == "quick" else "quick"
+    other = "full (sizes meant for a GPU; on a CPU minutes to many hours)" if chosen == "quick" else "quick"
     return (f"mode: {chosen} ({why}). For {other}: %env MUSICLAB_MODE={other.split()[0]}, then run the notebook "
             f"again from the top (or start Jupyter with MUSICLAB_MODE={other.split()[0]}).")
 
@@ -80,7 +80,7 @@ def by_mode(full, quick):
 
 def with_overrides(recipe: dict, overrides: dict) -> dict:
     """A training recipe with some settings changed; an unknown setting raises ValueError
-    (the ``train_*`` functions of musiclab.models and musiclab.pretrain)."""
+    (the ``train_*`` functions of musiclab.models)."""
     unknown = set(overrides) - set(recipe)
     if unknown:
         raise ValueError(f"unknown settings {sorted(unknown)}; known: {sorted(recipe)}")

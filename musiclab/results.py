@@ -168,8 +168,8 @@ def print_mode(notebook: str | None = None) -> None:
         return
     entry = full_results(notebook) if notebook else None
     if entry and entry.get("status") == "passed" and entry.get("seconds"):
-        print(f"full mode: this notebook took {entry['seconds'] / 60:.1f} min on {entry.get('hardware') or device_label(entry)} "
-              f"({entry.get('date', 'date unknown')}, python -m musiclab.bench --full).")
+        print(f"full mode: this notebook took {entry['seconds'] / 60:.1f} min on {device_label(entry)} ({entry.get('hardware', 'hardware unknown')}), "
+              f"{entry.get('date', 'date unknown')} (python -m musiclab.bench --full).")
     else:
         print("full mode: this notebook has not yet been run to the end at full size on a recorded machine; "
               "if it fails or is too slow, use MUSICLAB_MODE=quick.")

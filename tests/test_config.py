@@ -84,7 +84,7 @@ def test_full_mode_says_what_the_recorded_full_run_of_the_notebook_took(unset, c
     ml.print_mode(notebook)
     out = capsys.readouterr().out
     if entry and entry["status"] == "passed":
-        assert f"this notebook took {entry['seconds'] / 60:.1f} min on {entry['hardware']}" in out
+        assert f"this notebook took {entry['seconds'] / 60:.1f} min on {results.device_label(entry)} ({entry['hardware']})" in out
     else:
         assert "has not yet been run to the end at full size" in out and "MUSICLAB_MODE=quick" in out
     assert ("full mode on a CPU" in out) == (not cuda)

@@ -182,3 +182,11 @@ def test_continue_rolls_keeps_the_prime_and_caps_the_voices():
     assert capped.shape == free.shape == (3, 11, 88)
     assert np.array_equal(capped[:, :6], primes) and np.array_equal(free[:, :6], primes)
     assert capped[:, 6:].sum(-1).max() <= 4 < free[:, 6:].sum(-1).min()
+
+
+def test_reshuffled_tune_batches_know_how_many_batches_an_epoch_has():
+    from musiclab.models.rnn import _Reshuffled
+    tunes = [[1, 2, 3][: 1 + i % 3] for i in range(11)]
+    for batch_size in (1, 4, 11, 20):
+        batches = _Reshuffled(tunes, batch_size, bos=0, seed=0)
+        assert len(batches) == len(list(batches))

@@ -98,6 +98,10 @@ class _Reshuffled:
     def __iter__(self):
         return iter(tune_batches(*self.args, rng=self.rng))
 
+    def __len__(self):  # batches per epoch (fit's duration estimate counts steps)
+        tunes_ids, batch_size, _ = self.args
+        return -(-len(tunes_ids) // batch_size)
+
 
 def tune_lstm_recipe() -> dict:
     """Sizes and training settings of notebook 04's LSTM: folk-rnn's 3 x 512 with dropout 0.5 in
