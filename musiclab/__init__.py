@@ -28,7 +28,6 @@ from .data import *  # noqa: F401,F403
 from .splits import *  # noqa: F401,F403
 from .baselines import *  # noqa: F401,F403
 from .models import *  # noqa: F401,F403
-from .models.music_gpt import *  # noqa: F401,F403
 from .recipes import *  # noqa: F401,F403
 from .source import *  # noqa: F401,F403
 from .reconstruction import *  # noqa: F401,F403

@@ -19,7 +19,7 @@ import time
 import torch
 import torch.distributed as dist
 
-from .config import is_quick, seed_everything
+from .config import is_quick, seed_everything, with_overrides
 from .corpora import load_corpus
 from .data import BOUNDARY, token_data
 from .models.music_gpt import STYLE_TOKENS, music_gpt_recipe, style_token, tune_stream
@@ -83,7 +83,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     if args.quick:
         os.environ["MUSICLAB_MODE"] = "quick"
-    recipe = {**music_gpt_recipe(), **{k: v for k, v in vars(args).items() if k in music_gpt_recipe() and v is not None}}
+    recipe = with_overrides(music_gpt_recipe(), {k: v for k, v in vars(args).items() if k in music_gpt_recipe() and v is not None})
     recipe["eval_every"] = args.eval_every
     try:
         _check_args(args, recipe)
