@@ -1,6 +1,5 @@
 """Every notebook's Colab badge and install cell use pyproject's one repository URL."""
 import json
-from pathlib import Path
 
 import pytest
 

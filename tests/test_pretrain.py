@@ -1,7 +1,6 @@
 """Tests of the GPT training loop (musiclab.train.train_gpt), its command line (musiclab.pretrain) on
 two CPU processes (torchrun, DistributedDataParallel over gloo) with resumption, and notebook 10's
 measurements (musiclab.models.music_gpt)."""
-import math
 import os
 import re
 import subprocess
