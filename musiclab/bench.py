@@ -47,7 +47,8 @@ from . import results
 from .config import device as best_device
 from .files import atomic_write
 from .models.transformer import GPT, GPTConfig
-from .train import allow_tf32, autocast, check_counts, check_positive, gpt_optimizer
+from .checks import check_counts, check_positive
+from .train import allow_tf32, autocast, gpt_optimizer
 
 __all__ = ["time_step", "lstm_step_rate", "gpt_step_rate", "gan_step_rate", "dic_step_rate", "core_benchmarks",
            "notebook_seconds", "find_notebooks", "run_full_notebook", "run_full", "merge_results",

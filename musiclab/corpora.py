@@ -34,7 +34,7 @@ import numpy as np
 
 from .abc import abc_field, abc_key, abc_meter, check_abc_text, normalize_abc
 from .files import atomic_write
-from .train import check_counts
+from .checks import check_counts
 
 __all__ = [
     "CORPORA", "Piece", "load_corpus", "load_abc_tunes", "parse_abc", "build_cache",

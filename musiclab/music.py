@@ -12,7 +12,7 @@ import os
 import numpy as np
 import pretty_midi
 
-from .train import check_counts
+from .checks import check_counts
 
 __all__ = [
     "notes_to_midi", "midi_to_notes", "load_midi", "piano_roll", "roll_to_notes",

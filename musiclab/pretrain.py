@@ -25,7 +25,8 @@ from .data import BOUNDARY, token_data
 from .models.music_gpt import STYLE_TOKENS, music_gpt_recipe, style_token, tune_stream
 from .models.transformer import GPT, GPTConfig, weights_digest
 from .splits import split_pieces
-from .train import check_counts, check_positive, train_gpt
+from .checks import check_counts, check_positive
+from .train import train_gpt
 
 
 # ----------------------------------------------------------------------------- command line

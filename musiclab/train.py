@@ -23,7 +23,6 @@ import contextlib
 import copy
 import io
 import math
-import numbers
 import os
 
 import numpy as np
@@ -32,30 +31,13 @@ import torch.distributed as dist
 from torch.nn import functional as F
 from tqdm.auto import tqdm
 
+from .checks import MAX_PARAMS, check_counts, check_positive
 from .config import DurationEstimate
 from .files import atomic_write
 
 __all__ = ["to_device", "autocast", "allow_tf32", "evaluate", "optimizer_step", "fit", "stream_batch",
            "learning_rate", "gpt_optimizer", "stream_loss", "train_gpt", "atomic_write", "save_checkpoint",
            "load_checkpoint", "read_checkpoint_meta", "MAX_PARAMS", "load_model", "load_or_train"]
-
-MAX_PARAMS = 10**9   # the largest model load_model builds (and GPTConfig allows): 4 GB of float32 weights
-
-
-def check_counts(minimum: int = 1, **counts) -> None:
-    """Raise ValueError naming the first of ``counts`` (name=value) that is not an integer >= ``minimum``;
-    None passes (a default). ``GPT.generate``, ``train_gpt``, ``sample_gpt`` and the command line use it."""
-    for name, value in counts.items():
-        if value is not None and (isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum):
-            raise ValueError(f"{name} must be {'a positive integer' if minimum == 1 else f'an integer >= {minimum}'}, "
-                             f"got {value!r}")
-
-
-def check_positive(name: str, value) -> None:
-    """Raise ValueError naming ``name`` unless ``value`` is a finite number > 0 (a learning rate)."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0 < value < math.inf:
-        raise ValueError(f"{name} must be a positive finite number, got {value!r}")
-
 
 def to_device(batch, device):
     """Move a tensor, or a tuple/list/dict of tensors, to ``device``. To a CUDA device a CPU tensor

@@ -234,7 +234,7 @@ def test_sampling_settings_at_their_limits_are_accepted():
 
 
 def test_the_parameter_cap_counts_the_position_table_either_way():
-    from musiclab.train import MAX_PARAMS
+    from musiclab.checks import MAX_PARAMS
     T = MAX_PARAMS // 16                               # n_embd 16: a position table of MAX_PARAMS numbers
     small_config(block_size=T - 10**5)                 # just under the cap: allowed (a config allocates nothing)
     for positions in ("learned", "sinusoidal"):        # the sinusoidal table is a buffer, but as large

@@ -17,7 +17,8 @@ import numpy as np
 import torch
 
 from ..config import by_mode, seed_everything, with_overrides
-from ..train import check_counts, train_gpt
+from ..checks import check_counts
+from ..train import train_gpt
 from .music_gpt import token_nll, tune_stream
 from .transformer import GPT, GPTConfig, KVCache, check_sampling, next_logits, sample_next
 

@@ -24,7 +24,8 @@ from torch.nn import functional as F
 from ..abc import BAR_TOKENS
 from ..config import by_mode, seed_everything, with_overrides
 from ..data import BOUNDARY, UNK, tune_batches
-from ..train import autocast, check_counts, train_gpt
+from ..checks import check_counts
+from ..train import autocast, train_gpt
 from .transformer import GPT, GPTConfig, check_sampling, next_logits, sample_next
 
 __all__ = ["STYLE_TOKENS", "style_token", "tune_stream", "music_gpt_recipe", "train_music_gpt", "token_nll",

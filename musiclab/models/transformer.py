@@ -16,7 +16,7 @@ import torch
 import torch.nn as nn
 from torch.nn import functional as F
 
-from ..train import MAX_PARAMS, check_counts
+from ..checks import MAX_PARAMS, check_counts
 
 __all__ = ["GPTConfig", "GPT", "KVCache", "sinusoidal_positions", "param_count",
            "forward_flops_per_token", "flops_per_token", "apply_temperature", "top_k_filter",
