@@ -68,9 +68,9 @@ def is_quick() -> bool:
 def mode_line() -> str:
     """One line for the top of a notebook: the mode, why, and how to change it."""
     chosen, why = mode_and_reason()
-    other = "full (sizes meant for a GPU; on a CPU minutes to many hours)" if chosen == "quick" else "quick"
-    return (f"mode: {chosen} ({why}). For {other}: %env MUSICLAB_MODE={other.split()[0]}, then run the notebook "
-            f"again from the top (or start Jupyter with MUSICLAB_MODE={other.split()[0]}).")
+    other, cost = ("full", " (sizes meant for a GPU; on a CPU minutes to many hours)") if chosen == "quick" else ("quick", "")
+    return (f"mode: {chosen} ({why}). For {other}{cost}: %env MUSICLAB_MODE={other}, then run the notebook "
+            f"again from the top (or start Jupyter with MUSICLAB_MODE={other}).")
 
 
 def by_mode(full, quick):
