@@ -19,14 +19,13 @@ import time
 import torch
 import torch.distributed as dist
 
-from .config import is_quick, seed_everything, with_overrides
+from .config import is_quick, with_overrides
 from .corpora import load_corpus
 from .data import BOUNDARY, token_data
-from .models.music_gpt import STYLE_TOKENS, music_gpt_recipe, style_token, tune_stream
-from .models.transformer import GPT, GPTConfig, weights_digest
+from .models.music_gpt import STYLE_TOKENS, gpt_config, music_gpt_recipe, style_token, train_from_recipe, tune_stream
+from .models.transformer import weights_digest
 from .splits import split_pieces
 from .checks import check_counts, check_positive
-from .train import train_gpt
 
 
 # ----------------------------------------------------------------------------- command line
@@ -74,7 +73,7 @@ def _check_args(args, recipe):
     check_counts(0, **{"--save-every": args.save_every, "--eval-every": args.eval_every, "--seed": args.seed})
     if args.lr is not None:
         check_positive("--lr", args.lr)
-    GPTConfig(vocab_size=1, **{k: recipe[k] for k in ("block_size", "n_layer", "n_head", "n_embd", "dropout")})
+    gpt_config(recipe, vocab_size=1)
 
 
 def main(argv=None) -> int:
@@ -114,20 +113,14 @@ def main(argv=None) -> int:
             print(f"{len(pieces):,} pieces of {', '.join(args.corpora)}: {split}; "
                   f"{len(streams['train']):,} training tokens, vocabulary {len(data.vocab)}; "
                   f"{world} process{'es' if world > 1 else ''} on {device} ({time.time() - t0:.1f} s)", flush=True)
-        seed_everything(args.seed)
-        config = GPTConfig(vocab_size=len(data.vocab), block_size=recipe["block_size"], n_layer=recipe["n_layer"],
-                           n_head=recipe["n_head"], n_embd=recipe["n_embd"], dropout=recipe["dropout"])
-        model = GPT(config)
         meta = dict(vocab=data.vocab, corpora=list(args.corpora), limit=args.limit, split_seed=args.seed,
                     quick=is_quick(), recipe=recipe, world_size=world,
                     train_ids=[pieces[i].id for i in split.train], val_ids=[pieces[i].id for i in split.val],
                     test_ids=[pieces[i].id for i in split.test])
-        history = train_gpt(model, streams["train"], recipe["steps"], recipe["batch_size"], recipe["lr"],
-                            warmup=recipe["warmup"], weight_decay=recipe["weight_decay"],
-                            val_stream=streams["val"], eval_every=recipe["eval_every"],
-                            checkpoint=args.out, save_every=args.save_every, resume=args.resume,
-                            stop_after=args.stop_after, seed=args.seed, device=device, meta=meta,
-                            desc=f"pretrain GPT {config.n_layer}x{config.n_head}x{config.n_embd}")
+        model, history = train_from_recipe(recipe, len(data.vocab), streams["train"], streams["val"], seed=args.seed,
+                                           device=device, desc="pretrain GPT", checkpoint=args.out,
+                                           save_every=args.save_every, resume=args.resume,
+                                           stop_after=args.stop_after, meta=meta)
         step = history["step"][-1] if history["step"] else 0
         val = f", val loss {history['val'][-1]:.4f}" if history["val"] else ""
         line = (f"rank {rank}: step {step} of {recipe['steps']}, train loss {history['train'][-1]:.4f}{val}, "

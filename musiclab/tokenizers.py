@@ -28,12 +28,10 @@ from pathlib import Path
 
 import numpy as np
 
-from .config import by_mode, seed_everything, with_overrides
+from .config import by_mode, with_overrides
 from .data import BOUNDARY, token_data
-from .models.transformer import GPT, GPTConfig
-from .models.music_gpt import token_nll, tune_stream
+from .models.music_gpt import token_nll, train_from_recipe, tune_stream
 from .recipes import tune_split
-from .train import train_gpt
 
 __all__ = ["TICKS_PER_QUARTER", "PITCH_RANGE", "BEAT_RES", "BPE_SIZES", "tokenizer_config", "notes_to_score",
            "score_to_notes", "misfit", "on_grid", "NoteTokenizer", "make_tokenizer", "round_trip_failures",
@@ -266,16 +264,12 @@ def study_recipe() -> dict:
 
 def train_token_gpt(train_ids, val_ids, vocab_size: int, bos: int, seed: int = 0, device="cpu", desc="GPT",
                     **overrides):
-    """A ``GPT`` trained with :func:`study_recipe` by ``train_gpt`` on the stream of the training
+    """A ``GPT`` trained with :func:`study_recipe` by ``train_from_recipe`` on the stream of the training
     tunes; with ``eval_every`` it keeps the weights of the best validation loss. Returns (model, history)."""
     r = with_overrides(study_recipe(), overrides)
-    seed_everything(seed)
-    model = GPT(GPTConfig(vocab_size=vocab_size, block_size=r["block_size"], n_layer=r["n_layer"],
-                          n_head=r["n_head"], n_embd=r["n_embd"], dropout=r["dropout"]))
-    history = train_gpt(model, tune_stream(train_ids, bos), r["steps"], r["batch_size"], r["lr"],
-                        warmup=r["warmup"], val_stream=tune_stream(val_ids, bos) if r["eval_every"] else None, eval_every=r["eval_every"],
-                        eval_tokens=20_000, keep_best=True, seed=seed, device=device, desc=desc)
-    return model, history
+    val = tune_stream(val_ids, bos) if r["eval_every"] else None
+    return train_from_recipe(r, vocab_size, tune_stream(train_ids, bos), val, seed=seed, device=device, desc=desc,
+                             eval_tokens=20_000, keep_best=True)
 
 
 def study_names(bpe_sizes=BPE_SIZES) -> list:

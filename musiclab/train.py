@@ -221,70 +221,96 @@ def train_gpt(model, train_stream, steps: int, batch_size: int, lr: float, block
               starts=None, val_stream=None, eval_every: int = 0, eval_tokens: int | None = None, keep_best: bool = False,
               checkpoint=None, save_every: int = 0, resume: bool = False, stop_after: int | None = None,
               seed: int = 0, device="cpu", desc: str = "GPT", meta: dict | None = None) -> dict:
-    """Train ``model`` (a GPT) on random windows of ``train_stream`` for ``steps`` optimizer steps.
-    Notebooks 10 and 11 (through ``train_music_gpt`` and ``train_chorale_gpt``, which 08 calls when
-    a checkpoint is missing) and ``python -m musiclab.pretrain``.
-
-    Returns the history ``{"step": [...], "train": [...], "val_step": [...], "val": [...],
-    "tokens": tokens read so far}``: the training loss of every step and the validation loss
-    (:func:`stream_loss` of ``val_stream``) every ``eval_every`` steps and at the end. With
-    ``keep_best`` the model ends with the weights of its best validation loss (early stopping).
-
-    * Learning rate: :func:`learning_rate` (warmup, cosine to ``min_lr``, default ``lr / 10``).
-    * Distributed: when ``torch.distributed`` is initialised the model is wrapped in
-      DistributedDataParallel; each process reads its rows of the same global batch
-      (:func:`stream_batch`), so the result does not depend on the number of processes.
-      Only rank 0 shows the progress bar and writes checkpoints.
-    * Checkpoints: with ``checkpoint`` (a path), rank 0 writes it atomically (``save_checkpoint``)
-      every ``save_every`` steps and at the end: weights, optimizer state, step, history and
-      ``meta``. With ``resume`` an existing checkpoint is loaded and training continues at its
-      step (ValueError if it is not one ``train_gpt`` wrote: no optimizer state, or past ``steps``).
-      ``stop_after`` ends this run after that many steps, as an interrupt would.
-
-    Limits (ValueError before anything is read or written): steps, batch_size, stop_after and
-    block_size (at most the model's) integers >= 1; warmup, eval_every, save_every >= 0; lr > 0.
-    """
+    """Train a GPT for ``steps`` AdamW steps on random windows of ``train_stream`` (next-token
+    cross-entropy, warmup then a cosine learning rate) and return the history of its losses.
+    Notebooks: 10, 11; ``python -m musiclab.pretrain``. The bookkeeping (validation, early
+    stopping, checkpoints, resuming, several GPUs) is :class:`GPTRun`'s; the update is
+    :func:`optimizer_step`, the same as :func:`fit`'s. ValueError on bad settings, before any step."""
     _check_gpt_settings(model, steps, batch_size, lr, block_size, warmup, eval_every, save_every, stop_after)
-    rank, world = _distributed()
     block_size = block_size or model.config.block_size
     min_lr = lr / 10 if min_lr is None else min_lr
     model.to(device)
     optimizer = gpt_optimizer(model, lr, weight_decay)
-    start, history, best = _resume_gpt(checkpoint if resume else None, model, optimizer, steps, rank)
-    net = _ddp(model, device) if world > 1 else model
-    save = lambda step: _save_gpt(checkpoint, model, optimizer, step, steps, history, best, meta, rank)
-    validate = lambda step: _validate_gpt(model, val_stream, block_size, eval_tokens, step, history, best, keep_best)
-    end = steps if stop_after is None else min(steps, start + stop_after)
-    bar = tqdm(range(start, end), desc=desc, disable=rank != 0, initial=start, total=steps)
-    estimate = DurationEstimate(desc, end - start, device)
+    run = GPTRun(model, optimizer, steps, val_stream, block_size, eval_tokens, eval_every, keep_best,
+                 checkpoint, save_every, resume, stop_after, meta, desc, device)
     model.train()
-    for step in bar:
+    for step in run.step_range():                      # a progress bar; from the checkpoint's step on resume
         for group in optimizer.param_groups:
             group["lr"] = learning_rate(step, steps, lr, warmup, min_lr)
-        x, y = stream_batch(train_stream, batch_size, block_size, step, seed, rank, world, starts)
+        x, y = stream_batch(train_stream, batch_size, block_size, step, seed, run.rank, run.world, starts)
         with autocast(device):
-            _, loss = net(*to_device((x, y), device))   # from pinned memory on CUDA
+            _, loss = run.net(*to_device((x, y), device))    # the model, or its DDP wrapper
         optimizer_step(model, optimizer, loss, grad_clip)
-        done = step + 1
-        history["step"].append(done)
-        history["train"].append(_global_mean(loss, world))
-        history["tokens"] += batch_size * block_size
-        if rank == 0:
-            estimate.done()
-        if val_stream is not None and eval_every and done % eval_every == 0 and done < steps:
-            validate(done)
-        if save_every and done % save_every == 0 and done < end:
-            save(done)
-        if rank == 0:
-            _show_losses(bar, history)
-    bar.close()
-    if end == steps and val_stream is not None and history["val_step"][-1:] != [steps]:
-        validate(steps)
-    if end == steps and keep_best and best["state"] is not None:
-        model.load_state_dict(best["state"])
-    save(end)
+        run.after_step(step + 1, loss, batch_size * block_size)   # history, validation, checkpoints
+    run.finish()
     model.eval()
-    return history
+    return run.history
+
+
+class GPTRun:
+    """The bookkeeping of one :func:`train_gpt` run, so that its loop reads as the update alone.
+
+    * History ``{"step", "train", "val_step", "val", "tokens"}``: the training loss of every step
+      (averaged over processes), the validation loss (:func:`stream_loss` of ``val_stream``) every
+      ``eval_every`` steps and at the end, the tokens read. With ``keep_best`` the model ends with
+      the weights of its best validation loss (early stopping).
+    * Distributed: when ``torch.distributed`` is initialised ``net`` is the model wrapped in
+      DistributedDataParallel; each process reads its rows of the same global batch
+      (:func:`stream_batch`), so the result does not depend on the number of processes. Only rank 0
+      shows the progress bar and writes checkpoints.
+    * Checkpoints: with ``checkpoint`` (a path), rank 0 writes it atomically (``save_checkpoint``)
+      every ``save_every`` steps and at the end: weights, optimizer state, step, history and
+      ``meta``. With ``resume`` an existing checkpoint is loaded and training continues at its step
+      (ValueError if it is not one ``train_gpt`` wrote: no optimizer state, or past ``steps``).
+      ``stop_after`` ends this run after that many steps, as an interrupt would.
+    """
+
+    def __init__(self, model, optimizer, steps, val_stream, block_size, eval_tokens, eval_every, keep_best,
+                 checkpoint, save_every, resume, stop_after, meta, desc, device):
+        self.model, self.optimizer, self.steps, self.meta = model, optimizer, steps, meta
+        self.val_stream, self.block_size, self.eval_tokens = val_stream, block_size, eval_tokens
+        self.eval_every, self.keep_best, self.checkpoint, self.save_every = eval_every, keep_best, checkpoint, save_every
+        self.rank, self.world = _distributed()
+        self.start, self.history, self.best = _resume_gpt(checkpoint if resume else None, model, optimizer, steps, self.rank)
+        self.net = _ddp(model, device) if self.world > 1 else model
+        self.end = steps if stop_after is None else min(steps, self.start + stop_after)
+        self.bar = tqdm(range(self.start, self.end), desc=desc, disable=self.rank != 0, initial=self.start, total=steps)
+        self.estimate = DurationEstimate(desc, self.end - self.start, device)
+
+    def step_range(self):
+        """The steps this run takes, behind the progress bar."""
+        return self.bar
+
+    def after_step(self, done: int, loss, tokens: int) -> None:
+        """Record step ``done``'s loss and tokens; validate and save when their turn comes."""
+        self.history["step"].append(done)
+        self.history["train"].append(_global_mean(loss, self.world))
+        self.history["tokens"] += tokens
+        if self.rank == 0:
+            self.estimate.done()
+        if self.val_stream is not None and self.eval_every and done % self.eval_every == 0 and done < self.steps:
+            self.validate(done)
+        if self.save_every and done % self.save_every == 0 and done < self.end:
+            self.save(done)
+        if self.rank == 0:
+            _show_losses(self.bar, self.history)
+
+    def validate(self, step: int) -> None:
+        _validate_gpt(self.model, self.val_stream, self.block_size, self.eval_tokens, step,
+                      self.history, self.best, self.keep_best)
+
+    def save(self, step: int) -> None:
+        _save_gpt(self.checkpoint, self.model, self.optimizer, step, self.steps, self.history, self.best,
+                  self.meta, self.rank)
+
+    def finish(self) -> None:
+        """At the last step: a final validation, the best weights back (``keep_best``), a checkpoint."""
+        self.bar.close()
+        if self.end == self.steps and self.val_stream is not None and self.history["val_step"][-1:] != [self.steps]:
+            self.validate(self.steps)
+        if self.end == self.steps and self.keep_best and self.best["state"] is not None:
+            self.model.load_state_dict(self.best["state"])
+        self.save(self.end)
 
 
 def _check_gpt_settings(model, steps, batch_size, lr, block_size, warmup, eval_every, save_every, stop_after):

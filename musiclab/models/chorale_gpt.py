@@ -16,11 +16,10 @@ key k only a higher key or the frame end may follow. Notebook 11 trains it; 08 e
 import numpy as np
 import torch
 
-from ..config import by_mode, seed_everything, with_overrides
+from ..config import by_mode, with_overrides
 from ..checks import check_counts
-from ..train import train_gpt
-from .music_gpt import token_nll, tune_stream
-from .transformer import GPT, GPTConfig, KVCache, check_sampling, next_logits, sample_next
+from .music_gpt import token_nll, train_from_recipe, tune_stream
+from .transformer import GPT, KVCache, check_sampling, next_logits, sample_next
 
 __all__ = ["N_KEYS", "FRAME_END", "CHORALE_BOS", "CHORALE_VOCAB", "frame_tokens", "roll_from_tokens",
            "ChoraleGPT", "frame_nlls", "chorale_gpt_nll", "transpose_roll", "chorale_gpt_recipe",
@@ -128,20 +127,14 @@ def chorale_gpt_recipe() -> dict:
 
 def train_chorale_gpt(train_rolls, val_rolls, device="cpu", seed: int = 0, **overrides):
     """Train a ``ChoraleGPT`` on (T, 88) beat rolls with ``chorale_gpt_recipe()`` (``overrides``
-    change single settings) using ``train.train_gpt``; returns (model, history) with the weights
+    change single settings) using ``train_from_recipe``; returns (model, history) with the weights
     of the best validation loss. Notebook 11; 08 when its checkpoint is missing."""
     r = with_overrides(chorale_gpt_recipe(), overrides)
-    seed_everything(seed)
     shifted = [transpose_roll(roll, s) for roll in train_rolls for s in range(-r["transpose"], r["transpose"] + 1)]
     train = tune_stream([frame_tokens(roll) for roll in shifted if roll is not None], CHORALE_BOS)
     val = tune_stream([frame_tokens(roll) for roll in val_rolls], CHORALE_BOS)
-    model = ChoraleGPT(GPTConfig(vocab_size=CHORALE_VOCAB, block_size=r["block_size"], n_layer=r["n_layer"],
-                                 n_head=r["n_head"], n_embd=r["n_embd"], dropout=r["dropout"]))
-    history = train_gpt(model, train, r["steps"], r["batch_size"], r["lr"], warmup=r["warmup"],
-                        weight_decay=r["weight_decay"], val_stream=val, eval_every=r["eval_every"],
-                        keep_best=True, seed=seed, device=device,
-                        desc=f"chorale GPT {r['n_layer']}x{r['n_head']}x{r['n_embd']}")
-    return model, history
+    return train_from_recipe(r, CHORALE_VOCAB, train, val, model_class=ChoraleGPT, seed=seed, device=device,
+                             desc="chorale GPT", keep_best=True)
 
 
 @torch.no_grad()

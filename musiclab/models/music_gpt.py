@@ -28,7 +28,7 @@ from ..checks import check_counts
 from ..train import autocast, train_gpt
 from .transformer import GPT, GPTConfig, check_sampling, next_logits, sample_next
 
-__all__ = ["STYLE_TOKENS", "style_token", "tune_stream", "music_gpt_recipe", "train_music_gpt", "token_nll",
+__all__ = ["STYLE_TOKENS", "style_token", "tune_stream", "music_gpt_recipe", "gpt_config", "train_from_recipe", "train_music_gpt", "token_nll",
            "ngram_token_nll", "TOKEN_TYPES", "token_type", "nll_by_type", "sample_gpt"]
 
 STYLE_TOKENS = {"oneills": "<irish>", "ryans": "<irish>", "essen": "<german>", "chorales": "<bach>"}
@@ -71,28 +71,43 @@ def music_gpt_recipe() -> dict:
                 warmup=by_mode(200, 20), weight_decay=0.1, eval_every=by_mode(250, 50))
 
 
+def gpt_config(recipe: dict, vocab_size: int) -> GPTConfig:
+    """The ``GPTConfig`` of a recipe's sizes (block_size, n_layer, n_head, n_embd, dropout and,
+    where the recipe names them, positions) for a vocabulary of ``vocab_size`` tokens."""
+    sizes = ("block_size", "n_layer", "n_head", "n_embd", "dropout", "positions")
+    return GPTConfig(vocab_size=vocab_size, **{k: recipe[k] for k in sizes if k in recipe})
+
+
+def train_from_recipe(recipe: dict, vocab_size: int, train_stream, val_stream=None, model_class=GPT, seed: int = 0,
+                      device="cpu", desc: str = "GPT", **settings):
+    """The one GPT builder: seed, ``model_class(gpt_config(recipe, vocab_size))``, then
+    :func:`train_gpt` with the recipe's steps, batch size, learning rate, warmup, weight decay and
+    validation interval (``settings``: train_gpt's other arguments, e.g. ``keep_best``,
+    ``checkpoint``). Returns (model, history). Notebooks 10, 11 and 08 through
+    :func:`train_music_gpt`, ``train_chorale_gpt`` and ``train_token_gpt``; ``python -m musiclab.pretrain``."""
+    seed_everything(seed)
+    model = model_class(gpt_config(recipe, vocab_size))
+    history = train_gpt(model, train_stream, recipe["steps"], recipe["batch_size"], recipe["lr"],
+                        warmup=recipe["warmup"], weight_decay=recipe.get("weight_decay", 0.1),
+                        val_stream=val_stream, eval_every=recipe["eval_every"], seed=seed, device=device,
+                        desc=f"{desc} {recipe['n_layer']}x{recipe['n_head']}x{recipe['n_embd']}", **settings)
+    return model, history
+
+
 def train_music_gpt(data, device="cpu", seed: int = 0, prefixes=None, **overrides):
     """Train a ``GPT`` on ``data`` (a ``TokenData``: vocabulary and train/val token lists) with
-    :func:`music_gpt_recipe` (``overrides`` change single settings) using :func:`train_gpt`;
+    :func:`music_gpt_recipe` (``overrides`` change single settings) using :func:`train_from_recipe`;
     returns (model, history) with the weights of the best validation loss. ``prefixes``
     ({"train": [...], "val": [...]}: token lists put before each tune, e.g. its style token) are
-    optional. Notebook 10; 08 when its checkpoint is missing."""
+    optional. Notebooks: 10, 08 (when its checkpoint is missing)."""
     r = with_overrides(music_gpt_recipe(), overrides)
-    seed_everything(seed)
     bos = data.vocab.index(BOUNDARY)
     index = {t: i for i, t in enumerate(data.vocab)}
     pre = {name: None if prefixes is None else [[index[t] for t in p] for p in prefixes[name]]
            for name in ("train", "val")}
     train = tune_stream(data.ids("train"), bos, pre["train"])
     val = tune_stream(data.ids("val"), bos, pre["val"])
-    model = GPT(GPTConfig(vocab_size=len(data.vocab), block_size=r["block_size"], n_layer=r["n_layer"],
-                          n_head=r["n_head"], n_embd=r["n_embd"], dropout=r["dropout"],
-                          positions=r["positions"]))
-    history = train_gpt(model, train, r["steps"], r["batch_size"], r["lr"], warmup=r["warmup"],
-                        weight_decay=r["weight_decay"], val_stream=val, eval_every=r["eval_every"],
-                        keep_best=True, seed=seed, device=device,
-                        desc=f"music GPT {r['n_layer']}x{r['n_head']}x{r['n_embd']}")
-    return model, history
+    return train_from_recipe(r, len(data.vocab), train, val, seed=seed, device=device, desc="music GPT", keep_best=True)
 
 
 # ----------------------------------------------------------------------------- measuring
