@@ -28,11 +28,11 @@ from .data import *  # noqa: F401,F403
 from .splits import *  # noqa: F401,F403
 from .baselines import *  # noqa: F401,F403
 from .models import *  # noqa: F401,F403
-from .recipes import *  # noqa: F401,F403
+from .course.recipes import *  # noqa: F401,F403
 from .source import *  # noqa: F401,F403
 from .reconstruction import *  # noqa: F401,F403
 from .validity import *  # noqa: F401,F403
 from .evaluation import *  # noqa: F401,F403
-from .results import compare, print_mode, record  # noqa: F401
+from .course.results import claim, compare, print_mode, record  # noqa: F401
 
 __version__ = "0.1.0"

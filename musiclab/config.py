@@ -5,7 +5,7 @@ and models so each notebook runs in 10 s to about 1.5 min on two CPU cores; full
 meant for a GPU. ``auto`` picks full mode on a CUDA GPU and quick mode elsewhere (a CPU, Apple's
 MPS). The older switch ``MUSICLAB_QUICK=1`` still means quick (``0`` means full) where
 ``MUSICLAB_MODE`` is not set. The test run sets quick mode (conftest.py). Every notebook's first
-code cell prints the mode, why, and how to change it (``musiclab.results.print_mode``).
+code cell prints the mode, why, and how to change it (``musiclab.course.results.print_mode``).
 """
 import os
 import random

@@ -31,7 +31,7 @@ import numpy as np
 from .config import by_mode, with_overrides
 from .data import BOUNDARY, token_data
 from .models.music_gpt import token_nll, train_from_recipe, tune_stream
-from .recipes import tune_split
+from .course.recipes import tune_split
 
 __all__ = ["TICKS_PER_QUARTER", "PITCH_RANGE", "BEAT_RES", "BPE_SIZES", "tokenizer_config", "notes_to_score",
            "score_to_notes", "misfit", "on_grid", "NoteTokenizer", "make_tokenizer", "round_trip_failures",

@@ -5,7 +5,7 @@ import nbformat
 import pytest
 import torch
 
-from musiclab import bench
+from musiclab.course import bench
 from musiclab.models.music_gpt import music_gpt_recipe
 
 

@@ -3,7 +3,7 @@ import json
 
 import pytest
 
-from musiclab import colab
+from musiclab.course import colab
 
 NOTEBOOKS = sorted((colab.ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 

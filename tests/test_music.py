@@ -9,7 +9,7 @@ from musiclab.corpora import load_corpus
 from musiclab.music import (HIGHEST, LOWEST, MAX_QUARTERS, MAX_ROLL_CELLS, bars, check_notes, is_monophonic,
                             key_shift, load_midi, midi_to_notes, notes_to_midi, piano_roll, roll_to_midi,
                             roll_to_notes, transpose)
-from musiclab.recipes import BAR_SETTINGS
+from musiclab.course.recipes import BAR_SETTINGS
 
 NOTES = np.array([[0, 1, 60, 0], [1, 2.5, 64, 0], [2.5, 4, 67, 0], [0, 4, 48, 1]], dtype=np.float32)
 

@@ -5,12 +5,13 @@ import numpy as np
 import pytest
 import torch
 
-from musiclab import results
+from musiclab.course import results
 
 
 @pytest.fixture(autouse=True)
 def fresh_record(monkeypatch):
     monkeypatch.setattr(results, "_recorded", {})
+    monkeypatch.setattr(results, "_bounds", {})
     monkeypatch.delenv(results.ENV, raising=False)
 
 
@@ -68,7 +69,7 @@ def test_compare_without_a_full_mode_run(tmp_path, capsys):
     assert results.compare("05", write(tmp_path / "r.json", {"02_dic_training": entry()})) is None
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].startswith("no full-mode run recorded yet for 05 (python -m musiclab.bench --full --notebooks 05")
-    assert lines[1].split() == ["metric", "this", "run", "(quick", "mode)"]
+    assert lines[1].split() == ["metric", "this", "run", "(quick", "mode)", "claim"]
     assert lines[2].split()[-1] == "7.123" and lines[3].split()[-1] == "123,456"
     results.compare("05", tmp_path / "missing.json")
     assert "no full-mode run recorded yet" in capsys.readouterr().out
@@ -86,11 +87,33 @@ def test_compare_beside_a_full_mode_run(tmp_path, capsys):
     lines = compared(capsys, "05", path)
     assert lines[0] == ("full-mode run of 05_rnn_chorales: GPU (NVIDIA H200), torch 2.13.0, 2026-12-02 15:00 UTC, commit 1234abc, "
                         "wall time 2.5 min, peak GPU memory 3.25 GiB")
-    assert lines[1].split()[-3:] == ["mode)", "full-mode", "run"]
+    assert lines[1].split()[-4:] == ["mode)", "claim", "full-mode", "run"]
     rows = {l.rsplit(None, 2)[0].strip(): l.split()[-2:] for l in lines[2:]}
     assert rows == {"test NLL (nats/frame): LSTM": ["7", "6.5"], "only in quick": ["0.25", "-"],
                     "only in full": ["-", "2,000"]}
     assert compared(capsys, "05_rnn_chorales", path) == lines
+
+
+def test_claim_records_checks_and_returns_the_number():
+    assert results.claim("test NLL: LSTM", 1.5, below=2.0) == 1.5
+    assert results.claim("valid tunes", np.float64(0.75), above=0.5, below=1.0) == 0.75
+    assert results.recorded() == {"test NLL: LSTM": 1.5, "valid tunes": 0.75}
+    with pytest.raises(AssertionError, match=r"claim 'gain' does not hold in this run: -0.1 is not > 0"):
+        results.claim("gain", -0.1, above=0)
+    with pytest.raises(AssertionError, match=r"is not > 0.5 and < 1"):
+        results.claim("rate", 1.0, above=0.5, below=1.0)     # the bounds are strict
+    with pytest.raises(ValueError, match="needs a bound"):
+        results.claim("no bound", 1.0)
+    with pytest.raises(ValueError, match="finite number"):
+        results.claim("nan", math.nan, above=0)
+
+
+def test_compare_prints_each_claim_beside_its_bound(tmp_path, capsys):
+    results.claim("test NLL (nats/frame): LSTM", 6.0, below=7.25)
+    results.record("scaling exponent", 0.3)
+    lines = compared(capsys, "05", write(tmp_path / "r.json", {"05_rnn_chorales": entry()}))
+    assert lines[2].split()[-4:] == ["6", "<", "7.25", "6.5"]
+    assert lines[3].split()[-2:] == ["0.3", "-"]        # a recorded number with no claim: no bound
 
 
 def test_compare_says_when_the_full_mode_run_failed(tmp_path, capsys):

@@ -18,15 +18,16 @@ from pathlib import Path
 
 import torch
 
-from .config import device, is_quick, mode, mode_line
-from .corpora import _package_data_dir, _repo_data_dir
-from .files import atomic_write
+from ..config import device, is_quick, mode, mode_line
+from ..corpora import _package_data_dir, _repo_data_dir
+from ..files import atomic_write
 
-__all__ = ["record", "recorded", "save", "results_path", "load_results", "full_results", "compare", "print_mode"]
+__all__ = ["claim", "record", "recorded", "save", "results_path", "load_results", "full_results", "compare", "print_mode"]
 
 ENV = "MUSICLAB_RESULTS"   # where record() writes, set by the runner
 FILE = "full_results.json"
 _recorded = {}             # name -> value, in the order the notebook recorded them
+_bounds = {}               # name -> the bound a claim checked, as the table prints it ("> 0.5")
 
 
 def record(name: str, value):
@@ -40,6 +41,22 @@ def record(name: str, value):
     _recorded[name] = float(value)
     if os.environ.get(ENV):
         save()
+    return value
+
+
+def claim(name: str, value, above=None, below=None):
+    """A headline claim of this run: record ``value`` under ``name`` (as :func:`record` does) and
+    check it, ``value > above`` and/or ``value < below``; AssertionError naming the claim, the value
+    and the bound when it does not hold. Returns ``value``. Every training notebook states its
+    claims so (02, 04, 05, 07, 08, 10, 11) and prints them with :func:`compare` in its "What this
+    run showed" cell, bound beside value. A claim needs a bound: ValueError without one."""
+    if above is None and below is None:
+        raise ValueError(f"claim {name!r} needs a bound: above=... or below=... (a number with no bound: record)")
+    record(name, value)
+    bounds = [(">", b) for b in [above] if b is not None] + [("<", b) for b in [below] if b is not None]
+    _bounds[name] = " and ".join(f"{sign} {fmt(float(b))}" for sign, b in bounds)
+    if not all(value > b if sign == ">" else value < b for sign, b in bounds):
+        raise AssertionError(f"claim {name!r} does not hold in this run: {fmt(float(value))} is not {_bounds[name]}")
     return value
 
 
@@ -75,7 +92,7 @@ def results_path() -> Path:
     for folder in (_repo_data_dir(), _package_data_dir()):
         if folder is not None and (folder / FILE).exists():
             return folder / FILE
-    return (_repo_data_dir() or Path(__file__).resolve().parent / "corpus_data") / FILE
+    return (_repo_data_dir() or Path(__file__).resolve().parents[1] / "corpus_data") / FILE
 
 
 def load_results(path=None) -> dict:
@@ -133,28 +150,30 @@ def provenance(entry: dict) -> str:
 
 
 def compare(notebook: str, path=None) -> None:
-    """Print this run's recorded numbers beside the committed full-mode run of ``notebook``, with
+    """Print this run's recorded numbers, the bound each claim checked (:func:`claim`), beside the
+    committed full-mode run of ``notebook``, with
     that run's device, date, commit and wall time ("unknown device", "unknown" for what the
-    entry does not say); or say that none is recorded. The training notebooks end with it
-    (``ml.compare("05")``); it returns nothing, so a notebook shows the table once."""
+    entry does not say); or say that none is recorded. The training notebooks' "What this run
+    showed" cell (``ml.compare("05")``); it returns nothing, so a notebook shows the table once."""
     entries = load_results(path)
     mine, name = recorded(), full_name(notebook, entries)
     entry = None if name is None else entries[name]
     this = f"this run ({'quick' if is_quick() else 'full'} mode)"
+    claimed = lambda n: _bounds.get(n, "") if n in mine else ""
     if entry is None:
         lines = [f"no full-mode run recorded yet for {notebook} (python -m musiclab.bench --full "
                  f"--notebooks {notebook.split('_')[0]} records one in data/{FILE})"]
-        rows = [(name, fmt(value)) for name, value in mine.items()]
-        header = ("metric", this)
+        rows = [(name, fmt(value), claimed(name)) for name, value in mine.items()]
+        header = ("metric", this, "claim")
     else:
         lines = [f"full-mode run of {name}: {provenance(entry)}"]
         full = entry.get("metrics") if isinstance(entry.get("metrics"), dict) else {}
         names = list(mine) + [n for n in full if n not in mine]
-        rows = [(n, fmt(mine.get(n)), fmt(full.get(n))) for n in names]
-        header = ("metric", this, "full-mode run")
+        rows = [(n, fmt(mine.get(n)), claimed(n), fmt(full.get(n))) for n in names]
+        header = ("metric", this, "claim", "full-mode run")
     widths = [max(len(r[i]) for r in [header] + rows) for i in range(len(header))]
     for row in [header] + rows:
-        lines.append("  ".join([row[0].ljust(widths[0])] + [c.rjust(w) for c, w in zip(row[1:], widths[1:])]))
+        lines.append("  ".join([row[0].ljust(widths[0])] + [c.rjust(w) for c, w in zip(row[1:], widths[1:])]).rstrip())
     print("\n".join(lines))
 
 

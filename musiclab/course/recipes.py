@@ -10,18 +10,18 @@ from __future__ import annotations
 
 import numpy as np
 
-from .baselines import bernoulli_predictor, fit_bernoulli, fit_markov, markov_predictor, mean_frame_nll
-from .config import by_mode, is_quick
-from .corpora import load_corpus
-from .data import bar_dataset, bar_quarters, chorale_beat_roll, token_data
-from .models.chorale_gpt import train_chorale_gpt
-from .models.dic import bar_probs, train_bar_dic
-from .models.gan import gan_recipe, train_bar_gan
-from .models.music_gpt import train_music_gpt
-from .models.rnn import train_chorale_lstm, train_tune_lstm
-from .ngram import ngram_sweep
-from .reconstruction import best_threshold
-from .splits import split_pieces
+from ..baselines import bernoulli_predictor, fit_bernoulli, fit_markov, markov_predictor, mean_frame_nll
+from ..config import by_mode, is_quick
+from ..corpora import load_corpus
+from ..data import bar_dataset, bar_quarters, chorale_beat_roll, token_data
+from ..models.chorale_gpt import train_chorale_gpt
+from ..models.dic import bar_probs, train_bar_dic
+from ..models.gan import gan_recipe, train_bar_gan
+from ..models.music_gpt import train_music_gpt
+from ..models.rnn import train_chorale_lstm, train_tune_lstm
+from ..ngram import ngram_sweep
+from ..reconstruction import best_threshold
+from ..splits import split_pieces
 
 __all__ = ["TUNE_QUICK_SIZES", "ngram_orders", "FRAME_ALPHAS", "GAN_STYLES", "gan_limits", "BAR_SETTINGS",
            "DIC_CORPORA", "ids_of", "tune_split", "tune_lstm_run", "music_gpt_run", "chorale_lstm_run", "chorale_data", "chorale_gpt_run", "bar_gan_run", "bar_dic_run"]
