@@ -311,3 +311,23 @@ def bar_metrics(bars, low: int = 21) -> dict:
     per_bar = lambda f: float(np.mean([f(x, low=low) for x in sounding])) if sounding else float("nan")
     return {"EB": empty_bar_rate(b), "UPC": used_pitch_classes(b, low=low), "QN": qualified_note_rate(b),
             "H (bits)": per_bar(pitch_class_entropy), "SC": per_bar(scale_consistency), "polyphony": polyphony(b)}
+
+
+# ----------------------------------------------------------------------------- notebooks 00-02
+__all__ += []
+
+
+# ----------------------------------------------------------------------------- notebooks 03-05
+__all__ += []
+
+
+# ----------------------------------------------------------------------------- notebooks 06-08
+__all__ += []
+
+
+# ----------------------------------------------------------------------------- notebooks 09 and 11
+__all__ += []
+
+
+# ----------------------------------------------------------------------------- notebooks 10
+__all__ += []
