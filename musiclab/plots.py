@@ -6,7 +6,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.ticker import MaxNLocator
 
-__all__ = ["plot_piano_roll", "plot_spectrogram", "plot_losses"]
+__all__ = ["plot_piano_roll", "plot_spectrogram", "moving_average", "plot_losses", "plot_gpt_history"]
 
 NOTE_NAMES = ["C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B"]
 
@@ -71,20 +71,49 @@ def plot_spectrogram(S_db, sr: int = 22050, hop_length: int = 256, ax=None, titl
     return fig
 
 
-def plot_losses(history: dict, ax=None, title: str = "loss", logy: bool = False):
+def moving_average(values, width: int) -> np.ndarray:
+    """The mean of every ``width`` consecutive values (``len(values) - width + 1`` of them): a
+    noisy per-step loss made readable. Notebooks: 07, 10."""
+    if not isinstance(width, (int, np.integer)) or width < 1:
+        raise ValueError(f"width must be an integer >= 1, got {width!r}")
+    return np.convolve(np.asarray(values, dtype=float), np.ones(width) / width, mode="valid")
+
+
+def plot_losses(history: dict, ax=None, title: str = "loss", logy: bool = False, smooth: int = 1):
     """Draw loss curves: ``history`` maps a name ("train", "val", ...) to a list of values per
-    epoch/step (integer ticks); ``ml.fit``'s "best_epoch" is drawn as a dotted line."""
+    epoch/step (integer ticks); ``ml.fit``'s "best_epoch" is drawn as a dotted line. With
+    ``smooth`` > 1 each curve is its :func:`moving_average` over that many steps, drawn at the
+    step that ends each window. Notebooks: 02, 04, 05, 07."""
     fig, ax = _axes(ax, (6, 3.5))
     for name, values in history.items():
         if np.ndim(values) == 1 and len(values):  # skip scalars such as ml.fit's "best_epoch"
-            ax.plot(np.arange(1, len(values) + 1), values, label=name, marker="." if len(values) < 50 else None)
+            values = moving_average(values, smooth) if smooth > 1 else values
+            ax.plot(np.arange(smooth, smooth + len(values)), values, label=name,
+                    marker="." if len(values) < 50 else None)
     if history.get("best_epoch") is not None:
         ax.axvline(history["best_epoch"], color="0.5", ls=":", label=f"best epoch ({history['best_epoch']})")
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    ax.set_xlabel("epoch")
+    ax.set_xlabel("epoch" if smooth == 1 else f"training step (moving average of {smooth})")
     ax.set_ylabel("loss")
     if logy:
         ax.set_yscale("log")
+    ax.legend()
+    ax.set_title(title)
+    return fig
+
+
+def plot_gpt_history(history: dict, ax=None, title: str = "", smooth: int = 20):
+    """Draw a ``train_gpt`` history: the training loss of each step as its :func:`moving_average`
+    over ``smooth`` steps, the validation loss where it was measured (``val_step``).
+    Notebooks: 10, 11."""
+    fig, ax = _axes(ax, (7, 3.5))
+    smooth = max(1, min(smooth, len(history["train"])))
+    ax.plot(np.asarray(history["step"])[smooth - 1:], moving_average(history["train"], smooth),
+            label=f"training (mean of {smooth} steps)")
+    if history["val"]:
+        ax.plot(history["val_step"], history["val"], "o-", label="validation")
+    ax.set_xlabel("step")
+    ax.set_ylabel("NLL per token (nats)")
     ax.legend()
     ax.set_title(title)
     return fig
