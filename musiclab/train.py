@@ -223,9 +223,10 @@ def train_gpt(model, train_stream, steps: int, batch_size: int, lr: float, block
               seed: int = 0, device="cpu", desc: str = "GPT", meta: dict | None = None) -> dict:
     """Train a GPT for ``steps`` AdamW steps on random windows of ``train_stream`` (next-token
     cross-entropy, warmup then a cosine learning rate) and return the history of its losses.
-    Notebooks: 10, 11; ``python -m musiclab.pretrain``. The bookkeeping (validation, early
-    stopping, checkpoints, resuming, several GPUs) is :class:`GPTRun`'s; the update is
-    :func:`optimizer_step`, the same as :func:`fit`'s. ValueError on bad settings, before any step."""
+    Every GPT of the course trains here, through :func:`train_from_recipe`, as does ``python -m
+    musiclab.pretrain``. The bookkeeping (validation, early stopping, checkpoints, resuming, several
+    GPUs) is :class:`GPTRun`'s; the update is :func:`optimizer_step`, the same as :func:`fit`'s.
+    ValueError on bad settings, before any step."""
     _check_gpt_settings(model, steps, batch_size, lr, block_size, warmup, eval_every, save_every, stop_after)
     block_size = block_size or model.config.block_size
     min_lr = lr / 10 if min_lr is None else min_lr
