@@ -25,12 +25,14 @@ def logmel(y, sr: int = SR, n_mels: int = 64, n_fft: int = 1024, hop_length: int
 
 
 def logmel_to_audio(S_db, sr: int = SR, n_fft: int = 1024, hop_length: int = 256, n_iter: int = 32) -> np.ndarray:
-    """Invert a log-mel spectrogram (dB) to audio: mel -> linear magnitude -> Griffin-Lim phase."""
+    """Invert a log-mel spectrogram (dB) to audio: mel -> linear magnitude -> Griffin-Lim phase
+    (Griffin & Lim 1984), started from seeded random phases so that a run repeats itself."""
     S_db = np.asarray(S_db, dtype=np.float32)
     if S_db.ndim != 2:
         raise ValueError(f"a log-mel spectrogram must be 2-D (mels, frames), got shape {S_db.shape}")
     power = librosa.db_to_power(S_db)
-    y = librosa.feature.inverse.mel_to_audio(power, sr=sr, n_fft=n_fft, hop_length=hop_length, n_iter=n_iter)
+    magnitude = librosa.feature.inverse.mel_to_stft(power, sr=sr, n_fft=n_fft)
+    y = librosa.griffinlim(magnitude, n_iter=n_iter, hop_length=hop_length, random_state=0)
     peak = np.abs(y).max()
     return (y * (0.9 / peak) if peak > 0.9 else y).astype(np.float32)
 

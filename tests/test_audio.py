@@ -130,3 +130,9 @@ def test_a_stereo_waveform_plays_mixed_down_to_mono_and_rolls_stay_rolls():
     two_keys[:4, 0] = 1                                     # a 2-key roll is never negative: still a roll
     assert stereo_to_mono(two_keys) is two_keys
     assert np.array_equal(to_audio(two_keys), to_audio(piano_roll([[0, 1, LOWEST, 0]])))
+
+
+def test_griffin_lim_repeats_itself():
+    """Its random starting phases are seeded: the same spectrogram gives the same audio, run after run."""
+    S = logmel(sine(440.0), n_mels=64)
+    assert np.array_equal(logmel_to_audio(S, n_iter=4), logmel_to_audio(S, n_iter=4))
