@@ -196,7 +196,8 @@ def _chord_notes(tokens: list[str], factor: Fraction) -> list[str]:
 def tokenize_abc(text: str) -> list[str]:
     """One ABC tune -> tokens: ["M:6/8", "K:Gmaj", "G", "A", "B", "|", ...].
 
-    ValueError for empty text, text longer than MAX_ABC_CHARS or an unknown key (``abc_key``)."""
+    ValueError for empty text, text longer than MAX_ABC_CHARS or an unknown key (``abc_key``).
+    Notebooks: 00, 04, 11."""
     head, body = _split_header(check_abc_text(text).splitlines())
     fields = {}
     for line in head:
@@ -257,6 +258,7 @@ def detokenize_abc(tokens, title: str = "generated") -> str:
     The first two tokens give the header when they are "M:..." and "K:..." (as tokenize_abc
     makes them); later M:/K: tokens become field lines in the body. ``tokens`` must be a list of
     strings (TypeError otherwise: integer ids go through ``decode_tokens`` first).
+    Notebooks: 00, 04, 08, 10.
     """
     if isinstance(tokens, str):
         raise TypeError("detokenize_abc needs a list of tokens, not one string (tokenize_abc makes the list)")
@@ -304,7 +306,8 @@ def build_vocab(token_lists, specials=("<s>", "</s>")) -> list[str]:
 
 
 def encode_tokens(tokens, vocab) -> list[int]:
-    """Tokens -> integer ids in ``vocab`` (ValueError naming an unknown token)."""
+    """Tokens -> integer ids in ``vocab`` (ValueError naming an unknown token).
+    Notebooks: 10."""
     index = {tok: i for i, tok in enumerate(vocab)}
     try:
         return [index[tok] for tok in tokens]

@@ -16,7 +16,8 @@ SR = 22050  # samples per second used throughout the course
 
 
 def logmel(y, sr: int = SR, n_mels: int = 64, n_fft: int = 1024, hop_length: int = 256) -> np.ndarray:
-    """Log-mel spectrogram in dB (power, ref 1.0, floor -80 dB): shape (n_mels, frames)."""
+    """Log-mel spectrogram in dB (power, ref 1.0, floor -80 dB): shape (n_mels, frames).
+    Notebooks: 00, 01, 02."""
     y = np.asarray(y, dtype=np.float32)
     if y.ndim != 1 or len(y) == 0:
         raise ValueError(f"logmel needs a non-empty mono waveform, got shape {y.shape}")
@@ -26,7 +27,8 @@ def logmel(y, sr: int = SR, n_mels: int = 64, n_fft: int = 1024, hop_length: int
 
 def logmel_to_audio(S_db, sr: int = SR, n_fft: int = 1024, hop_length: int = 256, n_iter: int = 32) -> np.ndarray:
     """Invert a log-mel spectrogram (dB) to audio: mel -> linear magnitude -> Griffin-Lim phase
-    (Griffin & Lim 1984), started from seeded random phases so that a run repeats itself."""
+    (Griffin & Lim 1984), started from seeded random phases so that a run repeats itself.
+    Notebooks: 00, 02."""
     S_db = np.asarray(S_db, dtype=np.float32)
     if S_db.ndim != 2:
         raise ValueError(f"a log-mel spectrogram must be 2-D (mels, frames), got shape {S_db.shape}")
@@ -43,7 +45,8 @@ def to_audio(x, sr: int = SR, program: int = 0, steps_per_quarter: int = 4, low:
     roll (time, pitch), a ``Piece`` or ABC tune text, rendered with the soundfont synth.
     Notes with nan, negative or infinite times, pitches outside 0..127 or more than
     ``MAX_QUARTERS`` quarter notes (``MAX_SECONDS`` for a PrettyMIDI) raise ValueError, as does ABC
-    text longer than ``MAX_ABC_CHARS`` (refused before music21 parses it: ``parse_abc``)."""
+    text longer than ``MAX_ABC_CHARS`` (refused before music21 parses it: ``parse_abc``).
+    Notebooks: 01, 04, 05, 10, 11."""
     import pretty_midi
 
     if isinstance(x, str):

@@ -16,7 +16,8 @@ import torch
 
 
 def device() -> torch.device:
-    """The best available torch device: cuda, then mps (Apple), then cpu."""
+    """The best available torch device: cuda, then mps (Apple), then cpu.
+    Notebooks: 00, 01, 02, 03, 04, 05, 06, 07, 08, 09, 10, 11."""
     if torch.cuda.is_available():
         return torch.device("cuda")
     mps = getattr(torch.backends, "mps", None)
@@ -26,7 +27,8 @@ def device() -> torch.device:
 
 
 def seed_everything(seed: int = 0) -> None:
-    """Seed Python's ``random``, numpy and torch (all devices) for repeatable runs."""
+    """Seed Python's ``random``, numpy and torch (all devices) for repeatable runs.
+    Notebooks: 00, 01, 02, 03, 04, 05, 06, 07, 08, 09, 10, 11."""
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
@@ -61,7 +63,8 @@ def mode() -> str:
 
 
 def is_quick() -> bool:
-    """True in quick mode: small data and models (the test run, and auto mode without a CUDA GPU)."""
+    """True in quick mode: small data and models (the test run, and auto mode without a CUDA GPU).
+    Notebooks: 00, 01, 02, 03, 04, 05, 06, 07, 08, 09, 10, 11."""
     return mode() == "quick"
 
 
@@ -74,7 +77,8 @@ def mode_line() -> str:
 
 
 def by_mode(full, quick):
-    """Return ``quick`` in quick mode, else ``full``: ``epochs = by_mode(30, 2)``."""
+    """Return ``quick`` in quick mode, else ``full``: ``epochs = by_mode(30, 2)``.
+    Notebooks: 00, 01, 02, 03, 04, 05, 06, 07, 08, 09, 10, 11."""
     return quick if is_quick() else full
 
 

@@ -38,7 +38,7 @@ from .checks import check_counts
 
 __all__ = [
     "CORPORA", "Piece", "load_corpus", "load_abc_tunes", "parse_abc", "build_cache",
-    "cache_is_current", "cache_path",
+    "cache_is_current", "cache_path", "read_meta",
 ]
 
 CORPORA = ("chorales", "oneills", "ryans", "essen")
@@ -120,6 +120,7 @@ def parse_abc(text: str, name: str | None = None, corpus: str = "abc") -> Piece:
     Raises ValueError with the reason on empty text, text longer than ``MAX_ABC_CHARS`` (checked
     before parsing: music21 would take minutes), an unknown key (``K:Zmaj``), text music21 cannot
     parse, or a tune without notes (music21 silently returns an empty score for much garbage).
+    Notebooks: 00, 04, 08, 10.
     """
     from music21 import converter, stream
 
@@ -326,7 +327,8 @@ def _user_cache_dir() -> Path:
 def cache_path(name: str) -> Path:
     """Where the cache of a corpus is: the repo's data/ (a source checkout), the wheel's
     musiclab/corpus_data (an installed package), or the user cache dir, the first that has it.
-    For a cache not yet built: data/ when writable, else the user cache dir."""
+    For a cache not yet built: data/ when writable, else the user cache dir.
+    Notebooks: 00, 05."""
     _check_name(name)
     repo, user = _repo_data_dir(), _user_cache_dir()
     for d in (repo, _package_data_dir(), user):
@@ -399,7 +401,8 @@ def _read_arrays(path, names) -> dict:
 
 
 def read_meta(path) -> dict:
-    """The metadata dict stored in a cache file (ValueError for a broken file, as ``read_cache``)."""
+    """The metadata dict stored in a cache file (ValueError for a broken file, as ``read_cache``).
+    Notebooks: 00, 05."""
     return _read_arrays(path, ["meta"])["meta"]
 
 
@@ -438,7 +441,8 @@ def load_corpus(name: str, limit: int | None = None) -> list[Piece]:
 
     ``limit``: None (all) or a positive int, the number of pieces from the start. Builds the cache
     first when it is missing (minutes for "essen"); a broken cache raises ValueError (see
-    ``read_cache``). Used by every notebook.
+    ``read_cache``).
+    Notebooks: 00, 01, 02, 03, 04, 05, 07, 10, 11.
     """
     _check_name(name)
     check_counts(limit=limit)

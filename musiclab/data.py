@@ -47,7 +47,8 @@ def pieces_by_id(ids) -> list:
 
 def checkpoint_split(meta) -> tuple[list, dict]:
     """The pieces a checkpoint's meta names (its train, val and test ids, in that order) and the
-    split as index arrays into them, ready for ``token_data`` or ``split.take``-style use (08)."""
+    split as index arrays into them, ready for ``token_data`` or ``split.take``-style use (08).
+    Notebooks: 08."""
     sides = [side for side in ("train", "val", "test") if f"{side}_ids" in meta]
     pieces = pieces_by_id([i for side in sides for i in meta[f"{side}_ids"]])
     ends = np.cumsum([len(meta[f"{side}_ids"]) for side in sides])
@@ -63,12 +64,14 @@ def key_family(key: str) -> str:
 
 
 def to_c(piece, minor_to: str = "A") -> np.ndarray:
-    """The piece's notes moved to C major, or to ``minor_to`` minor (A; "C" for chorales in 05)."""
+    """The piece's notes moved to C major, or to ``minor_to`` minor (A; "C" for chorales in 05).
+    Notebooks: 02, 05, 07."""
     return transpose(piece.notes, key_shift(key_family(piece.key), minor_to=minor_to))
 
 
 def bar_quarters(meter: str) -> float | None:
-    """Length of a bar in quarter notes: "4/4" -> 4.0, "6/8" -> 3.0; None for free meter."""
+    """Length of a bar in quarter notes: "4/4" -> 4.0, "6/8" -> 3.0; None for free meter.
+    Notebooks: 00, 02, 07."""
     try:
         beats, unit = meter.split("/")
         return int(beats) * 4 / int(unit)
@@ -83,7 +86,8 @@ def piece_bars(piece, steps_per_quarter: int = 4, low: int = 36, high: int = 96,
     Bar lines fall on multiples of the bar length (``Piece`` counts time from the first
     downbeat). The pickup rule: when the first note starts after time 0, bar 0 holds only the
     pickup, so it is dropped; a partial last bar is dropped too. Notes outside [low, high) are
-    dropped. Empty bars (rests) are dropped unless ``drop_empty=False``. Notebooks 02, 07, 08.
+    dropped. Empty bars (rests) are dropped unless ``drop_empty=False``.
+    Notebooks: 07.
     """
     quarters = bar_quarters(piece.meter)
     if quarters is None or quarters * steps_per_quarter % 1:
@@ -97,7 +101,8 @@ def piece_bars(piece, steps_per_quarter: int = 4, low: int = 36, high: int = 96,
 
 def bar_dataset(pieces, quarters: float = 4.0, **bar_options) -> tuple[np.ndarray, np.ndarray]:
     """Bars of every piece whose bar is ``quarters`` long (4/4 and 2/2 by default), stacked:
-    (bars (n, steps, keys) float32, index into ``pieces`` of each bar's piece)."""
+    (bars (n, steps, keys) float32, index into ``pieces`` of each bar's piece).
+    Notebooks: 02, 07, 08."""
     per_piece = [(i, piece_bars(p, **bar_options)) for i, p in enumerate(pieces)
                  if bar_quarters(p.meter) == quarters]
     if not per_piece:
@@ -112,7 +117,8 @@ def decode_bars(probs, rule: str = "threshold", threshold: float = 0.5, seed: in
 
     ``rule="threshold"`` (MuseGAN's hard thresholding, what 07 reports): a cell is on when its
     probability is above ``threshold``. ``rule="sample"``: each cell is drawn on with its
-    probability (Bernoulli, seeded). Returns float32 numpy of the same shape."""
+    probability (Bernoulli, seeded). Returns float32 numpy of the same shape.
+    Notebooks: 02, 08."""
     p = torch.as_tensor(probs.detach().cpu() if torch.is_tensor(probs) else np.asarray(probs),
                         dtype=torch.float32)
     if p.numel() and (p.min() < 0 or p.max() > 1 or not torch.isfinite(p).all()):
@@ -130,6 +136,7 @@ def chorale_beat_roll(piece) -> np.ndarray:
     The notes start on the chorale's first sounding beat; a 16th-note roll keeps every fourth
     frame, so passing eighths between beats are not seen (Boulanger-Lewandowski et al. 2012).
     Notebooks 05 and 08. A piece without notes raises ValueError naming it.
+    Notebooks: 05, 08.
     """
     if len(piece.notes) == 0:
         raise ValueError(f"{piece.name!r} has no notes: a beat roll needs at least one")
@@ -157,7 +164,8 @@ class TokenData:
 def token_data(pieces, split: dict, min_count: int = 2, vocab=None) -> TokenData:
     """Tokenise each piece's ABC (``tokenize_abc``) and map tokens seen fewer than ``min_count``
     times in the training tunes to <unk>; ``vocab`` (e.g. from a checkpoint) overrides the count.
-    ``split`` maps "train"/"val"/"test" to indices into ``pieces``."""
+    ``split`` maps "train"/"val"/"test" to indices into ``pieces``.
+    Notebooks: 04, 08, 10."""
     tokens = {name: [tokenize_abc(pieces[i].abc) for i in split[name]] for name in ("train", "val", "test")}
     if vocab is None:
         counts = Counter(tok for t in tokens["train"] for tok in t)
@@ -169,7 +177,8 @@ def token_data(pieces, split: dict, min_count: int = 2, vocab=None) -> TokenData
 
 def tune_batches(tunes_ids, batch_size: int, bos: int, rng=None) -> list:
     """Teacher-forcing batches (x, y) of tunes of similar length: x = <s> + tune, y = tune + <s>,
-    padded (targets with PAD_TARGET, which the loss ignores). Shuffled when ``rng`` is given."""
+    padded (targets with PAD_TARGET, which the loss ignores). Shuffled when ``rng`` is given.
+    Notebooks: 04."""
     lengths = np.array([len(t) for t in tunes_ids], dtype=float)
     if rng is not None:
         lengths += rng.uniform(0, 20, len(lengths))   # vary which tunes share a batch

@@ -39,9 +39,10 @@ from typing import NamedTuple
 import numpy as np
 import torch
 
-from .metrics import as_binary, note_runs, pitch_class_histogram, polyphony
+from .metrics import as_binary, distinct_ngrams, note_runs, pitch_class_histogram, polyphony
+from .validity import token_pitches, validity_rates
 
-__all__ = [
+__all__ = ["describe_samples", 
     "Interval", "bootstrap_interval", "NOTE_LENGTHS", "note_length_histogram", "FEATURES", "set_features",
     "intra_set_distances", "inter_set_distances", "kde", "shared_grid", "overlap_area", "kl_divergence",
     "DistanceOverlap", "distance_overlap", "jaccard_nearest", "RunMatch", "longest_common_run", "content_id",
@@ -80,6 +81,7 @@ def bootstrap_interval(values, statistic=None, n_boot: int = 1000, level: float 
     clusters with replacement, which keeps the dependence inside a cluster (Field & Welsh 2007).
     The estimate is the statistic of the full sample; low/high are the (1 - level)/2 and
     (1 + level)/2 quantiles of the ``n_boot`` bootstrap statistics.
+    Notebooks: 08.
     """
     values = np.asarray(values, dtype=float)
     if clusters is not None and len(clusters) != len(values):
@@ -139,7 +141,8 @@ FEATURES = {
 
 def set_features(samples, feature, **kwargs) -> np.ndarray:
     """(n, d) array of ``feature(sample, **kwargs)`` for each sample (a bar of a stack, a roll of a
-    list); ``feature`` is a function or a name of ``FEATURES``."""
+    list); ``feature`` is a function or a name of ``FEATURES``.
+    Notebooks: 08."""
     fn = FEATURES[feature] if isinstance(feature, str) else feature
     return np.stack([np.atleast_1d(np.asarray(fn(s, **kwargs), dtype=float)) for s in samples])
 
@@ -242,7 +245,8 @@ class DistanceOverlap(NamedTuple):
 def distance_overlap(real_features, generated_features, grid_size: int = 512) -> DistanceOverlap:
     """Overlapping area and KL(intra ‖ inter) of the KDEs of intra_set_distances(real) and
     inter_set_distances(real, generated), on a shared grid. Pass held-out real features as
-    ``generated_features`` for the reference row: that is how close "as good as real" gets."""
+    ``generated_features`` for the reference row: that is how close "as good as real" gets.
+    Notebooks: 08."""
     intra = intra_set_distances(real_features)
     inter = inter_set_distances(real_features, generated_features)
     if len(intra) == 0 or len(inter) == 0:
@@ -267,6 +271,7 @@ def jaccard_nearest(x_bars, corpus_bars, chunk: int = 2048) -> tuple[np.ndarray,
     |A∩B| for all pairs is one matrix product of the flattened 0/1 bars; it runs over chunks of
     ``chunk`` x ``chunk`` pairs, so memory stays small for any corpus. An empty query bar has no
     nearest bar (distance nan, index -1); it is reported by the empty-bar rate instead.
+    Notebooks: 08.
     """
     x, c = _flat(x_bars), _flat(corpus_bars)
     if x.shape[1] != c.shape[1]:
@@ -319,6 +324,7 @@ def longest_common_run(seq, corpus_seqs, transpose: bool = False) -> RunMatch:
     asks whether a query window's hash occurs in the corpus; a candidate is then compared value by
     value, so a hash collision cannot fake a match. ``transpose=True`` compares intervals instead
     of pitches (a copy moved to another key); the length is still counted in notes.
+    Notebooks: 08.
     """
     def prepare(s):
         s = np.asarray(s, dtype=np.int64).ravel()
@@ -404,7 +410,8 @@ def content_id(obj, length: int = 12) -> str:
 def fit_scaling_law(n_params, losses) -> dict:
     """Fit L(N) = E + A / N^alpha (Kaplan et al. 2020; Hoffmann et al. 2022's parametric form
     without the data term) by least squares (scipy's ``curve_fit``). Returns {"E", "A", "alpha",
-    "predicted", "residuals"} (residuals = measured - predicted loss, in nats). Notebook 10."""
+    "predicted", "residuals"} (residuals = measured - predicted loss, in nats).
+    Notebooks: 10."""
     from scipy.optimize import curve_fit
 
     N = np.asarray(n_params, dtype=float)
@@ -421,3 +428,16 @@ def fit_scaling_law(n_params, losses) -> dict:
     predicted = law(N, E, logA, alpha)
     return {"E": float(E), "A": float(math.exp(logA)), "alpha": float(alpha), "predicted": predicted,
             "residuals": L - predicted}
+
+
+def describe_samples(token_lists, train_pitches) -> dict:
+    """What a set of sampled tunes (folk-rnn token lists) is like, beside real ones: "valid" and
+    "bars" (``validity_rates``: valid tunes, inner bars that add up to the meter), "distinct"
+    (:func:`distinct_ngrams`, 4-grams) and "copy", the median over the tunes of the longest run of
+    notes shared with one of ``train_pitches`` (the training tunes' ``token_pitches``), in any
+    key (``longest_common_run(transpose=True)``).
+    Notebooks: 10."""
+    rates = validity_rates(token_lists)
+    runs = [longest_common_run(token_pitches(t), train_pitches, transpose=True).length for t in token_lists]
+    return dict(valid=rates["valid"], bars=rates["bars"], distinct=distinct_ngrams(token_lists),
+                copy=float(np.median(runs)))

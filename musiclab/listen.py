@@ -52,7 +52,8 @@ def wav_bytes(y, sr: int = SR) -> bytes:
 
 
 def normalize(y, peak: float = 0.9) -> np.ndarray:
-    """Scale a waveform so its loudest sample is ``peak`` (silence stays silent)."""
+    """Scale a waveform so its loudest sample is ``peak`` (silence stays silent).
+    Notebooks: 02."""
     y = check_waveform(y)
     top = np.abs(y).max() if len(y) else 0.0
     return y * (peak / top) if top > 0 else y
@@ -65,6 +66,7 @@ def player(x, title: str = "", sr: int = SR, loudness_normalize: bool = True, **
     sound is scaled to a 0.9 peak unless ``loudness_normalize=False`` (soundfont pianos are quiet).
     A stereo waveform, (N, 2) or (2, N), is mixed down to mono (``stereo_to_mono``); a waveform
     with nan or inf samples raises ValueError.
+    Notebooks: 00, 01, 02, 04, 07, 10.
     """
     y = to_audio(stereo_to_mono(x), sr=sr, **render_options)
     if loudness_normalize:
@@ -76,7 +78,8 @@ def player(x, title: str = "", sr: int = SR, loudness_normalize: bool = True, **
 
 
 def player_table(items: dict, sr: int = SR, loudness_normalize: bool = True, **render_options) -> widgets.HBox:
-    """Players side by side, e.g. ``{"original": roll, "reconstruction": roll_hat, "sample": s}``."""
+    """Players side by side, e.g. ``{"original": roll, "reconstruction": roll_hat, "sample": s}``.
+    Notebooks: 00, 01, 02, 03, 04, 05, 07, 08, 10, 11."""
     if not items:
         raise ValueError("player_table needs at least one item")
     return widgets.HBox([player(x, title=name, sr=sr, loudness_normalize=loudness_normalize, **render_options)

@@ -49,14 +49,31 @@ default 2); MusPy cites MuseGAN for it. MuseGAN's own v1 code and its numpy ``ge
 instead. Here ``polyphony_rate`` counts frames with *at least* ``threshold`` keys: ``threshold=2``
 asks "two notes at once?", and ``threshold=3`` gives MuseGAN's and MusPy's number.
 """
+from collections import Counter
+from fractions import Fraction
+
 import numpy as np
+import torch
+
+from .abc import detokenize_abc
+from .corpora import parse_abc
+from .data import to_c
+from .models.music_gpt import token_type
+from .music import key_shift, piano_roll, transpose
+from .synth import RELEASE_TAIL, render_midi
 
 __all__ = [
     "as_binary", "as_bars", "note_runs", "empty_bar_rate", "empty_beat_rate", "used_pitch_classes",
-    "qualified_note_rate",
-    "pitch_class_histogram", "pitch_class_entropy", "scale_consistency", "polyphony", "polyphony_rate",
-    "groove_consistency", "tonal_centroid", "tonal_distance", "MAJOR_SCALE", "MINOR_SCALE",
-    "bar_metrics", "voice_pairs", "voice_motion", "parallel_perfect_rate",
+    "qualified_note_rate", "pitch_class_histogram", "pitch_class_entropy", "scale_consistency",
+    "polyphony", "polyphony_rate", "groove_consistency", "tonal_centroid", "tonal_distance",
+    "MAJOR_SCALE", "MINOR_SCALE", "bar_metrics", "voice_pairs", "voice_motion",
+    "parallel_perfect_rate", "check_audio", "hidden_attacks", "stft_spectral_convergence",
+    "waveform_error", "key_mode", "tonic_class", "corpus_summary", "transposed_pitch_classes",
+    "bar_set_stats", "walk_summary", "LENGTH_BINS", "LENGTH_BIN_LABELS", "exact_length_histogram",
+    "tune_statistics", "last_bass_pitch_class", "texture_metrics", "closer_than_baselines",
+    "confusion_shares", "per_bar_metrics", "four_key_share", "continuation_metrics",
+    "cellwise_bars", "random_bars", "tune_roll", "distinct_clips", "scale_fit", "distinct_ngrams",
+    "long_note_share", "attention_head_stats",
 ]
 
 MAJOR_SCALE = np.array([1, 0, 1, 0, 1, 1, 0, 1, 0, 1, 0, 1], dtype=bool)  # C D E F G A B
@@ -102,7 +119,8 @@ def class_matrix(n_keys: int, low: int = 21) -> np.ndarray:
 
 def note_runs(x):
     """Notes of a roll (T, P) or bars (n, S, P) as ``(keys, lengths)``: the column and the number
-    of steps of every run of consecutive on-frames (each bar read on its own)."""
+    of steps of every run of consecutive on-frames (each bar read on its own).
+    Notebooks: 02."""
     x = as_binary(x)
     x = x[None] if x.ndim == 2 else x
     padded = np.pad(x, ((0, 0), (1, 1), (0, 0))).astype(np.int8)
@@ -114,7 +132,8 @@ def note_runs(x):
 
 
 def empty_bar_rate(x, steps_per_bar: int = 16) -> float:
-    """MuseGAN's EB: fraction of bars with no note at all (nan without bars)."""
+    """MuseGAN's EB: fraction of bars with no note at all (nan without bars).
+    Notebooks: 07, 08."""
     b = as_bars(x, steps_per_bar)
     if len(b) == 0:
         return float("nan")
@@ -136,7 +155,8 @@ def empty_beat_rate(x, steps_per_beat: int = 4) -> float:
 
 def used_pitch_classes(x, low: int = 21, steps_per_bar: int = 16) -> float:
     """MuseGAN's UPC: number of distinct pitch classes (0..12) in a bar, averaged over bars
-    (empty bars count as 0, as in the paper; nan without bars)."""
+    (empty bars count as 0, as in the paper; nan without bars).
+    Notebooks: 07."""
     b = as_bars(x, steps_per_bar)
     if len(b) == 0:
         return float("nan")
@@ -151,6 +171,7 @@ def qualified_note_rate(x, min_steps: int = 3) -> float:
     MuseGAN uses 24 steps per beat, so its 3 steps are a 32nd note (QN measures fragmentation).
     At 16th-note steps every note is at least a 16th, and ``min_steps=3`` asks instead
     "how many notes last a dotted eighth or longer?" -- say which one you report.
+    Notebooks: 07.
     """
     _, lengths = note_runs(x)
     if len(lengths) == 0:
@@ -176,7 +197,8 @@ def pitch_class_histogram(x, low: int = 21, by: str = "notes") -> np.ndarray:
 
 def pitch_class_entropy(x, low: int = 21, by: str = "notes") -> float:
     """MusPy's pitch-class entropy in bits: H = -sum_i p_i log2 p_i over the pitch-class histogram
-    (0 for one pitch class, log2(12) ~ 3.585 for all twelve equally often; nan without notes)."""
+    (0 for one pitch class, log2(12) ~ 3.585 for all twelve equally often; nan without notes).
+    Notebooks: 07."""
     p = pitch_class_histogram(x, low, by)
     if np.isnan(p).any():
         return float("nan")
@@ -190,6 +212,7 @@ def scale_consistency(x, low: int = 21) -> float:
 
     A natural minor scale has the pitch classes of its relative major (A minor = C major),
     so the maximum over 24 scales equals the maximum over the 12 major ones.
+    Notebooks: 07, 11.
     """
     p = pitch_class_histogram(x, low, by="notes")
     if np.isnan(p).any():
@@ -200,7 +223,8 @@ def scale_consistency(x, low: int = 21) -> float:
 
 def polyphony(x) -> float:
     """MusPy's polyphony: mean number of keys on, over the frames where at least one key is on
-    (1 for a melody; nan when every frame is silent)."""
+    (1 for a melody; nan when every frame is silent).
+    Notebooks: 02, 07."""
     on_per_frame = frames(x).sum(axis=1)
     sounding = on_per_frame[on_per_frame > 0]
     return float(sounding.mean()) if len(sounding) else float("nan")
@@ -209,7 +233,8 @@ def polyphony(x) -> float:
 def polyphony_rate(x, threshold: int = 2) -> float:
     """Fraction of frames with at least ``threshold`` keys on (nan without frames). MuseGAN's
     polyphonicity and MusPy's ``polyphony_rate`` count frames with more than two keys: that is
-    ``threshold=3`` here (see the module docstring)."""
+    ``threshold=3`` here (see the module docstring).
+    Notebooks: 11."""
     on_per_frame = frames(x).sum(axis=1)
     return float(np.mean(on_per_frame >= threshold)) if len(on_per_frame) else float("nan")
 
@@ -229,7 +254,8 @@ def voice_pairs(x):
 def voice_motion(x) -> float:
     """Voice leading: the mean absolute move, in semitones, of a voice from one frame to the next
     (``voice_pairs``; nan without such pairs). Bach's voices move mostly by step (1-2 semitones) or
-    hold; a model that puts down unrelated chords leaps. Notebook 11."""
+    hold; a model that puts down unrelated chords leaps.
+    Notebooks: 11."""
     moves = [np.abs(b - a) for a, b in voice_pairs(x)]
     return float(np.concatenate(moves).mean()) if moves else float("nan")
 
@@ -237,7 +263,8 @@ def voice_motion(x) -> float:
 def parallel_perfect_rate(x) -> float:
     """The share of ``voice_pairs`` with parallel fifths or octaves: two voices a perfect fifth or
     octave (or unison) apart, modulo the octave, that both move in the same direction and stay that
-    interval apart, which four-part writing avoids (nan without pairs). Notebook 11."""
+    interval apart, which four-part writing avoids (nan without pairs).
+    Notebooks: 11."""
     found = []
     for a, b in voice_pairs(x):
         ia, ib = (a[None, :] - a[:, None]) % 12, (b[None, :] - b[:, None]) % 12
@@ -305,7 +332,8 @@ def tonal_distance(x, y, low: int = 21, steps_per_beat: int = 4) -> float:
 def bar_metrics(bars, low: int = 21) -> dict:
     """The bar metrics of notebooks 07 and 08 for a stack of bars (n, S, P): EB, UPC, QN over
     the stack; pitch-class entropy "H (bits)" and scale consistency "SC" per bar, averaged over
-    the bars that hold a note (one bar is what a bar model makes; nan when none does); polyphony."""
+    the bars that hold a note (one bar is what a bar model makes; nan when none does); polyphony.
+    Notebooks: 07."""
     b = as_bars(bars)
     sounding = [x for x in b if x.any()]
     per_bar = lambda f: float(np.mean([f(x, low=low) for x in sounding])) if sounding else float("nan")
@@ -314,20 +342,320 @@ def bar_metrics(bars, low: int = 21) -> dict:
 
 
 # ----------------------------------------------------------------------------- notebooks 00-02
-__all__ += []
+def check_audio(y, pm, sr: int = 22050) -> dict:
+    """Check audio ``y`` rendered from the PrettyMIDI ``pm`` by proxy, since ears are good judges but
+    bad tests: not silent (RMS above 1e-3), as long as the MIDI predicts (its end time plus
+    ``RELEASE_TAIL``), and not clipped: ``y`` must be the raw mix (``render_midi(pm,
+    rescale=False)``) times one factor, because clipping would flatten the peaks. Raises
+    AssertionError naming the failed check; returns {"seconds", "RMS", "peak", "raw mix peak"}.
+    Notebooks: 00."""
+    y = np.asarray(y)
+    raw = render_midi(pm, sr=sr, rescale=False)  # the mix before any rescaling
+    rms, peak, raw_peak = float(np.sqrt(np.mean(y ** 2))), float(np.abs(y).max()), float(np.abs(raw).max())
+    expected = int(round((pm.get_end_time() + RELEASE_TAIL) * sr))
+    if not rms > 1e-3:
+        raise AssertionError(f"silent audio (RMS {rms:.2g})")
+    if len(y) != expected:
+        raise AssertionError(f"{len(y)} samples, expected {expected}")
+    if not np.allclose(y, raw * (peak / raw_peak), atol=1e-5):
+        raise AssertionError("the audio was clipped, not scaled")
+    return {"seconds": round(len(y) / sr, 2), "RMS": round(rms, 4), "peak": round(peak, 3),
+            "raw mix peak": round(raw_peak, 3)}
+
+
+def hidden_attacks(notes, steps_per_quarter: int = 4) -> int:
+    """How many notes ``[start, end, pitch, voice]`` a piano roll cannot show as new attacks: at the
+    note's start step its key is already down, held over from the step before by another note (a
+    repeated note) or started at the same step by an earlier row (a unison of two voices). The
+    roll merges each such note into the other one.
+    Notebooks: 00."""
+    notes = np.asarray(notes)
+    steps = np.round(notes[:, :2] * steps_per_quarter).astype(int)
+    rows = np.arange(len(notes))
+    hidden = 0
+    for i, (a, _) in enumerate(steps):
+        same_key = (notes[:, 2] == notes[i, 2]) & (rows != i)
+        covers = same_key & (steps[:, 0] <= a - 1) & (steps[:, 1] >= a)  # sounding into step a
+        covers |= same_key & (steps[:, 0] == a) & (rows < i)  # starts with it, listed before it
+        hidden += bool(covers.any())
+    return hidden
+
+
+def stft_spectral_convergence(x, x_hat, n_fft: int = 1024, hop_length: int = 256) -> float:
+    """Spectral convergence ``|| |X| - |X_hat| ||_F / || |X| ||_F`` of two waveforms on their STFT
+    magnitudes, over the frames both have: 0 is perfect, and the phase does not count.
+    Notebooks: 00."""
+    import librosa
+    A = np.abs(librosa.stft(np.asarray(x), n_fft=n_fft, hop_length=hop_length))
+    B = np.abs(librosa.stft(np.asarray(x_hat), n_fft=n_fft, hop_length=hop_length))
+    T = min(A.shape[1], B.shape[1])
+    return float(np.linalg.norm(A[:, :T] - B[:, :T]) / np.linalg.norm(A[:, :T]))
+
+
+def waveform_error(x, x_hat) -> float:
+    """``||x - x_hat|| / ||x||`` over the samples both waveforms have: 0 for the same wave, about
+    1.4 for an unrelated wave of the same loudness, 2 for ``-x``.
+    Notebooks: 00."""
+    x, x_hat = np.asarray(x), np.asarray(x_hat)
+    T = min(len(x), len(x_hat))
+    return float(np.linalg.norm(x[:T] - x_hat[:T]) / np.linalg.norm(x[:T]))
+
+
+def key_mode(key: str) -> str:
+    """The mode word of a key name: "G major" -> "major", "A dorian" -> "dorian".
+    Notebooks: 00."""
+    return key.split()[1]
+
+
+def tonic_class(key: str) -> int:
+    """The pitch class (0 = C ... 11 = B) of a key's tonic: "G major" -> 7, "Bb minor" -> 10
+    (for ``plot_corpus_stats``)."""
+    import pretty_midi
+    return pretty_midi.note_name_to_number(key.split()[0] + "4") % 12
+
+
+def corpus_summary(pieces) -> dict:
+    """Size, length and keys of a list of Pieces: "pieces", "notes", "median length" (quarter
+    notes), the shares of "major", "minor" and "modal" (any other mode) keys, and "metres" (the
+    three most common, with their counts): one line of ``corpus_table``."""
+    modes = Counter(key_mode(p.key) for p in pieces)
+    summary = {"pieces": len(pieces), "notes": sum(len(p.notes) for p in pieces),
+               "median length": float(np.median([p.notes[:, 1].max() for p in pieces]))}
+    summary.update({m: modes[m] / len(pieces) for m in ("major", "minor")})
+    summary["modal"] = (len(pieces) - modes["major"] - modes["minor"]) / len(pieces)
+    summary["metres"] = Counter(p.meter for p in pieces).most_common(3)
+    return summary
+
+
+def transposed_pitch_classes(pieces) -> np.ndarray:
+    """The share of notes on each pitch class (C = 0 ... B = 11) once every piece is transposed to
+    C major or A minor (``key_shift``): the key profile of a corpus.
+    Notebooks: 00."""
+    pcs = np.concatenate([transpose(p.notes, key_shift(p.key))[:, 2] for p in pieces]).astype(int) % 12
+    return np.bincount(pcs, minlength=12) / len(pcs)
+
+
+def bar_set_stats(bars, low: int = 21, steps_per_bar: int = 16) -> dict:
+    """Music metrics of a set of bars (n, S, P): "empty bars" (EB), "notes/bar", "polyphony",
+    "pitch classes" (UPC), "in scale" (scale consistency over the non-empty bars) and "hybrid
+    bars", the share of non-empty bars whose own polyphony lies strictly between 1 (a melody) and
+    3 (a chorale texture): neither.
+    Notebooks: 02."""
+    b = as_bars(bars, steps_per_bar)
+    nonempty = [x for x in b if x.any()]
+    polyphony_per_bar = np.array([polyphony(x) for x in nonempty])
+    return {"empty bars": empty_bar_rate(b, steps_per_bar),
+            "notes/bar": len(note_runs(b)[0]) / len(b),
+            "polyphony": polyphony(b),
+            "pitch classes": used_pitch_classes(b, low=low, steps_per_bar=steps_per_bar),
+            "in scale": float(np.mean([scale_consistency(x, low=low) for x in nonempty])) if nonempty else np.nan,
+            "hybrid bars": float(np.mean((polyphony_per_bar > 1) & (polyphony_per_bar < 3))) if nonempty else np.nan}
+
+
+def walk_summary(bars) -> dict:
+    """How gradual a walk of bars (steps, S, P) is: "notes" per step, cells "changed" from each step
+    to the next, and how many "distinct" bars it passes.
+    Notebooks: 02."""
+    b = as_binary(bars)
+    return {"notes": [len(note_runs(x)[0]) for x in b],
+            "changed": [int((b[k] != b[k + 1]).sum()) for k in range(len(b) - 1)],
+            "distinct": len({x.tobytes() for x in b})}
 
 
 # ----------------------------------------------------------------------------- notebooks 03-05
-__all__ += []
+
+LENGTH_BINS = (0.25, 1 / 3, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0)  # in quarter notes: 16th ... dotted half
+LENGTH_BIN_LABELS = ("16th", "triplet\n8th", "8th", "dotted\n8th", "quarter", "dotted\nquarter", "half",
+                      "dotted\nhalf", "other")
+
+
+def exact_length_histogram(note_arrays, lengths=LENGTH_BINS) -> np.ndarray:
+    """Share of the notes of all ``note_arrays`` ((N, 4) [start, end, pitch, voice], in quarter
+    notes) whose duration is each of ``lengths`` (to 1e-3), and last the share of any other
+    length: len(lengths) + 1 numbers that sum to 1 (nan without a note); ``tune_statistics``' lengths."""
+    durations = np.concatenate([np.asarray(n)[:, 1] - np.asarray(n)[:, 0] for n in note_arrays] or [np.zeros(0)])
+    if len(durations) == 0:
+        return np.full(len(lengths) + 1, np.nan)
+    which = [next((i for i, L in enumerate(lengths) if abs(d - L) < 1e-3), len(lengths)) for d in durations]
+    return np.bincount(which, minlength=len(lengths) + 1) / len(durations)
+
+
+def tune_statistics(note_arrays) -> dict:
+    """Statistics of a set of tunes given as note arrays (N, 4): "pitch_classes", the mean
+    pitch-class histogram over the tunes; "lengths", ``exact_length_histogram``; "scale", the scale
+    consistency of each tune (an array); "notes", the mean number of notes per tune. Each tune is
+    read as a 16th-note piano roll from its first note.
+    Notebooks: 04."""
+    rolls = [piano_roll(n - [n[:, 0].min(), n[:, 0].min(), 0, 0]) for n in map(np.asarray, note_arrays)]
+    return dict(pitch_classes=np.nanmean([pitch_class_histogram(r) for r in rolls], axis=0),
+                lengths=exact_length_histogram(note_arrays),
+                scale=np.array([scale_consistency(r) for r in rolls]),
+                notes=np.mean([len(n) for n in note_arrays]))
+
+
+def last_bass_pitch_class(notes, voice: int = 3) -> int:
+    """Pitch class (0 = C) of the note of ``voice`` (3: the bass of a four-part chorale) that ends
+    last in ``notes`` [start, end, pitch, voice].
+    Notebooks: 05."""
+    notes = np.asarray(notes)
+    bass = notes[notes[:, 3] == voice]
+    if len(bass) == 0:
+        raise ValueError(f"no note in voice {voice}")
+    return int(bass[np.argmax(bass[:, 1]), 2]) % 12
+
+
+def texture_metrics(x, voices: int = 4, low: int = 21) -> dict:
+    """How a roll or a stack of rolls (e.g. chorale continuations, (n, T, keys)) sounds as a
+    texture: the mean number of keys down in sounding frames ("polyphony"), the share of frames
+    with exactly ``voices`` keys and with more, "scale consistency" and "pitch-class entropy"
+    (bits).
+    Notebooks: 05."""
+    return {"polyphony": polyphony(x),
+            f"frames with {voices} keys": polyphony_rate(x, threshold=voices) - polyphony_rate(x, threshold=voices + 1),
+            f"frames with > {voices} keys": polyphony_rate(x, threshold=voices + 1),
+            "scale consistency": scale_consistency(x, low=low),
+            "pitch-class entropy": pitch_class_entropy(x, low=low)}
 
 
 # ----------------------------------------------------------------------------- notebooks 06-08
-__all__ += []
+def closer_than_baselines(model: dict, real: dict, baselines) -> list:
+    """The metrics (keys of ``real``) on which ``model``'s value lies closer to ``real``'s than
+    every baseline's does: ``model``, ``real`` and each baseline map a metric name to a value (one
+    style's ``bar_metrics``). A tie with a baseline does not count as closer.
+    Notebooks: 07."""
+    gap = lambda values, m: abs(values[m] - real[m])
+    return [m for m in real if gap(model, m) < min(gap(b, m) for b in baselines)]
 
 
-# ----------------------------------------------------------------------------- notebooks 09 and 11
-__all__ += []
+def confusion_shares(predicted, n_labels: int) -> np.ndarray:
+    """A confusion matrix as shares: ``predicted`` holds, for each true class, the labels a
+    classifier gave its items; row i is the share of class i's items given each of the
+    ``n_labels`` labels (each row sums to 1; nan for a class without items).
+    Notebooks: 07."""
+    rows = []
+    for labels in predicted:
+        labels = np.asarray(labels, dtype=int).ravel()
+        if labels.size and (labels.min() < 0 or labels.max() >= n_labels):
+            raise ValueError(f"labels must lie in 0..{n_labels - 1}, got {labels.min()}..{labels.max()}")
+        rows.append(np.bincount(labels, minlength=n_labels) / labels.size if labels.size else np.full(n_labels, np.nan))
+    return np.array(rows)
+
+
+# ----------------------------------------------------------------------------- notebooks 08, 09 and 11
+def per_bar_metrics(bars, low: int = 21) -> dict:
+    """:func:`bar_metrics` of each bar on its own: {metric: one value per bar} (nan where a bar has
+    no notes, e.g. its entropy), ready for a bootstrap interval per metric.
+    Notebooks: 08."""
+    values = [bar_metrics(np.asarray(b)[None], low=low) for b in bars]
+    if not values:
+        raise ValueError("per_bar_metrics needs at least one bar")
+    return {m: np.array([v[m] for v in values], dtype=float) for m in values[0]}
+
+
+def four_key_share(x, among_sounding: bool = True) -> float:
+    """The share of frames with exactly four keys down (a four-part chorale's frame), among the
+    frames where something sounds (``among_sounding=False``: among all frames).
+    Notebooks: 11."""
+    keys = as_binary(x).sum(axis=-1)
+    if among_sounding:
+        keys = keys[keys > 0]
+    return float(np.mean(keys == 4)) if keys.size else float("nan")
+
+
+def continuation_metrics(continuations, low: int = 21) -> dict:
+    """Chorale continuations (n, frames, keys), one frame per beat: {metric: one value per
+    continuation}: the share of its frames with exactly four keys ("4 keys", silent frames
+    counted), the mean number of keys per frame, MusPy's pitch-class entropy ("H (bits)") and
+    scale consistency ("SC").
+    Notebooks: 08."""
+    return {"4 keys": np.array([four_key_share(c, among_sounding=False) for c in continuations]),
+            "keys per frame": np.array([np.asarray(c).sum(-1).mean() for c in continuations]),
+            "H (bits)": np.array([pitch_class_entropy(c, low=low) for c in continuations]),
+            "SC": np.array([scale_consistency(c, low=low) for c in continuations])}
+
+
+def cellwise_bars(train, n: int, rng) -> np.ndarray:
+    """The cell-wise baseline (07's): ``n`` bars in which every cell is on with its frequency in
+    the ``train`` bars, each cell drawn on its own: it knows where notes go, not how they go
+    together. Draws ``rng.random((n, *cells))``.
+    Notebooks: 08."""
+    train = np.asarray(train)
+    return (rng.random((n, *train.shape[1:])) < train.mean(axis=0)).astype(np.float32)
+
+
+def random_bars(like, n: int, rng) -> np.ndarray:
+    """``n`` bars (or rolls) of the shape of ``like``'s items with every cell on with ``like``'s
+    overall density of notes: the floor any model must clear. Draws ``rng.random((n, *cells))``.
+    Notebooks: 08."""
+    like = np.asarray(like)
+    return (rng.random((n, *like.shape[1:])) < like.mean()).astype(np.float32)
+
+
+def tune_roll(tokens, low: int = 36, high: int = 96, steps_per_quarter: int = 4):
+    """A generated ABC tune (folk-rnn tokens) moved to C (or A minor), its first note at time 0,
+    as a piano roll of MIDI ``low``..``high - 1`` (a bar model's keys); None when music21 cannot
+    read the tune.
+    Notebooks: 08."""
+    try:
+        notes = to_c(parse_abc(detokenize_abc(tokens)))
+    except ValueError:
+        return None
+    notes[:, :2] -= notes[:, 0].min()
+    return piano_roll(notes, steps_per_quarter=steps_per_quarter, low=low, high=high)
+
+
+def distinct_clips(bars, n: int, steps: int = 32) -> list:
+    """Up to ``n`` different clips of two consecutive bars (bars 0-1, 2-3, ...), each cut to
+    ``steps`` frames; a clip identical to an earlier one (a tune repeats its bars) is skipped.
+    Notebooks: 08."""
+    clips = {}
+    for i in range(0, len(bars) - 1, 2):
+        clip = np.asarray(np.concatenate(bars[i:i + 2]), dtype=np.float32)[:steps]
+        clips.setdefault(clip.tobytes(), clip)
+    return list(clips.values())[:n]
+
+
+def scale_fit(y, sr: int = 22050) -> float:
+    """How well a clip's sound fits one major scale: the share of its chroma energy (librosa's
+    chroma_stft, averaged over time) inside the best of the 12 major scales; 0 for silence. The
+    rule of 08's simulated listeners.
+    Notebooks: 08."""
+    import librosa
+    chroma = librosa.feature.chroma_stft(y=y, sr=sr, tuning=0.0).mean(axis=1)
+    if chroma.sum() <= 0:
+        return 0.0
+    return float(max(chroma[np.roll(MAJOR_SCALE, r)].sum() for r in range(12)) / chroma.sum())
 
 
 # ----------------------------------------------------------------------------- notebooks 10
-__all__ += []
+def distinct_ngrams(token_lists, n: int = 4) -> float:
+    """Diversity of a set of token lists (tunes): the share of distinct n-grams among all the
+    n-grams of all the lists (n-grams do not cross from one list to the next). Repetitive samples
+    score low; 0 when there is no n-gram at all."""
+    grams = [tuple(t[i:i + n]) for t in token_lists for i in range(len(t) - n + 1)]
+    return len(set(grams)) / max(1, len(grams))
+
+
+def long_note_share(token_lists) -> float:
+    """The share of notes written a quarter note or longer in folk-rnn tokens: a pitch token whose
+    next token is a duration ("2", "3/2", "/2") of at least 2 units of L:1/8 (a pitch without a
+    duration token lasts one eighth). nan when there is no note. Irish dance tunes run in eighths, German songs in quarters and halves.
+    Notebooks: 10."""
+    pairs = [(a, b) for t in token_lists for a, b in zip(t, t[1:] + [""]) if token_type(a) == "pitch"]
+    long = [token_type(b) == "duration" and Fraction("1" + b if b.startswith("/") else b) >= 2
+            for _, b in pairs]
+    return float(np.mean(long)) if long else float("nan")
+
+
+def attention_head_stats(maps, marked) -> dict:
+    """Where attention heads look, from attention weights ``maps`` (..., T, T) whose rows
+    (queries) sum to 1: "share", the mean over queries of the weight on the ``marked`` key
+    positions (e.g. bar lines), and "look_back", the mean over queries of the expected distance
+    back to the key read (0: a head that reads its own position). Both have shape ``maps.shape[:-2]``
+    (e.g. layers x heads).
+    Notebooks: 10."""
+    maps = torch.as_tensor(maps)
+    T = maps.shape[-1]
+    distance = torch.arange(T)[:, None] - torch.arange(T)[None, :]
+    return {"share": maps[..., list(marked)].sum(-1).mean(-1),
+            "look_back": (maps * distance.clamp(min=0)).sum(-1).mean(-1)}

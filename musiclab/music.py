@@ -76,6 +76,7 @@ def notes_to_midi(notes, programs=0, bpm: float = 100.0) -> pretty_midi.PrettyMI
     ``programs`` is a General MIDI program (0..127) for every voice or a list with one per voice.
     Bad notes raise ValueError (see ``check_notes``), as do a program outside 0..127 and a bpm
     that is not positive.
+    Notebooks: 00, 01, 02, 03, 08.
     """
     notes = check_notes(notes)
     if not 0 < bpm < np.inf:
@@ -98,6 +99,7 @@ def midi_to_notes(pm: pretty_midi.PrettyMIDI, bpm: float | None = None) -> np.nd
     """PrettyMIDI -> notes (N, 4) in quarter notes; voice = instrument index (drums skipped).
 
     ``bpm`` defaults to the file's first tempo.
+    Notebooks: 00.
     """
     if bpm is None:
         _, tempi = pm.get_tempo_changes()
@@ -146,6 +148,7 @@ def piano_roll(notes, steps_per_quarter: int = 4, low: int = LOWEST, high: int =
     Valid pitches outside [low, high) are left out of the roll (they still count for T).
     ``steps_per_quarter`` is a positive integer, 0 <= low < high <= 128, and a roll of more than
     MAX_ROLL_CELLS cells (T x keys) raises ValueError before anything is allocated.
+    Notebooks: 00, 01, 04, 05.
     """
     notes = check_notes(notes)
     check_counts(steps_per_quarter=steps_per_quarter)
@@ -178,7 +181,8 @@ def piano_roll(notes, steps_per_quarter: int = 4, low: int = LOWEST, high: int =
 
 def roll_to_notes(roll, steps_per_quarter: int = 4, low: int = LOWEST) -> np.ndarray:
     """Binary piano roll (T, P) -> notes (N, 4): each run of on-frames is one note (voice 0).
-    ``steps_per_quarter`` is a positive integer."""
+    ``steps_per_quarter`` is a positive integer.
+    Notebooks: 00."""
     check_counts(steps_per_quarter=steps_per_quarter)
     roll = np.asarray(roll)
     if roll.ndim != 2:
@@ -196,13 +200,15 @@ def roll_to_notes(roll, steps_per_quarter: int = 4, low: int = LOWEST) -> np.nda
 
 def roll_to_midi(roll, steps_per_quarter: int = 4, low: int = LOWEST, program: int = 0,
                  bpm: float = 100.0) -> pretty_midi.PrettyMIDI:
-    """Binary piano roll -> PrettyMIDI (one instrument) ready to render or save."""
+    """Binary piano roll -> PrettyMIDI (one instrument) ready to render or save.
+    Notebooks: 00."""
     return notes_to_midi(roll_to_notes(roll, steps_per_quarter, low), programs=program, bpm=bpm)
 
 
 def key_shift(key: str, minor_to: str = "A") -> int:
     """Semitones (in -5..6) that move ``key`` ("G major", "F# minor", "B- minor") to C major,
     or to ``minor_to`` minor (A minor by default; "C" for the Boulanger-Lewandowski chorale protocol).
+    Notebooks: 00.
     """
     parts = key.split()
     if len(parts) != 2 or parts[1] not in ("major", "minor") or parts[0][:1].upper() not in PITCH_CLASSES:
@@ -214,7 +220,8 @@ def key_shift(key: str, minor_to: str = "A") -> int:
 
 
 def transpose(notes, semitones: int) -> np.ndarray:
-    """Shift every pitch by ``semitones`` (an integer); ValueError if a pitch would leave MIDI's 0..127."""
+    """Shift every pitch by ``semitones`` (an integer); ValueError if a pitch would leave MIDI's 0..127.
+    Notebooks: 00."""
     notes = check_notes(notes).copy()
     if isinstance(semitones, bool) or not isinstance(semitones, numbers.Integral):
         raise ValueError(f"semitones must be an integer, got {semitones!r}")

@@ -34,6 +34,7 @@ class NGramLM:
 
     >>> lm = NGramLM(3, vocab, smoothing="kneser-ney").fit(train_sequences)
     >>> lm.perplexity(test_sequences)
+    Notebooks: 04, 08, 10.
     """
 
     def __init__(self, order: int, vocab, smoothing: str = "kneser-ney", k: float = 1.0,
@@ -185,7 +186,8 @@ def ngram_sweep(train, val, vocab, add_k_orders, kn_orders, k_values=(1.0, 0.1, 
     """Fit add-k n-grams (k chosen on ``val`` per order) and Kneser-Ney n-grams of the given
     orders on ``train``; returns ({name: fitted model}, {name: validation perplexity}). The one
     with the lowest validation perplexity is the baseline (notebook 04; 08 when 04's checkpoint
-    is missing)."""
+    is missing).
+    Notebooks: 04."""
     models, val_ppl = {}, {}
     for n in add_k_orders:
         lm = NGramLM(n, vocab, smoothing="add-k").fit(train)

@@ -2,11 +2,29 @@
 
 Each function takes an optional matplotlib ``ax`` and returns the Figure. Used by every notebook.
 """
+from itertools import cycle
+
 import matplotlib.pyplot as plt
 import numpy as np
-from matplotlib.ticker import MaxNLocator
+from matplotlib.ticker import FormatStrFormatter, MaxNLocator
 
-__all__ = ["plot_piano_roll", "plot_spectrogram", "moving_average", "plot_losses", "plot_gpt_history"]
+from .evaluation import bootstrap_interval
+from .metrics import LENGTH_BIN_LABELS, bar_set_stats, corpus_summary, key_mode, tonic_class
+from .music import HIGHEST, LOWEST
+
+__all__ = [
+    "plot_piano_roll", "plot_spectrogram", "moving_average", "plot_losses", "plot_gpt_history",
+    "score_text", "corpus_table", "plot_corpus_stats", "plot_pitch_class_shares",
+    "shared_pitch_range", "plot_roll_panels", "plot_bar_sets", "bar_stats_table", "plot_code_map",
+    "print_table", "plot_influence_maps", "plot_gradient_reach", "plot_next_note_training",
+    "plot_hidden_states", "plot_melodies", "plot_ngram_sweep", "plot_losses_vs_baselines",
+    "plot_tune_statistics", "plot_key_statistics", "plot_lines", "plot_discriminator",
+    "plot_value_by_shift", "plot_discriminator_runs", "plot_histogram_snapshots",
+    "plot_ring_snapshots", "plot_shares", "plot_bar_snapshots", "value_table", "plot_metric_path",
+    "interval_table", "overlap_table", "plot_overlap_densities", "plot_copied_run",
+    "plot_accuracy_by_position", "plot_loglog", "plot_bits_per_note", "plot_val_curves",
+    "plot_data_sweep", "plot_scaling_fit", "plot_attention_heads",
+]
 
 NOTE_NAMES = ["C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B"]
 
@@ -24,6 +42,7 @@ def plot_piano_roll(roll, ax=None, steps_per_quarter: int = 4, low: int = 21, ti
     ``crop`` zooms onto the pitch range actually used; ``pitch_range=(lo, hi)`` shows exactly
     MIDI lo..hi-1 instead (the same range for panels you compare, with their C's labelled).
     Float rolls (probabilities) are shown as grey levels.
+    Notebooks: 00, 01, 02, 04, 05, 07.
     """
     roll = np.asarray(roll, dtype=np.float32)
     if roll.ndim != 2:
@@ -52,7 +71,8 @@ def plot_spectrogram(S_db, sr: int = 22050, hop_length: int = 256, ax=None, titl
 
     ``hz=True`` labels the mel axis with the centre frequencies of the bands in Hz (librosa's
     mel bands from 0 to sr/2); ``vmin``/``vmax`` fix the colour scale in dB, so that panels you
-    compare share one."""
+    compare share one.
+    Notebooks: 00, 02."""
     S_db = np.asarray(S_db)
     fig, ax = _axes(ax, (10, 3))
     image = ax.imshow(S_db, origin="lower", aspect="auto", cmap="magma", vmin=vmin, vmax=vmax,
@@ -73,7 +93,7 @@ def plot_spectrogram(S_db, sr: int = 22050, hop_length: int = 256, ax=None, titl
 
 def moving_average(values, width: int) -> np.ndarray:
     """The mean of every ``width`` consecutive values (``len(values) - width + 1`` of them): a
-    noisy per-step loss made readable. Notebooks: 07, 10."""
+    noisy per-step loss made readable."""
     if not isinstance(width, (int, np.integer)) or width < 1:
         raise ValueError(f"width must be an integer >= 1, got {width!r}")
     return np.convolve(np.asarray(values, dtype=float), np.ones(width) / width, mode="valid")
@@ -83,7 +103,8 @@ def plot_losses(history: dict, ax=None, title: str = "loss", logy: bool = False,
     """Draw loss curves: ``history`` maps a name ("train", "val", ...) to a list of values per
     epoch/step (integer ticks); ``ml.fit``'s "best_epoch" is drawn as a dotted line. With
     ``smooth`` > 1 each curve is its :func:`moving_average` over that many steps, drawn at the
-    step that ends each window. Notebooks: 02, 04, 05, 07."""
+    step that ends each window.
+    Notebooks: 01, 02, 07, 09."""
     fig, ax = _axes(ax, (6, 3.5))
     for name, values in history.items():
         if np.ndim(values) == 1 and len(values):  # skip scalars such as ml.fit's "best_epoch"
@@ -120,20 +141,734 @@ def plot_gpt_history(history: dict, ax=None, title: str = "", smooth: int = 20):
 
 
 # ----------------------------------------------------------------------------- notebooks 00-02
-__all__ += []
+def score_text(notes, voice: int, bar: float, n_bars: int = 4) -> str:
+    """The first ``n_bars`` bars of one voice of ``notes`` [start, end, pitch, voice] as text: "G4:1"
+    is the G above middle C for one quarter note, "|" a bar line every ``bar`` quarter notes
+    (counted from time 0, the first downbeat).
+    Notebooks: 00."""
+    import pretty_midi
+    notes = np.asarray(notes)
+    words, current = [], 0
+    for start, end, pitch, _ in notes[notes[:, 3] == voice]:
+        if start >= n_bars * bar:
+            break
+        while start >= (current + 1) * bar:
+            words.append("|")
+            current += 1
+        words.append(f"{pretty_midi.note_number_to_name(int(pitch))}:{end - start:g}")
+    return " ".join(words)
+
+
+def corpus_table(corpora: dict) -> dict:
+    """Print one line of ``corpus_summary`` per corpus ({name: pieces}): pieces, notes, median
+    length, shares of major, minor and modal keys, the commonest metres. Returns the summaries.
+    Notebooks: 00."""
+    table = {name: corpus_summary(pieces) for name, pieces in corpora.items()}
+    print(f"{'corpus':<10}{'pieces':>8}{'notes':>9}{'median length':>15}{'major':>7}{'minor':>7}{'modal':>7}"
+          "  most common metres")
+    for name, s in table.items():
+        print(f"{name:<10}{s['pieces']:>8}{s['notes']:>9}{s['median length']:>11.0f} qn"
+              f"{s['major']:>7.0%}{s['minor']:>7.0%}{s['modal']:>7.0%}"
+              f"  {', '.join(f'{m} ({c})' for m, c in s['metres'])}")
+    return table
+
+
+def plot_corpus_stats(corpora: dict):
+    """Four panels over corpora ({name: pieces}): the pitch histogram (share of notes per MIDI
+    pitch), piece lengths, the shares of major, minor and other modes, and the tonic of the key.
+    Notebooks: 00."""
+    fig, axes = plt.subplots(2, 2, figsize=(12, 7))
+    pitches, width, x = np.arange(LOWEST, HIGHEST), 0.8 / len(corpora), np.arange(len(corpora))
+    for name, pieces in corpora.items():
+        all_pitches = np.concatenate([p.notes[:, 2] for p in pieces]).astype(int)
+        hist = np.bincount(all_pitches - LOWEST, minlength=len(pitches))[: len(pitches)]
+        axes[0, 0].plot(pitches, hist / hist.sum(), label=name)
+        axes[0, 1].hist([p.notes[:, 1].max() for p in pieces], bins=np.linspace(0, 200, 41), histtype="step",
+                        density=True, label=name)
+    axes[0, 0].set(xlabel="MIDI pitch (60 = middle C)", ylabel="share of notes", title="pitch histogram", xlim=(30, 100))
+    axes[0, 1].set(xlabel="length (quarter notes)", ylabel="density", title="piece lengths (cut at 200)")
+    bottom = np.zeros(len(corpora))
+    for mode, style in [("major", dict(color="C0")), ("minor", dict(color="w", hatch="//")), ("modal", dict(color="C2"))]:
+        share = np.array([np.mean([key_mode(p.key) == mode if mode != "modal" else key_mode(p.key) not in ("major", "minor")
+                                   for p in pieces]) for pieces in corpora.values()])
+        axes[1, 0].bar(x, share, bottom=bottom, label=mode, edgecolor="k", **style)
+        bottom += share
+    axes[1, 0].set(xticks=x, xticklabels=list(corpora), ylabel="share of pieces", title="major, minor, other modes")
+    for i, (name, pieces) in enumerate(corpora.items()):
+        tonics = np.bincount([tonic_class(p.key) for p in pieces], minlength=12) / len(pieces)
+        axes[1, 1].bar(np.arange(12) + i * width, tonics, width, label=name)
+    axes[1, 1].set(xticks=np.arange(12) + 0.4, xticklabels=NOTE_NAMES, ylabel="share of pieces", title="tonic of the key")
+    for ax in axes.flat:
+        ax.legend()
+    fig.tight_layout()
+    return fig
+
+
+def plot_pitch_class_shares(panels: dict, ylabel: str = "share of notes"):
+    """Grouped bars of 12 pitch-class shares (C ... B), one panel per entry of ``panels``
+    ({panel title: {label: 12 shares}}), side by side on one y scale.
+    Notebooks: 00."""
+    fig, axes = plt.subplots(1, len(panels), figsize=(6 * len(panels), 3), sharey=True, squeeze=False)
+    width = 0.8 / max(len(bars) for bars in panels.values())
+    for ax, (title, bars) in zip(axes[0], panels.items()):
+        for i, (label, shares) in enumerate(bars.items()):
+            ax.bar(np.arange(12) + i * width, shares, width, label=label)
+        ax.set(xticks=np.arange(12) + 0.4, xticklabels=NOTE_NAMES, title=title)
+        ax.legend(fontsize=8)
+    axes[0, 0].set_ylabel(ylabel)
+    return fig
+
+
+def shared_pitch_range(*rolls, low: int = 21, pad: int = 2) -> tuple:
+    """One MIDI range (lo, hi) that holds every note (value > 0.5) of all ``rolls`` (each (T, P) or
+    (n, S, P), column 0 = MIDI ``low``), ``pad`` keys wider on each side: pass it as
+    ``pitch_range`` to the panels you compare. Without a note: the whole roll.
+    Notebooks: 02."""
+    n_keys = np.shape(rolls[0])[-1]
+    on = np.any([(np.asarray(r) > 0.5).reshape(-1, n_keys).any(axis=0) for r in rolls], axis=0)
+    used = low + np.flatnonzero(on)
+    return (int(used.min()) - pad, int(used.max()) + 1 + pad) if len(used) else (low, low + n_keys)
+
+
+def plot_roll_panels(rolls: dict, steps_per_quarter: int = 4, low: int = 21, pitch_range=None,
+                     bar_steps: int | None = None, side_by_side: bool = False, title: str = ""):
+    """One piano-roll panel per entry of ``rolls`` ({title: roll (T, P)}), all on one pitch range
+    (``shared_pitch_range`` of the rolls unless given), stacked on one time axis or
+    ``side_by_side``; ``bar_steps`` draws a red line every that many steps (bar lines).
+    Notebooks: 02, 04, 05, 08, 11."""
+    pitch_range = shared_pitch_range(*rolls.values(), low=low) if pitch_range is None else pitch_range
+    shape = (1, len(rolls)) if side_by_side else (len(rolls), 1)
+    figsize = (4 * len(rolls), 2.8) if side_by_side else (14, 2.3 * len(rolls) + 0.4)
+    fig, axes = plt.subplots(*shape, figsize=figsize, sharex=not side_by_side, sharey=side_by_side, squeeze=False)
+    for ax, (name, roll) in zip(axes.flat, rolls.items()):
+        plot_piano_roll(roll, ax=ax, steps_per_quarter=steps_per_quarter, low=low, title=name, pitch_range=pitch_range)
+        for k in range(1, -(-len(roll) // bar_steps) if bar_steps else 0):
+            ax.axvline(k * bar_steps / steps_per_quarter, color="C3", lw=0.8)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def plot_bar_sets(sets: dict, n: int = 8, steps_per_quarter: int = 4, low: int = 21):
+    """The first ``n`` bars of each set of bars ({title: bars (m, S, P)}) in a row, one set per
+    panel, with bar lines and one pitch range for all.
+    Notebooks: 02."""
+    steps_per_bar = np.shape(next(iter(sets.values())))[1]
+    return plot_roll_panels({name: np.concatenate(b[:n]) for name, b in sets.items()},
+                            steps_per_quarter=steps_per_quarter, low=low, bar_steps=steps_per_bar)
+
+
+def bar_stats_table(sets: dict, low: int = 21, steps_per_bar: int = 16) -> dict:
+    """Print ``bar_set_stats`` of every set of bars ({title: bars}) as one row each, and return
+    them ({title: stats}).
+    Notebooks: 02."""
+    table = {title: bar_set_stats(b, low=low, steps_per_bar=steps_per_bar) for title, b in sets.items()}
+    names = list(next(iter(table.values())))
+    print(f"{'':36s}" + "".join(f"{n:>14s}" for n in names))
+    for title, stats in table.items():
+        print(f"{title:36s}" + "".join(f"{stats[n]:14.3f}" for n in names))
+    return table
+
+
+def plot_code_map(xy, labels, names, ax=None, title: str = "", s: float = 3, alpha: float = 0.5):
+    """A 2-D map of codes ``xy`` (n, 2), one colour per group: ``labels[i]`` is the index in
+    ``names`` of point i's group (an instrument, a corpus).
+    Notebooks: 02."""
+    fig, ax = _axes(ax, (6, 5))
+    for j, name in enumerate(names):
+        mine = np.asarray(labels) == j
+        ax.scatter(xy[mine, 0], xy[mine, 1], s=s, alpha=alpha, label=name)
+    ax.legend(markerscale=4)
+    ax.set(title=title, xlabel="PC 1 of the codes", ylabel="PC 2 of the codes")
+    return fig
 
 
 # ----------------------------------------------------------------------------- notebooks 03-05
-__all__ += []
+
+
+def print_table(rows: dict, formats=".3f", columns: dict | None = None, label: str = "") -> None:
+    """Print {row name: {column: value}} as an aligned text table. ``columns`` ({key: heading})
+    picks, orders and names the columns (default: the first row's keys); ``formats`` is one format
+    for every number or {key: format} (".3f" for keys it leaves out); numbers align right, a column
+    of strings aligns left; ``label`` heads the column of row names.
+    Notebooks: 03, 04, 05."""
+    if not rows:
+        raise ValueError("print_table needs at least one row")
+    columns = columns or {key: key for key in next(iter(rows.values()))}
+    form = (lambda key: formats.get(key, ".3f")) if isinstance(formats, dict) else (lambda key: formats)
+    cells = {str(name): [v if isinstance(v, str) else format(v, form(key)) for key, v in ((k, row[k]) for k in columns)]
+             for name, row in rows.items()}
+    align = ["<" if all(isinstance(row[k], str) for row in rows.values()) else ">" for k in columns]
+    widths = [max(len(h), *(len(c[j]) for c in cells.values())) for j, h in enumerate(columns.values())]
+    first = max(len(label), *map(len, cells))
+    line = lambda name, values: f"{name:<{first}}" + "".join(f"  {v:{a}{w}}" for v, a, w in zip(values, align, widths))
+    print(line(label, columns.values()).rstrip())
+    for name, values in cells.items():
+        print(line(name, values).rstrip())
+
+
+def plot_influence_maps(maps: dict, vmin: float = -6, vmax: float = 0):
+    """One heat map per {title: (T, T) matrix} of how much output step t (down) depends on input
+    step s (across), ||d y_t / d x_s||, on one shared log10 colour scale, steps numbered from 1.
+    A model without memory fills only the diagonal; a causal recurrent one the lower triangle.
+    Notebooks: 03."""
+    fig, axes = plt.subplots(1, len(maps), figsize=(4.5 * len(maps), 3.8), squeeze=False)
+    for ax, (title, J) in zip(axes[0], maps.items()):
+        J = np.asarray(J, dtype=float)
+        ticks, names = range(len(J)), range(1, len(J) + 1)
+        image = ax.imshow(np.log10(J + 1e-12), cmap="magma", vmin=vmin, vmax=vmax)
+        ax.set(title=title, xlabel="input step s", ylabel="output step t",
+               xticks=ticks, xticklabels=names, yticks=ticks, yticklabels=names)
+    fig.colorbar(image, ax=list(axes[0]), label=r"$\log_{10}\|\partial y_t/\partial x_s\|_F$")
+    return fig
+
+
+def plot_gradient_reach(curves: dict, bounds: dict | None = None, styles: dict | None = None, ax=None,
+                        ylabel: str = "gradient norm", title: str = "", ylim=None):
+    """Gradient norm against the lag T - t on a log scale, one line per {label: values by lag}.
+    ``bounds`` ({label: values}) draws a bound dashed and thin in the colour of the line with the
+    same label; ``styles`` ({label: matplotlib keywords}) restyles single lines.
+    Notebooks: 03."""
+    fig, ax = _axes(ax, (7, 4.2))
+    for label, values in curves.items():
+        values = np.asarray(values, dtype=float)
+        (line,) = ax.semilogy(np.arange(len(values)), values, label=label, **(styles or {}).get(label, {}))
+        if bounds and label in bounds:
+            bound = np.asarray(bounds[label], dtype=float)
+            ax.semilogy(np.arange(len(bound)), bound, color=line.get_color(), ls="--", lw=0.8)
+    ax.set(xlabel="lag $T-t$", ylabel=ylabel, title=title)
+    if ylim is not None:
+        ax.set_ylim(*ylim)
+    ax.legend(fontsize=8)
+    return fig
+
+
+def plot_next_note_training(histories: dict, baselines: dict, clip: float = 1.0):
+    """Two panels for models whose training recorded "loss" and "grad_norm" (before clipping) at
+    every step ({name: history}): the loss on a log scale against horizontal lines at
+    {label: baseline in nats}, and the gradient norms against the clipping threshold ``clip``.
+    Notebooks: 03."""
+    fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
+    for name, history in histories.items():
+        axes[0].plot(history["loss"], label=name)
+        axes[1].semilogy(history["grad_norm"], label=name)
+    for (label, value), style in zip(baselines.items(), cycle([":", "--", "-."])):
+        axes[0].axhline(value, color="k" if style == "--" else "gray", ls=style, label=f"{label} {value:.2f}")
+    axes[1].axhline(clip, color="k", ls="--", label="clip threshold")
+    axes[0].set(xlabel="training step", ylabel="cross-entropy (nats/note)", title="Training loss", yscale="log")
+    axes[1].set(xlabel="training step", ylabel="gradient norm before clipping", title="Gradient norms")
+    for ax in axes:
+        ax.legend(fontsize=8)
+    return fig
+
+
+def plot_hidden_states(states, labels, ax=None, title: str = "Hidden state $h_t$"):
+    """A hidden-state trajectory (T, H) as a heat map: one column per step, labelled with that
+    step's input (``labels``, e.g. note names), one row per unit, from -1 (blue) to +1 (red), the
+    range of tanh.
+    Notebooks: 03."""
+    states = np.asarray(states, dtype=float)
+    if len(labels) != len(states):
+        raise ValueError(f"{len(labels)} labels for {len(states)} steps")
+    fig, ax = _axes(ax, (11, 3.6))
+    ax.imshow(states.T, cmap="RdBu_r", vmin=-1, vmax=1, aspect="auto")
+    ax.set(xticks=range(len(labels)), xticklabels=labels, xlabel="input note", ylabel="hidden unit", title=title)
+    return fig
+
+
+def plot_melodies(reference, lines: dict, reference_label: str = "reference", note_names: dict | None = None,
+                  ax=None, title: str = ""):
+    """Melodies as steps, MIDI pitch against note index: ``reference`` as a thick grey band and
+    each of ``lines`` ({label: pitches}) on top, so a melody that follows the reference hides
+    inside the band. ``note_names`` ({MIDI pitch: name}) labels the pitch axis.
+    Notebooks: 03."""
+    fig, ax = _axes(ax, (11, 3))
+    ax.step(range(len(reference)), reference, where="mid", color="lightgray", lw=6, label=reference_label)
+    for label, pitches in lines.items():
+        ax.step(range(len(pitches)), pitches, where="mid", lw=1.2, label=label)
+    if note_names:
+        ax.set_yticks(sorted(note_names), [note_names[p] for p in sorted(note_names)])
+    ax.set(xlabel="note", ylabel="pitch" if note_names else "MIDI pitch", title=title)
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1))  # outside: the melodies fill the panel
+    fig.tight_layout()
+    return fig
+
+
+def plot_ngram_sweep(models: dict, val_ppl: dict, ax=None):
+    """Validation perplexity against the order n of fitted ``NGramLM``s ({name: model}, with
+    {name: perplexity}), one line per smoothing: where each one stops improving.
+    Notebooks: 04."""
+    fig, ax = _axes(ax, (6, 3.5))
+    by_smoothing = {}
+    for name, lm in models.items():
+        by_smoothing.setdefault(lm.smoothing, []).append((lm.order, val_ppl[name]))
+    names = {"add-k": "add-k (best k per order)", "kneser-ney": "Kneser-Ney"}
+    for (smoothing, points), marker in zip(by_smoothing.items(), cycle("os^v")):
+        ax.plot(*zip(*sorted(points)), marker + "-", label=names.get(smoothing, smoothing))
+    ax.set_xticks(sorted({lm.order for lm in models.values()}))
+    ax.set(xlabel="order n (the last n - 1 tokens are the history)", ylabel="validation perplexity",
+           title="n-gram models on ABC tokens")
+    ax.legend()
+    return fig
+
+
+def plot_losses_vs_baselines(history: dict, baselines: dict, ylabel: str = "NLL (nats)", title: str = "",
+                             ax=None, top=None):
+    """:func:`plot_losses` of a ``fit`` history with each baseline's validation loss
+    ({label: value}, the same unit) as a purple horizontal line: where the validation curve runs
+    below a line, the model predicts the held-out music better than that baseline. ``top`` caps
+    the y axis (an untrained model's first loss can dwarf the rest).
+    Notebooks: 04, 05."""
+    fig, ax = _axes(ax, (7, 3.5))
+    plot_losses(history, ax=ax, title=title)
+    for (label, value), style in zip(baselines.items(), cycle([":", "--", "-."])):
+        ax.axhline(value, color="tab:purple", ls=style, lw=1.2, label=label)
+    ax.set_ylabel(ylabel)
+    if top is not None:
+        ax.set_ylim(top=top)
+    ax.legend(fontsize=8)
+    return fig
+
+
+def plot_tune_statistics(stats: dict):
+    """Three panels comparing sets of tunes ({name: ``tune_statistics`` dict}): the pitch-class
+    histogram, the note-length histogram (bars side by side) and the scale consistency per tune
+    (box plots, means as triangles).
+    Notebooks: 04."""
+    fig, axes = plt.subplots(1, 3, figsize=(15, 3.8))
+    width = 0.8 / len(stats)
+    for j, (name, s) in enumerate(stats.items()):
+        axes[0].bar(np.arange(12) + j * width, s["pitch_classes"], width, label=name)
+        axes[1].bar(np.arange(len(LENGTH_BIN_LABELS)) + j * width, s["lengths"], width, label=name)
+    axes[0].set_xticks(np.arange(12) + 0.4 - width / 2, NOTE_NAMES)
+    axes[0].set(title="pitch-class histogram", ylabel="share of notes")
+    axes[0].legend(fontsize=8)
+    axes[1].set_xticks(np.arange(len(LENGTH_BIN_LABELS)) + 0.4 - width / 2, LENGTH_BIN_LABELS, fontsize=8)
+    axes[1].set(title="note lengths", ylabel="share of notes")
+    axes[2].boxplot([s["scale"] for s in stats.values()], showmeans=True)
+    axes[2].set_xticks(range(1, len(stats) + 1), [name.split(" (")[0] for name in stats], fontsize=8)
+    axes[2].set_title("scale consistency per tune")
+    fig.tight_layout()
+    return fig
+
+
+def plot_key_statistics(bernoulli, markov, low: int = 21, min_p: float = 0.01, ax=None):
+    """The per-key baselines of a piano-roll corpus against MIDI pitch, for the keys down in more
+    than ``min_p`` of the frames: the Bernoulli probability pi_k, and the two Markov probabilities
+    (``markov`` = (after a frame with the key up, after a frame with it down)).
+    Notebooks: 05."""
+    bernoulli = np.asarray(bernoulli)
+    used = np.flatnonzero(bernoulli > min_p)
+    keys = np.arange(len(bernoulli))[used] + low
+    fig, ax = _axes(ax, (11, 3))
+    ax.plot(keys, bernoulli[used], "k.-", label=r"Bernoulli $\pi_k$ (key down)")
+    ax.plot(keys, np.asarray(markov[1])[used], "b.-", label=r"Markov $P(\mathrm{down}\mid\mathrm{down\ before})$")
+    ax.plot(keys, np.asarray(markov[0])[used], "r.-", label=r"Markov $P(\mathrm{down}\mid\mathrm{up\ before})$")
+    ax.set(xlabel="MIDI pitch", ylabel="probability", title="Per-key statistics of the training chorales (in C)")
+    ax.legend(fontsize=8)
+    return fig
 
 
 # ----------------------------------------------------------------------------- notebooks 06-08
-__all__ += []
+def _array(values) -> np.ndarray:
+    values = values.detach().cpu() if hasattr(values, "detach") else values
+    return np.asarray(values, dtype=float)
 
 
-# ----------------------------------------------------------------------------- notebooks 09 and 11
-__all__ += []
+def plot_lines(curves: dict, levels: dict | None = None, ax=None, title: str = "", xlabel: str = "step",
+               ylabel: str = "", log: bool = False, lw: float = 1.0, marker=None):
+    """Draw curves beside horizontal reference levels. ``curves`` maps a label to its values
+    (drawn at 0, 1, 2, ...) or to an ``(x, values)`` pair; ``levels`` maps a label to a height drawn
+    as a grey line (an equilibrium, a baseline, a bound). ``log=True`` puts both axes on log scales.
+    Notebooks: 06."""
+    fig, ax = _axes(ax, (6.5, 3.5))
+    for label, values in curves.items():
+        x, y = values if isinstance(values, tuple) else (np.arange(len(values)), values)
+        ax.plot(_array(x), _array(y), lw=lw, marker=marker, label=label)
+    styles = ["--", ":", "-.", (0, (5, 1, 1, 1))]
+    for j, (label, height) in enumerate((levels or {}).items()):
+        ax.axhline(height, color="0.3", ls=styles[j % len(styles)], lw=0.9, label=label)
+    if log:
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.legend(fontsize=8)
+    ax.set_title(title)
+    return fig
+
+
+def plot_discriminator(x, p_data, p_g, D_star, D_trained=None, ax=None, xlim=(-7, 7), title: str = ""):
+    """The two densities (shaded), the optimal discriminator D* = p_data / (p_data + p_g) (dashed)
+    and, if given, a trained discriminator's D(x) (red), on one axis: D is a probability, the
+    densities share its scale only for the picture.
+    Notebooks: 06."""
+    fig, ax = _axes(ax, (6.5, 3.8))
+    x = _array(x)
+    ax.fill_between(x, _array(p_data), alpha=0.25, label="$p_{data}$")
+    ax.fill_between(x, _array(p_g), alpha=0.25, label="$p_g$")
+    ax.plot(x, _array(D_star), "k--", label="$D^* = p_{data}/(p_{data}+p_g)$")
+    if D_trained is not None:
+        ax.plot(x, _array(D_trained), "r", label="trained $D$")
+    ax.set_xlim(*xlim)
+    ax.set_xlabel("x")
+    ax.set_ylabel("density, or D(x)")
+    ax.legend(fontsize=8)
+    ax.set_title(title or "densities and the optimal discriminator")
+    return fig
+
+
+def plot_value_by_shift(shifts, V, identity, flat_from=None, ax=None):
+    """The generator's objective against the optimal discriminator, V(D*, G_mu), for a generator
+    shifted by mu: by integration (thick, pale) and from the identity -log 4 + 2 JSD (dashed), which
+    should lie on top of it; grey lines at the floor -log 4 and the ceiling 0, grey bands where the
+    curve is flat (|mu| >= ``flat_from``).
+    Notebooks: 06."""
+    fig, ax = _axes(ax, (6.5, 3.8))
+    shifts = _array(shifts)
+    ax.plot(shifts, _array(V), lw=3, alpha=0.5, label="$V(D^*, G_\\mu)$ by integration")
+    ax.plot(shifts, _array(identity), "k--", label="$-\\log 4 + 2\\,\\mathrm{JSD}$")
+    for height in (-np.log(4), 0.0):
+        ax.axhline(height, color="gray", lw=0.8)
+    if flat_from is not None:
+        ax.axvspan(flat_from, shifts.max(), color="gray", alpha=0.15)
+        ax.axvspan(shifts.min(), -flat_from, color="gray", alpha=0.15)
+    ax.set_xlabel("shift $\\mu$ of the generator's density")
+    ax.set_ylabel("V (nats)")
+    ax.legend(loc="lower right", fontsize=8)
+    ax.set_title("the generator's objective against $D^*$" + (" (grey: flat)" if flat_from is not None else ""))
+    return fig
+
+
+def plot_discriminator_runs(runs: dict, keys=("loss", "D(real)", "D(fake)", "accuracy")):
+    """One panel per statistic of discriminator training runs, every run in each panel: ``runs``
+    maps a name to a history with a "loss" per step and the other ``keys`` measured at the steps
+    listed under "stats at step".
+    Notebooks: 06."""
+    fig, axes = plt.subplots(1, len(keys), figsize=(4 * len(keys), 3.3), squeeze=False)
+    for ax, key in zip(axes[0], keys):
+        for name, h in runs.items():
+            steps = np.arange(1, len(h[key]) + 1) if key == "loss" else h["stats at step"]
+            ax.plot(steps, h[key], label=name)
+        ax.set_title(key)
+        ax.set_xlabel("step")
+    axes[0, 0].legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def plot_histogram_snapshots(snapshots: dict, bins, grid, density, titles: dict | None = None, ymax: float = 0.8):
+    """Histograms of 1-D samples at a few training steps (``snapshots``: step -> samples), each
+    over the true density (``density`` on ``grid``, black), all on one density scale up to ``ymax``.
+    ``titles`` maps a step to its panel's title (default "step N").
+    Notebooks: 06."""
+    fig, axes = plt.subplots(1, len(snapshots), figsize=(3.2 * len(snapshots), 2.8), sharey=True, squeeze=False)
+    bins = _array(bins)
+    for ax, (step, samples) in zip(axes[0], snapshots.items()):
+        ax.hist(_array(samples).ravel(), bins=bins, density=True, alpha=0.6, label="generated")
+        ax.plot(_array(grid), _array(density), "k", lw=1, label="$p_{data}$")
+        ax.set_title((titles or {}).get(step, f"step {step}"))
+        ax.set_xlim(bins[0], bins[-1])
+        ax.set_ylim(0, ymax)
+    axes[0, 0].set_ylabel("density")
+    axes[0, 0].legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def plot_ring_snapshots(snapshots: dict, centers, titles: dict | None = None, axes=None, n: int = 1000,
+                        lim: float = 3.5):
+    """Scatter plots of 2-D samples at a few training steps (``snapshots``: step -> (m, 2)), the
+    first ``n`` of each, with the modes ``centers`` as red crosses; ``titles`` maps a step to its
+    panel's title. Pass a row of ``axes`` to draw two runs one above the other.
+    Notebooks: 06."""
+    if axes is None:
+        fig, axes = plt.subplots(1, len(snapshots), figsize=(3 * len(snapshots), 3.4), squeeze=False)
+        axes = axes[0]
+    centers = _array(centers)
+    for ax, (step, samples) in zip(axes, snapshots.items()):
+        samples = _array(samples)
+        ax.scatter(samples[:n, 0], samples[:n, 1], s=2, alpha=0.5)
+        ax.scatter(centers[:, 0], centers[:, 1], s=12, c="red", marker="x")
+        ax.set_xlim(-lim, lim)
+        ax.set_ylim(-lim, lim)
+        ax.set_aspect("equal")
+        ax.set_xticks([])
+        ax.set_yticks([])
+        ax.set_title((titles or {}).get(step, f"step {step}"), fontsize=9)
+    return axes[0].figure
+
+
+def plot_shares(shares: dict, threshold=None, ax=None, xlabel: str = "mode", ylabel: str = "share of all samples",
+                title: str = "", threshold_label: str = "threshold"):
+    """Grouped bars: ``shares`` maps a label to one value per category (each mode's share of the
+    samples, say), the labels side by side in each category; ``threshold`` draws a dotted line
+    labelled ``threshold_label``.
+    Notebooks: 06."""
+    fig, ax = _axes(ax, (7, 3))
+    width = 0.8 / max(len(shares), 1)
+    for j, (label, values) in enumerate(shares.items()):
+        values = _array(values)
+        ax.bar(np.arange(len(values)) + width * (j - (len(shares) - 1) / 2), values, width=width, label=label)
+    if threshold is not None:
+        ax.axhline(threshold, color="k", ls=":", lw=0.8, label=threshold_label)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.legend(fontsize=8)
+    ax.set_title(title)
+    return fig
+
+
+def plot_bar_snapshots(snapshots: dict, names, low: int = 36):
+    """A GAN's fixed-noise samples during training: ``snapshots`` maps a step to bar probabilities
+    (n_styles, n_noise, steps, keys); one row per step, one column per style and noise vector,
+    every panel on one grey scale from 0 (white) to 1 (black), C's labelled.
+    Notebooks: 07."""
+    steps = sorted(snapshots)
+    n_styles, n_noise, n_steps, n_keys = np.shape(snapshots[steps[0]])
+    fig, axes = plt.subplots(len(steps), n_styles * n_noise, figsize=(2 * n_styles * n_noise, 1.8 * len(steps)),
+                             sharex=True, sharey=True, squeeze=False)
+    cs = [p for p in range(n_keys) if (low + p) % 12 == 0]
+    for row, step in enumerate(steps):
+        for s in range(n_styles):
+            for k in range(n_noise):
+                ax = axes[row, n_noise * s + k]
+                ax.imshow(np.asarray(snapshots[step][s, k]).T, origin="lower", aspect="auto", cmap="gray_r",
+                          vmin=0, vmax=1, interpolation="nearest")
+                ax.set_xticks(range(0, n_steps, 4))
+                ax.set_yticks(cs, [f"C{(low + p) // 12 - 1}" for p in cs])
+                if row == 0:
+                    ax.set_title(f"{names[s]} z{k}", fontsize=9)
+        axes[row, 0].set_ylabel(f"step {step}")
+    for ax in axes[-1]:
+        ax.set_xlabel("16th step")
+    fig.suptitle("fixed-noise samples during training (probabilities)")
+    fig.tight_layout()
+    return fig
+
+
+def value_table(rows: dict, index=("",), digits: int = 3) -> str:
+    """A Markdown table of numbers: ``rows`` maps a row label (a string, or a tuple of strings for
+    several label columns named by ``index``) to {column: value}; the columns are those of the
+    first row, each value printed with ``digits`` decimals. Show it with
+    ``display(Markdown(...))``.
+    Notebooks: 07."""
+    if not rows:
+        raise ValueError("a table needs at least one row")
+    columns = list(next(iter(rows.values())))
+    lines = ["| " + " | ".join(list(index) + columns) + " |", "|" + "---|" * (len(index) + len(columns))]
+    for label, values in rows.items():
+        label = label if isinstance(label, tuple) else (label,)
+        if len(label) != len(index):
+            raise ValueError(f"row {label} has {len(label)} labels for the {len(index)} label columns {index}")
+        lines.append("| " + " | ".join(list(label) + [f"{values[c]:.{digits}f}" for c in columns]) + " |")
+    return "\n".join(lines)
+
+
+def plot_metric_path(path, curves, references: dict, names, xlabel: str = "alpha"):
+    """How metrics move along a path: ``curves`` holds one metrics dict per point of ``path``
+    (``bar_metrics`` of the bars made there); one panel per metric in ``names``, with each
+    reference set's value ({label: metrics dict}) as a dotted line.
+    Notebooks: 07."""
+    fig, axes = plt.subplots(1, len(names), figsize=(4 * len(names), 3), squeeze=False)
+    for ax, name in zip(axes[0], names):
+        ax.plot(_array(path), [c[name] for c in curves], marker="o", label="generated")
+        for j, (label, values) in enumerate(references.items()):
+            ax.axhline(values[name], color=f"C{j + 1}", ls=":", label=label)
+        ax.set_xlabel(xlabel)
+        ax.set_title(name)
+    axes[0, 0].legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+# ----------------------------------------------------------------------------- notebooks 08, 09 and 11
+def interval_table(values: dict, title: str = "") -> dict:
+    """Every metric with its spread: ``values`` maps a row (a set of samples) to {metric: one value
+    per sample} (e.g. ``per_bar_metrics``). Prints ``title`` and a table of "mean [low, high]" per
+    metric (the 95% percentile-bootstrap interval of ``bootstrap_interval``, nan values dropped)
+    with each row's number of samples, then a blank line, and returns the intervals, stats[row][metric].
+    Notebooks: 08."""
+    stats = {row: {m: bootstrap_interval(v) for m, v in metrics.items()} for row, metrics in values.items()}
+    if title:
+        print(title)
+    print_table({row: {"n": str(len(next(iter(values[row].values()))))}
+                 | {m: f"{i.estimate:.2f} [{i.low:.2f}, {i.high:.2f}]" for m, i in s.items()} for row, s in stats.items()},
+                label="set")
+    print()
+    return stats
+
+
+def overlap_table(overlaps, title: str = "") -> None:
+    """Print Yang & Lerch's overlapping area (OA) and KL divergence of ``overlaps`` ((set, feature,
+    d) triples, d a ``DistanceOverlap``) after ``title``: one row per set, "OA (KL ...)" per feature
+    ("-" where a set lacks one), then a blank line.
+    Notebooks: 08."""
+    rows, features = {}, list(dict.fromkeys(feature for _, feature, _ in overlaps))
+    for name, feature, d in overlaps:
+        rows.setdefault(name, dict.fromkeys(features, "-"))[feature] = f"{d.oa:.3f} (KL {d.kl:.3f})"
+    if title:
+        print(title)
+    print_table(rows, label="set")
+    print()
+
+
+def plot_overlap_densities(overlaps, title: str = "", xlabel: str = "distance", ax=None):
+    """The KDEs behind :func:`overlap_table` for one feature of one table: the intra-set density
+    of the real training samples (black) and the inter-set density of each set in ``overlaps``
+    ((set, d) pairs, d a ``DistanceOverlap``), each labelled with its overlapping area.
+    Notebooks: 08."""
+    fig, ax = _axes(ax, (7, 3.2))
+    _, first = overlaps[0]
+    ax.plot(first.grid, first.intra_density, "k", lw=2, label="intra-set, real training samples")
+    for name, d in overlaps:
+        ax.plot(d.grid, d.inter_density, lw=1.2, label=f"inter-set, {name} (OA {d.oa:.2f})")
+    ax.set(xlabel=xlabel, ylabel="density", title=title)
+    ax.legend(fontsize=8)
+    return fig
+
+
+def plot_copied_run(query, source, match, labels=("sample", "training piece"), ax=None):
+    """Two pitch sequences aligned at the run they share (``match``: a ``RunMatch`` of
+    ``longest_common_run(query, corpus)``, ``source`` = corpus[match.index]), the run shaded.
+    Notebooks: 08."""
+    fig, ax = _axes(ax, (10, 2.8))
+    ax.plot(np.arange(len(query)) - match.start, query, ".-", lw=0.8, label=labels[0])
+    ax.plot(np.arange(len(source)) - match.corpus_start, source, ".-", lw=0.8, alpha=0.7, label=labels[1])
+    ax.axvspan(-0.5, match.length - 0.5, color="gold", alpha=0.3, label=f"shared run: {match.length} notes")
+    ax.set(xlabel="note (aligned at the shared run)", ylabel="MIDI pitch", title="the longest copied run")
+    ax.legend(fontsize=8)
+    return fig
+
+
+def plot_accuracy_by_position(accuracy: dict, positions, parts: dict, shaded=(), chance=None, title: str = "",
+                              ax=None):
+    """Accuracy per predicted position, one curve per model (``accuracy``: name -> values; a curve's
+    label may carry a summary). ``parts``: {position: label} ticks where the parts of a piece begin;
+    ``shaded``: (start, stop) spans of positions to shade (the repeats); ``chance``: a dotted line.
+    Notebooks: 09."""
+    fig, ax = _axes(ax, (10, 3.6))
+    for start, stop in shaded:
+        ax.axvspan(start - 0.5, stop - 0.5, color="gold", alpha=0.25, lw=0)
+    for name, acc in accuracy.items():
+        ax.plot(np.asarray(positions), np.asarray(acc), marker=".", label=name)
+    if chance is not None:
+        ax.axhline(chance, color="gray", ls=":", label="chance")
+    ax.set_xticks(list(parts), list(parts.values()), ha="left")
+    ax.set(xlabel="position of the predicted note", ylabel="accuracy", ylim=(-0.02, 1.02), title=title)
+    ax.legend(fontsize=8, loc="center left")
+    return fig
+
+
+def plot_loglog(x, measured: dict, references: dict = None, xlabel: str = "", ylabel: str = "", title: str = "",
+                ax=None):
+    """Measured curves (name -> values at ``x``, with markers) against reference curves (label ->
+    values, dotted and dashed black lines) on log-log axes, ``x`` labelled as given: a slope of 1
+    is linear growth, 2 quadratic.
+    Notebooks: 09."""
+    fig, ax = _axes(ax, (6.5, 4))
+    for (name, values), marker in zip(measured.items(), "s^oDv<>"):
+        ax.loglog(x, values, marker=marker, label=f"{name} (measured)")
+    for (label, values), style in zip((references or {}).items(), ["k:", "k--", "k-."]):
+        ax.loglog(x, values, style, label=label)
+    ax.set(xlabel=xlabel, ylabel=ylabel, title=title)
+    ax.set_xticks(list(x), [str(v) for v in x])
+    ax.minorticks_off()
+    ax.legend(fontsize=8)
+    return fig
+
+
+def plot_bits_per_note(rows, title: str = "", highlight: str = "ABC", ax=None):
+    """The tokenizer study (``tokenizer_study`` rows): test bits per note per tokenizer, each bar
+    labelled with its tokens per note; ``highlight`` (folk-rnn's ABC) in another colour.
+    Notebooks: 11."""
+    fig, ax = _axes(ax, (8, 3.2))
+    names = [r["tokenizer"] for r in rows]
+    ax.bar(names, [r["bits_per_note"] for r in rows], color=["C1" if n == highlight else "C0" for n in names])
+    for i, r in enumerate(rows):
+        ax.text(i, r["bits_per_note"], f"{r['tokens_per_note']:.2f} tok/note", ha="center", va="bottom", fontsize=8)
+    ax.set(ylabel="test bits per note", title=title)
+    ax.tick_params(axis="x", labelrotation=20)
+    return fig
 
 
 # ----------------------------------------------------------------------------- notebooks 10
-__all__ += []
+def plot_val_curves(curves: dict, ax=None, title: str = "", xlabel: str = "step",
+                    ylabel: str = "validation NLL per token (nats)"):
+    """Draw loss curves measured every few steps: ``curves`` maps a label to (steps, losses), each
+    drawn as points joined by lines (e.g. a fine-tuned and a from-scratch model on the same
+    validation tunes).
+    Notebooks: 10."""
+    fig, ax = _axes(ax, (7, 3.8))
+    for label, (steps, losses) in curves.items():
+        ax.plot(steps, losses, "o-", label=label)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.legend(fontsize=8)
+    ax.set_title(title)
+    return fig
+
+
+def plot_data_sweep(histories: dict, title: str = ""):
+    """A data-size sweep of one model: ``histories`` maps the number of training tokens to a
+    ``train_gpt`` history. Left, each run's validation curve; right, each run's best validation
+    loss against its training tokens (log scale). Returns the Figure.
+    Notebooks: 10."""
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 3.8))
+    plot_val_curves({f"{int(n):,} tokens": (h["val_step"], h["val"]) for n, h in histories.items()},
+                    ax=left, title=title)
+    tokens = np.array(list(histories), dtype=float)
+    best = np.array([min(h["val"]) for h in histories.values()])
+    order = np.argsort(tokens)
+    right.semilogx(tokens[order], best[order], "o-")
+    right.set_xlabel("training tokens")
+    right.set_ylabel("best validation NLL per token (nats)")
+    right.set_title("more data, lower loss")
+    fig.tight_layout()
+    return fig
+
+
+def plot_scaling_fit(n_params, losses, fit: dict, ax=None,
+                     title: str = "scaling with model size at a fixed token budget"):
+    """Draw measured losses against parameter counts on log-log axes, the fitted curve
+    L(N) = E + A / N^alpha (``fit``: ``fit_scaling_law``'s dict) from half the smallest to four
+    times the largest N, and the fitted floor E as a dotted line.
+    Notebooks: 10."""
+    n_params, losses = np.asarray(n_params, dtype=float), np.asarray(losses, dtype=float)
+    fig, ax = _axes(ax, (6, 4))
+    grid = np.geomspace(n_params.min() / 2, n_params.max() * 4, 100)
+    ax.loglog(n_params, losses, "o", label="measured (validation)")
+    ax.loglog(grid, fit["E"] + fit["A"] * grid ** -fit["alpha"], "-",
+              label=f"fit: {fit['E']:.2f} + {fit['A']:.0f} N^-{fit['alpha']:.2f}")
+    ax.axhline(fit["E"], ls=":", c="gray", label=f"E = {fit['E']:.2f} (the fitted floor)")
+    ax.set_xlabel("non-embedding parameters N")
+    ax.set_ylabel("validation NLL per token (nats)")
+
+    for set_formatter in (ax.yaxis.set_major_formatter, ax.yaxis.set_minor_formatter):   # 2.2, not 2.2 x 10^0
+        set_formatter(FormatStrFormatter("%.1f"))
+    ax.legend(fontsize=8)
+    ax.set_title(title)
+    return fig
+
+
+def plot_attention_heads(maps, marks=(), layer: int | None = None, gamma: float = 0.5):
+    """Draw one layer's attention weights ``maps`` (heads, T, T), one panel per head: rows are the
+    positions that predict (queries), columns the tokens they read (keys). Weights are shown to
+    the power ``gamma`` (0.5: the square root, so weak links stay visible); ``marks`` (positions,
+    e.g. bar lines) become thin cyan grid lines. Returns the Figure.
+    Notebooks: 09, 10."""
+    maps = np.asarray(maps.detach().cpu() if hasattr(maps, "detach") else maps, dtype=float)
+    if maps.ndim != 3 or maps.shape[1] != maps.shape[2]:
+        raise ValueError(f"expected one layer's maps (heads, T, T), got shape {maps.shape}")
+    fig, axes = plt.subplots(1, len(maps), figsize=(3.4 * len(maps), 3.4), squeeze=False)
+    for head, ax in enumerate(axes[0]):
+        ax.imshow(maps[head] ** gamma, cmap="magma")
+        for b in marks:
+            ax.axvline(b, c="cyan", lw=0.5, alpha=0.6)
+            ax.axhline(b, c="cyan", lw=0.5, alpha=0.6)
+        ax.set_title(f"{'' if layer is None else f'layer {layer}, '}head {head}")
+        ax.set_xlabel("key (read)")
+        ax.set_ylabel("query (writing)")
+    fig.tight_layout()
+    return fig

@@ -117,6 +117,7 @@ def make_pairs(real: dict, generated: dict, seconds: float, seed: int = 0, sr: i
     with fewer real clips than generated ones raises ValueError. The generated clip lands on A or B
     at random, on A in half of each model's pairs (one more or less when odd), and the pairs are
     shuffled. The same inputs and seed give the same pairs and ids.
+    Notebooks: 08.
     """
     if not generated:
         raise ValueError("make_pairs needs at least one model's clips")
@@ -353,7 +354,8 @@ class ListeningTest:
     long, so the duration the browser shows is the same for all), the two questions, and a
     "save, next pair" button. ``choose("A", "same")`` is what the button calls (call it yourself
     to simulate a listener). Pairs this rater has rated (found in the CSV) are skipped, so a
-    restarted kernel resumes where it stopped."""
+    restarted kernel resumes where it stopped.
+    Notebooks: 08."""
 
     def __init__(self, pairs, path, rater: str):
         import ipywidgets as widgets

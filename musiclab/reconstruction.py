@@ -21,7 +21,8 @@ __all__ = ["mel_spectral_convergence", "log_spectral_distance", "frame_f1", "bes
 
 def mel_spectral_convergence(S_db, S_hat_db) -> float:
     """``||Y - Y_hat||_F / ||Y||_F`` on linear mel magnitudes ``Y = 10^(S_dB / 20)``, pooled over
-    all frames: 0 is perfect, 1 is as far off as silence; loud bands dominate."""
+    all frames: 0 is perfect, 1 is as far off as silence; loud bands dominate.
+    Notebooks: 02."""
     S_db, S_hat_db = np.asarray(S_db, dtype=np.float64), np.asarray(S_hat_db, dtype=np.float64)
     if S_db.shape != S_hat_db.shape:
         raise ValueError(f"shapes differ: {S_db.shape} vs {S_hat_db.shape}")
@@ -30,7 +31,8 @@ def mel_spectral_convergence(S_db, S_hat_db) -> float:
 
 
 def log_spectral_distance(S_db, S_hat_db) -> float:
-    """Mean over frames (rows) of the RMS difference in dB across bands (columns)."""
+    """Mean over frames (rows) of the RMS difference in dB across bands (columns).
+    Notebooks: 02."""
     S_db, S_hat_db = np.asarray(S_db, dtype=np.float64), np.asarray(S_hat_db, dtype=np.float64)
     if S_db.shape != S_hat_db.shape:
         raise ValueError(f"shapes differ: {S_db.shape} vs {S_hat_db.shape}")
@@ -40,7 +42,8 @@ def log_spectral_distance(S_db, S_hat_db) -> float:
 
 def frame_f1(roll, roll_hat, threshold: float = 0.5) -> tuple:
     """(precision, recall, F1) of the cells that are on (> 0.5 in ``roll``, > ``threshold`` in
-    ``roll_hat``), pooled over all cells; cells off in both do not count. F1 is 0 with no hit."""
+    ``roll_hat``), pooled over all cells; cells off in both do not count. F1 is 0 with no hit.
+    Notebooks: 02."""
     on, on_hat = np.asarray(roll) > 0.5, np.asarray(roll_hat) > threshold
     if on.shape != on_hat.shape:
         raise ValueError(f"shapes differ: {on.shape} vs {on_hat.shape}")
@@ -53,6 +56,7 @@ def frame_f1(roll, roll_hat, threshold: float = 0.5) -> tuple:
 
 def best_threshold(roll, probs, grid=np.round(np.linspace(0.05, 0.95, 19), 2)) -> float:
     """The threshold of ``grid`` with the highest frame F1 of ``probs`` against ``roll``: call it
-    on *training* bars and their reconstructions, then decode everything with it."""
+    on *training* bars and their reconstructions, then decode everything with it.
+    Notebooks: 02."""
     scores = [frame_f1(roll, probs, t)[2] for t in grid]
     return float(grid[int(np.argmax(scores))])

@@ -10,7 +10,8 @@ __all__ = ["show"]
 
 def show(obj):
     """Display the source code of ``obj`` (a class, function or method) in a notebook; outside
-    a notebook, return it as text."""
+    a notebook, return it as text.
+    Notebooks: 00, 02, 04, 05, 07, 08, 09, 10, 11."""
     try:
         code = inspect.getsource(obj)
     except (TypeError, OSError) as err:

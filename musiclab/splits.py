@@ -91,6 +91,7 @@ def title_key(name: str) -> str:
     verderbt". The key drops the number, case, apostrophes and hyphens ("Gott’s-Sohn" =
     "Gott’ssohn"), other punctuation ("Ach, lieben Christen" = "Ach lieben
     Christen") and doubled letters (music21 spells one title "AAch Gott, vom Himmel").
+    Notebooks: 05.
     """
     text = unicodedata.normalize("NFC", name).casefold()
     text = re.sub(r"^\s*\d+[a-z]?\s+", "", text)       # the Riemenschneider number
@@ -200,6 +201,7 @@ def near_duplicate_groups(pieces, n: int = 8, threshold: float = 0.5, same_title
     ``same_title=True`` also merges pieces with the same :func:`title_key` (chorales: the
     harmonisations of one tune). Candidates come from an inverted index (n-gram -> pieces),
     not all pairs, so all 11,582 folk tunes take seconds.
+    Notebooks: 10.
     """
     _check_threshold(threshold)
     gram_sets = [pitch_ngrams(p, n, voice) for p in pieces]
@@ -302,7 +304,8 @@ class Split:
 def split_pieces(pieces, fractions=(0.8, 0.1, 0.1), seed: int = 0, n: int = 8,
                  threshold: float = 0.5, same_title: bool = False, voice: int = 0) -> Split:
     """Group near-duplicates and split whole groups, in one line (02, 04, 05, 07, 08):
-    ``split = split_pieces(pieces, same_title=True)`` for chorales; ``print(split)``."""
+    ``split = split_pieces(pieces, same_title=True)`` for chorales; ``print(split)``.
+    Notebooks: 02, 04, 05, 07, 10."""
     groups = near_duplicate_groups(pieces, n=n, threshold=threshold, same_title=same_title,
                                    voice=voice)
     return Split(indices=split_groups(groups, fractions, seed), groups=groups)
@@ -335,6 +338,7 @@ def max_shared_fraction(test_pieces, train_pieces, n: int = 8, voice: int = 0,
     (0..1; 0 for a piece without n-grams). Used by every training notebook (via
     :func:`assert_no_leak`) and by 08 to see whether generated tunes copy training tunes.
     ``return_index=True`` also returns which training piece that is (-1 where none shares any).
+    Notebooks: 02, 04, 05, 07, 10.
     """
     sizes, shared, best = _best_matches(test_pieces, train_pieces, n, voice)
     share = shared / np.maximum(sizes, 1)
@@ -348,6 +352,7 @@ def assert_no_leak(train_pieces, test_pieces, n: int = 8, threshold: float = 0.5
 
     Never raised for a :func:`split_pieces` split with the same n and threshold: such a pair
     is the same tune by :func:`near_duplicate_groups`, hence in one group, hence on one side.
+    Notebooks: 02, 04, 05, 07, 10, 11.
     """
     _check_threshold(threshold)
     sizes, shared, best = _best_matches(test_pieces, train_pieces, n, voice)

@@ -389,7 +389,8 @@ def resolve_backend(backend):
 
 
 def synth_name(backend="auto"):
-    """Name of the synth that `render_midi(..., backend=backend)` uses (say it in the notebook)."""
+    """Name of the synth that `render_midi(..., backend=backend)` uses (say it in the notebook).
+    Notebooks: 00, 01, 02, 03, 04, 05, 07, 08, 10."""
     return {"tinysoundfont": "tinysoundfont", "numpy": NUMPY_NAME,
             "sine": "sine waves (pretty_midi)"}[resolve_backend(backend)]
 
@@ -422,6 +423,7 @@ def render_midi(pm, sr=22050, backend="auto", soundfont=None, rescale=True):
     ``rescale=False`` returns the raw mix, so a check can see whether it would have clipped.
     `soundfont`: another SF2 file instead of TimGM6mb (not used by the "sine" backend).
     Bad notes, velocities and programs (see `check_midi`) raise ValueError.
+    Notebooks: 00, 02.
     """
     if not isinstance(pm, pretty_midi.PrettyMIDI):
         raise ValueError(f"render_midi needs a pretty_midi.PrettyMIDI, got {type(pm).__name__}")

@@ -48,7 +48,8 @@ _NAME = re.compile(r"(REMI|TSD)(?:\+BPE(\d+))?|CPWord")
 def tokenizer_config():
     """The one miditok ``TokenizerConfig`` of the study (notebook 11): pitch range of the tunes,
     the 1/24-quarter grid of :data:`BEAT_RES`, no velocities (all notes alike), tempos, time
-    signatures, chords or rests; special tokens PAD and BOS (BOS is the tune boundary ``<s>``)."""
+    signatures, chords or rests; special tokens PAD and BOS (BOS is the tune boundary ``<s>``).
+    Notebooks: 11."""
     import miditok
     return miditok.TokenizerConfig(pitch_range=PITCH_RANGE, beat_res=BEAT_RES, use_velocities=False,
                                    use_time_signatures=False, use_pitchdrum_tokens=False,
@@ -111,7 +112,8 @@ def on_grid(notes, tol: float = 1e-3) -> bool:
     """True when the tune has notes, every one starting and ending on the 1/24-quarter grid, with a
     length a Duration token can write and in :data:`PITCH_RANGE` (:func:`misfit` says which note
     does not): then the tokenizers give it back exactly. (A few Irish tunes fail: grace notes of
-    1/36 quarter, quintuplets; notebook 11 leaves them out.)"""
+    1/36 quarter, quintuplets; notebook 11 leaves them out.)
+    Notebooks: 11."""
     return len(notes) > 0 and misfit(notes, tol) is None
 
 
@@ -199,7 +201,8 @@ class NoteTokenizer:
 
 def make_tokenizer(name: str, train_notes=None) -> NoteTokenizer:
     """"REMI", "TSD", "CPWord", or "REMI+BPE<size>" / "TSD+BPE<size>" (BPE learned on
-    ``train_notes``, a list of note arrays: the training tunes only) with :func:`tokenizer_config`."""
+    ``train_notes``, a list of note arrays: the training tunes only) with :func:`tokenizer_config`.
+    Notebooks: 11."""
     import miditok
     match = _NAME.fullmatch(name)
     if match is None:
@@ -222,7 +225,8 @@ def make_tokenizer(name: str, train_notes=None) -> NoteTokenizer:
 def round_trip_failures(tokenizer: NoteTokenizer, tunes) -> int:
     """How many notes of ``tunes`` (note arrays) do not come back from ``decode(encode(notes))``
     with the same start, end and pitch (to 1e-6 quarter); 0 means the tokenizer loses nothing.
-    The tunes must fit the grid (:func:`on_grid`): ``encode`` refuses a note it cannot write."""
+    The tunes must fit the grid (:func:`on_grid`): ``encode`` refuses a note it cannot write.
+    Notebooks: 11."""
     failed = 0
     for notes in tunes:
         want = score_to_notes(notes_to_score(notes))
@@ -234,7 +238,8 @@ def round_trip_failures(tokenizer: NoteTokenizer, tunes) -> int:
 
 
 def tokens_per_note(tunes_ids, n_notes: int) -> float:
-    """Tokens of the tunes (without boundaries) over their number of notes."""
+    """Tokens of the tunes (without boundaries) over their number of notes.
+    Notebooks: 11."""
     return sum(len(t) for t in tunes_ids) / n_notes
 
 
@@ -248,7 +253,8 @@ def bits_per_note(model, tunes_ids, bos: int, n_notes: int) -> float:
 def study_tunes(seed: int = 0) -> dict:
     """Notebook 04's tunes on each side ("train", "val", "test": lists of ``Piece``): O'Neill's +
     Ryan's, the leak-free split with 04's seed, 04's subset in quick mode; tunes off the grid
-    (:func:`on_grid`) left out on every side, so every tokenizer sees the same notes."""
+    (:func:`on_grid`) left out on every side, so every tokenizer sees the same notes.
+    Notebooks: 11."""
     pieces, split = tune_split(seed)
     return {side: [p for p in split.take(pieces, side) if on_grid(p.notes)] for side in ("train", "val", "test")}
 
@@ -256,7 +262,8 @@ def study_tunes(seed: int = 0) -> dict:
 def study_recipe() -> dict:
     """The one GPT recipe of the study. Quick mode (2 CPU cores): 2 layers x 4 heads x 64 channels,
     a 128-token context, 200 steps of 4 windows, no validation. Full mode (a GPU): 4 x 4 x 256,
-    256 tokens, 3000 steps of 64 windows, the best validation weights kept (every 250 steps)."""
+    256 tokens, 3000 steps of 64 windows, the best validation weights kept (every 250 steps).
+    Notebooks: 11."""
     return dict(n_layer=by_mode(4, 2), n_head=4, n_embd=by_mode(256, 64), block_size=by_mode(256, 128),
                 dropout=by_mode(0.1, 0.0), steps=by_mode(3000, 200), batch_size=by_mode(64, 4),
                 lr=by_mode(1e-3, 1e-2), warmup=by_mode(100, 20), eval_every=by_mode(250, 0))
@@ -273,7 +280,8 @@ def train_token_gpt(train_ids, val_ids, vocab_size: int, bos: int, seed: int = 0
 
 
 def study_names(bpe_sizes=BPE_SIZES) -> list:
-    """The tokenizations the study compares: "ABC" (folk-rnn's tokens), REMI, TSD, CPWord, REMI+BPE<size>."""
+    """The tokenizations the study compares: "ABC" (folk-rnn's tokens), REMI, TSD, CPWord, REMI+BPE<size>.
+    Notebooks: 11."""
     return ["ABC", "REMI", "TSD", "CPWord"] + [f"REMI+BPE{size}" for size in bpe_sizes]
 
 
@@ -292,7 +300,8 @@ def tokenizer_study(tunes: dict, names=None, tokenizers=None, seed: int = 0, dev
     (:func:`train_token_gpt`), the uniform baseline ``log2(vocab) x test tokens per note`` and the
     round-trip failures on the test tunes (None for ABC, whose notes come from music21's parser).
     ``tokenizers`` ({name: NoteTokenizer}) are used instead of building those again (BPE must have
-    learned on ``tunes["train"]``); ``overrides`` change settings of the recipe for every tokenization alike."""
+    learned on ``tunes["train"]``); ``overrides`` change settings of the recipe for every tokenization alike.
+    Notebooks: 11."""
     names = study_names() if names is None else names
     notes = {side: [p.notes for p in pieces] for side, pieces in tunes.items()}
     n_notes = {side: sum(len(n) for n in notes[side]) for side in notes}

@@ -156,7 +156,8 @@ def stream_batch(stream, batch_size: int, block_size: int, step: int, seed: int 
     windows depend only on (seed, step), so a resumed run reads what an uninterrupted one would;
     under DDP, rank r of ``world_size`` takes rows r, r + world_size, ... of the same global batch,
     so the result does not depend on the processes. :func:`train_gpt` reads its batches this way
-    (notebooks 10 and 11; 10 also calls it)."""
+    (notebooks 10 and 11; 10 also calls it).
+    Notebooks: 10."""
     if batch_size % world_size:
         raise ValueError(f"batch_size={batch_size} must be a multiple of the {world_size} processes")
     if len(stream) < block_size + 1:
@@ -195,7 +196,8 @@ def gpt_optimizer(model, lr: float, weight_decay: float = 0.1, betas=(0.9, 0.95)
 def stream_loss(model, stream, block_size: int, batch_size: int = 64, max_tokens: int | None = None) -> float:
     """Mean next-token NLL (nats) over consecutive windows of a stream, every token predicted
     once (each window starts a fresh context). Eval mode; ``max_tokens`` caps the work.
-    :func:`train_gpt`'s validation loss (notebooks 10 and 11)."""
+    :func:`train_gpt`'s validation loss (notebooks 10 and 11).
+    Notebooks: 10."""
     was_training = model.training
     model.eval()
     device = next(model.parameters()).device
@@ -226,7 +228,8 @@ def train_gpt(model, train_stream, steps: int, batch_size: int, lr: float, block
     Every GPT of the course trains here, through :func:`train_from_recipe`, as does ``python -m
     musiclab.pretrain``. The bookkeeping (validation, early stopping, checkpoints, resuming, several
     GPUs) is :class:`GPTRun`'s; the update is :func:`optimizer_step`, the same as :func:`fit`'s.
-    ValueError on bad settings, before any step."""
+    ValueError on bad settings, before any step.
+    Notebooks: 10."""
     _check_gpt_settings(model, steps, batch_size, lr, block_size, warmup, eval_every, save_every, stop_after)
     block_size = block_size or model.config.block_size
     min_lr = lr / 10 if min_lr is None else min_lr
@@ -400,7 +403,8 @@ def save_checkpoint(path, model, **meta) -> None:
     """Save ``model.state_dict()`` and plain metadata (numbers, strings, lists) atomically.
 
     A package model's constructor arguments (``model.config``) and class name are stored too,
-    so ``load_model`` can rebuild it; training notebooks add their training ids and split seed."""
+    so ``load_model`` can rebuild it; training notebooks add their training ids and split seed.
+    Notebooks: 02, 04, 05, 07, 10, 11."""
     if hasattr(model, "config"):
         meta = {"config": dict(model.config), "class": type(model).__name__, **meta}
     buffer = io.BytesIO()
@@ -442,7 +446,8 @@ def load_model(path, cls, device="cpu"):
     eval mode on ``device``; returns (model, meta). ValueError when the file is missing, corrupt,
     holds another class, or its config does not build a ``cls`` of at most ``MAX_PARAMS``
     parameters (checked on the meta device, before any memory is allocated), or its weights do
-    not fit. Notebook 08 loads every model this way."""
+    not fit. Notebook 08 loads every model this way.
+    Notebooks: 02, 04, 05, 07, 10, 11."""
     meta = read_checkpoint_meta(path)
     if meta.get("class") != cls.__name__ or not isinstance(meta.get("config"), dict):
         raise ValueError(f"{path} holds {meta.get('class', 'no package model')!r}, not {cls.__name__}")
@@ -463,7 +468,8 @@ def load_or_train(path, cls, train, quick: bool, device="cpu"):
     the same mode (``quick``), else ``train()`` -> (model, meta), the training notebook's recipe.
     Returns (model, meta, "checkpoint" or "trained here") and prints which it was and why. Any
     checkpoint that cannot be used (missing, corrupt, another class, a bad or huge config, weights
-    of other shapes) is trained again, never an error."""
+    of other shapes) is trained again, never an error.
+    Notebooks: 08, 10, 11."""
     try:
         model, meta = load_model(path, cls, device)
         if meta.get("quick") != quick:

@@ -257,6 +257,7 @@ def tune_validity(tokens) -> TuneValidity:
 
     >>> tune_validity(["M:2/4", "K:Gmaj", "D", "|", "G", "A", "B", "c", "|", "d", "2", "G", "2", "|]"])
     TuneValidity(header=True, bars=1, bars_ok=1, chords_balanced=True, ends_on_tonic=True)
+    Notebooks: 10.
     """
     tokens = [t for t in tokens if t not in SPECIALS]
     header = len(tokens) >= 2 and tokens[0].startswith("M:") and tokens[1].startswith("K:")
@@ -273,7 +274,8 @@ def tune_validity(tokens) -> TuneValidity:
 def validity_rates(token_lists) -> dict:
     """Rates over a set of tunes: the share of tunes with a header, of inner bars that add up
     (pooled over all tunes' inner bars; ``n_bars`` of them), of tunes with balanced chords, ending
-    on the tonic, and passing all four (``valid``); ``n_tunes``. Empty input gives nan rates."""
+    on the tonic, and passing all four (``valid``); ``n_tunes``. Empty input gives nan rates.
+    Notebooks: 04, 08, 10."""
     reports = [tune_validity(t) for t in token_lists]
     n_bars = sum(r.bars for r in reports)
 
@@ -295,7 +297,8 @@ def token_pitches(tokens, merge_ties: bool = True, carry_accidentals: bool = Tru
     ``carry_accidentals``: ABC 2.1 (and printed music) lets an accidental hold for the same
     note in the same octave until the bar line ("d =B c B": both B natural). music21, which
     builds the corpus ``Piece.notes``, applies it to its own note only; pass False to read the
-    tokens that way (the test suite checks that they then agree with the corpus notes)."""
+    tokens that way (the test suite checks that they then agree with the corpus notes).
+    Notebooks: 08, 10."""
     out, tied = [], False
     for _, events, _ in _read(tokens, carry_accidentals).bars:
         for e in events:

@@ -9,7 +9,8 @@ import torch
 from nbclient import NotebookClient
 
 import musiclab as ml
-from musiclab import config, results
+from musiclab import config
+from musiclab.course import results
 
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
 

@@ -35,7 +35,8 @@ FRAME_ALPHAS = (0.01, 0.1, 0.5, 1.0, 2.0)                  # 05's smoothing grid
 
 
 def ngram_orders() -> tuple[list, list]:
-    """The n-gram orders notebook 04 sweeps: (add-k orders, Kneser-Ney orders)."""
+    """The n-gram orders notebook 04 sweeps: (add-k orders, Kneser-Ney orders).
+    Notebooks: 04."""
     return by_mode([1, 2, 3, 4, 5], [1, 2, 3, 4]), by_mode([2, 3, 4, 5, 6, 8, 10, 12], [2, 3, 4, 5])
 
 
@@ -45,7 +46,8 @@ def gan_limits() -> dict:
 
 
 def ids_of(pieces, split) -> dict:
-    """{"train_ids": [...], "val_ids": [...], "test_ids": [...]}: the ``Piece.id`` of every side."""
+    """{"train_ids": [...], "val_ids": [...], "test_ids": [...]}: the ``Piece.id`` of every side.
+    Notebooks: 10."""
     return {f"{side}_ids": [pieces[i].id for i in split[side]] for side in ("train", "val", "test")}
 
 
@@ -67,7 +69,8 @@ def _tune_data(seed: int):
 
 def tune_lstm_run(device="cpu", seed: int = 0):
     """Notebook 04 in one call: O'Neill's + Ryan's, leak-free split (a subset in quick mode),
-    tokens, the LSTM recipe and the best n-gram on validation. Returns (model, meta)."""
+    tokens, the LSTM recipe and the best n-gram on validation. Returns (model, meta).
+    Notebooks: 08, 10."""
     pieces, split, data = _tune_data(seed)
     model, history = train_tune_lstm(data, device=device, seed=seed)
     models, val_ppl = ngram_sweep(data.train, data.val, data.vocab, *ngram_orders())
@@ -80,7 +83,8 @@ def tune_lstm_run(device="cpu", seed: int = 0):
 
 
 def music_gpt_run(device="cpu", seed: int = 0):
-    """Notebook 10's music GPT on 04's tunes and split, in one call. Returns (model, meta)."""
+    """Notebook 10's music GPT on 04's tunes and split, in one call. Returns (model, meta).
+    Notebooks: 08."""
     pieces, split, data = _tune_data(seed)
     model, _ = train_music_gpt(data, device=device, seed=seed)
     return model, dict(quick=is_quick(), split_seed=seed, **ids_of(pieces, split), vocab=data.vocab, min_count=2)
@@ -88,7 +92,8 @@ def music_gpt_run(device="cpu", seed: int = 0):
 
 def chorale_data(seed: int = 0):
     """05's chorales: (pieces, split, {"train"|"val"|"test": beat rolls in C}), split by melody
-    (title and soprano). Notebooks 05 and 11 and the chorale runs below read them this way."""
+    (title and soprano). Notebooks 05 and 11 and the chorale runs below read them this way.
+    Notebooks: 11."""
     pieces = load_corpus("chorales")
     rolls = [chorale_beat_roll(p) for p in pieces]
     split = split_pieces(pieces, fractions=(0.8, 0.1, 0.1), seed=seed, same_title=True)
@@ -97,7 +102,8 @@ def chorale_data(seed: int = 0):
 
 def chorale_lstm_run(device="cpu", seed: int = 0):
     """Notebook 05 in one call: the chorales as beat rolls in C, split by melody (title and
-    soprano), the LSTM recipe and the frame baselines' smoothing chosen on validation."""
+    soprano), the LSTM recipe and the frame baselines' smoothing chosen on validation.
+    Notebooks: 08, 11."""
     pieces, split, data = chorale_data(seed)
     model, history = train_chorale_lstm(data["train"], data["val"], device=device, seed=seed)
     val_nll = lambda predictor, fit, a: mean_frame_nll(predictor(fit(data["train"], a)), data["val"])[0]
@@ -111,7 +117,8 @@ def chorale_lstm_run(device="cpu", seed: int = 0):
 
 def chorale_gpt_run(device="cpu", seed: int = 0):
     """Notebook 11's joint chorale model in one call: 05's chorales and split, the ChoraleGPT
-    recipe. Returns (model, meta)."""
+    recipe. Returns (model, meta).
+    Notebooks: 08."""
     pieces, split, data = chorale_data(seed)
     model, history = train_chorale_gpt(data["train"], data["val"], device=device, seed=seed)
     return model, dict(quick=is_quick(), split_seed=seed, same_title=True, **ids_of(pieces, split),
@@ -126,7 +133,8 @@ def _split_4_4(pieces, seed: int, same_title: bool):
 
 def bar_gan_run(device="cpu", seed: int = 0):
     """Notebook 07 in one call: the three styles' 4/4 bars, split by tune within each style, and
-    the GAN recipe on the training bars. Returns (G, meta)."""
+    the GAN recipe on the training bars. Returns (G, meta).
+    Notebooks: 08."""
     limits, sides = gan_limits(), ("train", "val", "test")
     taken = {side: [] for side in sides}
     for style, corpora in GAN_STYLES.items():
@@ -146,7 +154,8 @@ def bar_gan_run(device="cpu", seed: int = 0):
 
 def bar_dic_run(device="cpu", seed: int = 0):
     """Notebook 02 part B in one call: chorale and O'Neill bars in 4/4, split by tune within each
-    corpus, the bar DIC recipe, and the decoding threshold chosen on the training bars."""
+    corpus, the bar DIC recipe, and the decoding threshold chosen on the training bars.
+    Notebooks: 08."""
     sides = ("train", "val", "test")
     taken = {side: [] for side in sides}
     for name in DIC_CORPORA:

@@ -33,7 +33,8 @@ _bounds = {}               # name -> the bound a claim checked, as the table pri
 def record(name: str, value):
     """Remember a headline number of this run under ``name`` (with its unit, e.g. "test NLL
     (nats/frame): LSTM") and return ``value``. Under the full-mode runner the file named by
-    ``MUSICLAB_RESULTS`` is rewritten at once, so a notebook that fails later keeps what it had."""
+    ``MUSICLAB_RESULTS`` is rewritten at once, so a notebook that fails later keeps what it had.
+    Notebooks: 02, 04, 07, 10, 11."""
     if not isinstance(name, str) or not name.strip():
         raise ValueError(f"a result needs a non-empty name, got {name!r}")
     if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
@@ -49,7 +50,8 @@ def claim(name: str, value, above=None, below=None):
     check it, ``value > above`` and/or ``value < below``; AssertionError naming the claim, the value
     and the bound when it does not hold. Returns ``value``. Every training notebook states its
     claims so (02, 04, 05, 07, 08, 10, 11) and prints them with :func:`compare` in its "What this
-    run showed" cell, bound beside value. A claim needs a bound: ValueError without one."""
+    run showed" cell, bound beside value. A claim needs a bound: ValueError without one.
+    Notebooks: 02, 04, 05, 07, 08, 10, 11."""
     if above is None and below is None:
         raise ValueError(f"claim {name!r} needs a bound: above=... or below=... (a number with no bound: record)")
     record(name, value)
@@ -154,7 +156,8 @@ def compare(notebook: str, path=None) -> None:
     committed full-mode run of ``notebook``, with
     that run's device, date, commit and wall time ("unknown device", "unknown" for what the
     entry does not say); or say that none is recorded. The training notebooks' "What this run
-    showed" cell (``ml.compare("05")``); it returns nothing, so a notebook shows the table once."""
+    showed" cell (``ml.compare("05")``); it returns nothing, so a notebook shows the table once.
+    Notebooks: 02, 04, 05, 07, 08, 10, 11."""
     entries = load_results(path)
     mine, name = recorded(), full_name(notebook, entries)
     entry = None if name is None else entries[name]
@@ -181,7 +184,8 @@ def print_mode(notebook: str | None = None) -> None:
     """The first code cell of every notebook: ``mode_line()`` (quick or full, why, how to change it).
     In full mode it adds what the committed results say of this notebook's full-mode run (its wall
     time, or that none has run to the end yet) and, on a CPU, how the trainings announce their
-    duration (``config.DurationEstimate``)."""
+    duration (``config.DurationEstimate``).
+    Notebooks: 00, 01, 02, 03, 04, 05, 06, 07, 08, 09, 10, 11."""
     print(mode_line())
     if mode() == "quick":
         return

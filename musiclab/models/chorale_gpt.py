@@ -33,7 +33,8 @@ CHORALE_VOCAB = N_KEYS + 2
 
 def frame_tokens(roll) -> list:
     """A (T, 88) 0/1 roll -> token ids: each frame's sounding keys from low to high, then
-    FRAME_END (an empty frame is FRAME_END alone). ``roll_from_tokens`` inverts it."""
+    FRAME_END (an empty frame is FRAME_END alone). ``roll_from_tokens`` inverts it.
+    Notebooks: 11."""
     roll = np.asarray(roll)
     if roll.ndim != 2 or roll.shape[1] != N_KEYS:
         raise ValueError(f"a chorale roll must be (frames, {N_KEYS}), got shape {roll.shape}")
@@ -71,7 +72,8 @@ def grammar_mask(idx) -> torch.Tensor:
 
 class ChoraleGPT(GPT):
     """The package ``GPT`` over the chorale tokens, with illegal next tokens (``grammar_mask``)
-    given probability 0, so each frame has exactly one token sequence. Notebook 11."""
+    given probability 0, so each frame has exactly one token sequence.
+    Notebooks: 08, 11."""
 
     def forward(self, idx, targets=None, cache: KVCache | None = None):
         self._check_input(idx, targets, 0 if cache is None else len(cache))
@@ -87,7 +89,8 @@ class ChoraleGPT(GPT):
 def frame_nlls(token_nll, roll) -> np.ndarray:
     """Per-token NLLs of a serialised roll (as ``music_gpt.token_nll`` returns them: every token of
     ``frame_tokens(roll)`` then the closing <s>) -> (T,) NLL of each frame, the sum over its keys and
-    its FRAME_END. The closing <s> is not a frame and is left out."""
+    its FRAME_END. The closing <s> is not a frame and is left out.
+    Notebooks: 11."""
     sizes = np.asarray(roll).sum(axis=1).astype(int) + 1
     if len(token_nll) != sizes.sum() + 1:
         raise ValueError(f"{len(token_nll)} token NLLs for a roll of {sizes.sum()} tokens (+ closing <s>)")
@@ -97,7 +100,8 @@ def frame_nlls(token_nll, roll) -> np.ndarray:
 def chorale_gpt_nll(model, rolls, batch_size: int = 32) -> tuple[float, int]:
     """(mean NLL per frame in nats over frames 1..T-1 of every roll, number of frames): the frames
     05's ``chorale_nll`` scores (the first frame has no past there), so the two compare directly.
-    The GPT reads <s> and the whole chorale (in overlapping windows past its context)."""
+    The GPT reads <s> and the whole chorale (in overlapping windows past its context).
+    Notebooks: 08, 11."""
     nlls = token_nll(model, [frame_tokens(r) for r in rolls], CHORALE_BOS, batch_size=batch_size)
     scored = np.concatenate([frame_nlls(nll, roll)[1:] for nll, roll in zip(nlls, rolls)])
     return float(scored.mean()), len(scored)
@@ -118,7 +122,8 @@ def chorale_gpt_recipe() -> dict:
     128 tokens in quick mode. In full mode the training chorales are also transposed by up to
     ``transpose`` semitones either way (the rolls are in C; validation and test are not
     transposed): more data for a large model. A small one trained for a few hundred steps does
-    better on chorales in C alone (on 2 CPU cores: 6.3 vs 7.8 nats/frame). AdamW, warmup, cosine."""
+    better on chorales in C alone (on 2 CPU cores: 6.3 vs 7.8 nats/frame). AdamW, warmup, cosine.
+    Notebooks: 11."""
     return dict(n_layer=by_mode(6, 2), n_head=by_mode(6, 4), n_embd=by_mode(384, 64),
                 block_size=by_mode(512, 128), dropout=by_mode(0.2, 0.0), transpose=by_mode(5, 0),
                 steps=by_mode(4000, 300), batch_size=by_mode(64, 32), lr=by_mode(6e-4, 1e-2),
@@ -128,7 +133,8 @@ def chorale_gpt_recipe() -> dict:
 def train_chorale_gpt(train_rolls, val_rolls, device="cpu", seed: int = 0, **overrides):
     """Train a ``ChoraleGPT`` on (T, 88) beat rolls with ``chorale_gpt_recipe()`` (``overrides``
     change single settings) using ``train_from_recipe``; returns (model, history) with the weights
-    of the best validation loss. Notebook 11; 08 when its checkpoint is missing."""
+    of the best validation loss. Notebook 11; 08 when its checkpoint is missing.
+    Notebooks: 11."""
     r = with_overrides(chorale_gpt_recipe(), overrides)
     shifted = [transpose_roll(roll, s) for roll in train_rolls for s in range(-r["transpose"], r["transpose"] + 1)]
     train = tune_stream([frame_tokens(roll) for roll in shifted if roll is not None], CHORALE_BOS)
@@ -143,9 +149,10 @@ def continue_chorales(model, primes, n_frames: int, temperature: float = 1.0, ma
     """Sample ``n_frames`` frames after each prime (B, P, 88) from a ``ChoraleGPT``, token by token
     with a KV cache: keys rise within a frame (the grammar) and, with ``max_voices``, the frame
     ends after that many keys. Returns (B, P + n_frames, 88) numpy rolls, like 05's
-    ``continue_rolls``. ``generator``: a torch.Generator on the model's device. Notebooks 11, 08.
+    ``continue_rolls``. ``generator``: a torch.Generator on the model's device.
     Limits (ValueError): n_frames an integer >= 0, max_voices None or >= 1, temperature as
-    ``check_sampling`` allows."""
+    ``check_sampling`` allows.
+    Notebooks: 08, 11."""
     check_counts(0, n_frames=n_frames)
     check_counts(max_voices=max_voices)
     check_sampling(temperature)

@@ -32,11 +32,13 @@ from ..train import fit
 __all__ = ["mlp", "DIC", "LogisticPCA", "VAE", "kl_to_standard_normal", "mse_loss", "bce_loss",
            "vae_loss", "KLWarmup", "init_output_bias", "logmel_dic_recipe", "bar_dic_recipe",
            "logistic_pca_recipe", "vae_recipe", "fit_autoencoder", "train_logmel_dic", "train_bar_dic",
-           "train_logistic_pca", "train_vae", "bar_probs", "bar_threshold", "decode_codes"]
+           "train_logistic_pca", "train_vae", "bar_probs", "bar_threshold", "decode_codes",
+           "interpolate_codes"]
 
 
 def mlp(sizes):
-    """Linear layers sizes[0] -> sizes[1] -> ... with a ReLU between two, none after the last."""
+    """Linear layers sizes[0] -> sizes[1] -> ... with a ReLU between two, none after the last.
+    Notebooks: 02."""
     layers = []
     for n_in, n_out in zip(sizes[:-1], sizes[1:]):
         layers += [nn.Linear(n_in, n_out), nn.ReLU()]
@@ -46,7 +48,8 @@ def mlp(sizes):
 class DIC(nn.Module):
     """Deep autoencoder (Hinton & Salakhutdinov 2006; notebook 02): the encoder maps sizes[0] ->
     ... -> sizes[-1] (the code z, linear), the decoder mirrors it back. ``forward`` returns the
-    decoder's raw output: dB values (MSE) or the logits of 0/1 cells (BCE, sigmoid in the loss)."""
+    decoder's raw output: dB values (MSE) or the logits of 0/1 cells (BCE, sigmoid in the loss).
+    Notebooks: 02, 08."""
 
     def __init__(self, sizes):
         super().__init__()
@@ -60,7 +63,8 @@ class DIC(nn.Module):
 
 class LogisticPCA(DIC):
     """A linear code with a sigmoid output, trained on the same BCE as the bar DIC: the DIC with
-    no hidden layers (logistic PCA, Collins et al. 2001, as a linear autoencoder; notebook 02)."""
+    no hidden layers (logistic PCA, Collins et al. 2001, as a linear autoencoder; notebook 02).
+    Notebooks: 02."""
 
     def __init__(self, n_in: int, k: int):
         super().__init__([n_in, k])
@@ -70,7 +74,8 @@ class LogisticPCA(DIC):
 class VAE(nn.Module):
     """Variational autoencoder (Kingma & Welling 2014; notebook 02). The encoder gives the mean
     and log variance of q(z | x) = N(mu, diag sigma^2); z = mu + sigma * eps (the
-    reparameterisation trick); the decoder is the DIC's. ``forward`` returns (logits, mu, logvar)."""
+    reparameterisation trick); the decoder is the DIC's. ``forward`` returns (logits, mu, logvar).
+    Notebooks: 02."""
 
     def __init__(self, sizes):
         super().__init__()
@@ -90,7 +95,8 @@ class VAE(nn.Module):
 
 
 def kl_to_standard_normal(mu, logvar):
-    """D_KL(N(mu, sigma^2) || N(0, I)) per row: 0.5 * sum(mu^2 + sigma^2 - log sigma^2 - 1)."""
+    """D_KL(N(mu, sigma^2) || N(0, I)) per row: 0.5 * sum(mu^2 + sigma^2 - log sigma^2 - 1).
+    Notebooks: 02."""
     return 0.5 * (mu ** 2 + logvar.exp() - logvar - 1).sum(dim=-1)
 
 
@@ -101,7 +107,8 @@ def mse_loss(model, batch):
 
 
 def bce_loss(model, batch):
-    """Binary cross-entropy summed over the cells of a bar, averaged over bars (from logits)."""
+    """Binary cross-entropy summed over the cells of a bar, averaged over bars (from logits).
+    Notebooks: 02."""
     (x,) = batch
     return F.binary_cross_entropy_with_logits(model(x), x, reduction="sum") / len(x)
 
@@ -117,7 +124,8 @@ def vae_loss(model, batch, beta: float = 1.0):
 class KLWarmup:
     """``vae_loss`` with beta rising linearly from 0 to 1 over the first ``steps`` training steps
     (Bowman et al. 2016), so the decoder learns to use the code before the KL term pulls every
-    code to the prior; in eval mode (validation) it is the plain negative ELBO, beta = 1."""
+    code to the prior; in eval mode (validation) it is the plain negative ELBO, beta = 1.
+    Notebooks: 02."""
 
     def __init__(self, steps: int):
         self.steps, self.step = max(int(steps), 1), 0
@@ -131,7 +139,8 @@ class KLWarmup:
 
 def init_output_bias(model, X):
     """Set the last layer's bias to the log-odds of each cell in the training bars X, so the
-    untrained decoder outputs the average bar (no plateau of "everything off" at the start)."""
+    untrained decoder outputs the average bar (no plateau of "everything off" at the start).
+    Notebooks: 02."""
     mean = torch.as_tensor(np.asarray(X, dtype=np.float32).reshape(len(X), -1).mean(axis=0))
     mean = mean.clamp(1e-3, 1 - 1e-3)
     with torch.no_grad():
@@ -139,26 +148,30 @@ def init_output_bias(model, X):
 
 
 def logmel_dic_recipe() -> dict:
-    """Sizes of the log-mel DIC per mode (notebook 02, part A): 64 mel bands -> code of 8."""
+    """Sizes of the log-mel DIC per mode (notebook 02, part A): 64 mel bands -> code of 8.
+    Notebooks: 02."""
     return {"hidden": by_mode([256, 128], [128, 64]), "k": 8, "epochs": 8,
             "batch_size": 256, "lr": 1e-3}
 
 
 def bar_dic_recipe() -> dict:
-    """Sizes of the bar DIC per mode (notebooks 02 and 08): one bar -> code of 16."""
+    """Sizes of the bar DIC per mode (notebooks 02 and 08): one bar -> code of 16.
+    Notebooks: 02."""
     return {"hidden": by_mode([512, 128], [256, 64]), "k": 16, "epochs": by_mode(30, 16),
             "batch_size": 128, "lr": by_mode(2e-3, 3e-3)}
 
 
 def logistic_pca_recipe() -> dict:
     """The baseline's recipe (notebook 02): the bar DIC's code size and batches, with a larger
-    step and more epochs than the DIC, so that the linear model is not under-trained."""
+    step and more epochs than the DIC, so that the linear model is not under-trained.
+    Notebooks: 02."""
     return {**bar_dic_recipe(), "hidden": [], "epochs": by_mode(60, 30), "lr": 1e-2}
 
 
 def vae_recipe() -> dict:
     """Sizes of the bar VAE per mode (notebook 02): the bar DIC's, with the KL weight rising from
-    0 to 1 over the first ``warmup`` fraction of the training steps."""
+    0 to 1 over the first ``warmup`` fraction of the training steps.
+    Notebooks: 02."""
     return {**bar_dic_recipe(), "warmup": 0.5}
 
 
@@ -171,7 +184,8 @@ def _rows(X):
 def fit_autoencoder(model, loss_fn, train, val, recipe, device, desc, seed):
     """Adam with ``recipe["lr"]`` and ``ml.fit`` for ``recipe["epochs"]`` on shuffled
     mini-batches of ``recipe["batch_size"]`` rows of ``train`` (seeded); with ``val`` the
-    weights of the best validation epoch are kept. Returns (model in eval mode, history)."""
+    weights of the best validation epoch are kept. Returns (model in eval mode, history).
+    Notebooks: 02."""
     shuffle = torch.Generator().manual_seed(seed)
     train_loader = DataLoader(TensorDataset(train), batch_size=recipe["batch_size"], shuffle=True,
                               generator=shuffle)
@@ -185,7 +199,8 @@ def fit_autoencoder(model, loss_fn, train, val, recipe, device, desc, seed):
 def train_logmel_dic(train_frames, val_frames=None, device="cpu", seed: int = 0, **overrides):
     """Train the log-mel DIC (notebook 02, part A) on standardised frames (n, 64) with MSE;
     returns (model, history). ``overrides`` change entries of ``logmel_dic_recipe()`` (an
-    unknown one raises ValueError)."""
+    unknown one raises ValueError).
+    Notebooks: 02."""
     recipe = with_overrides(logmel_dic_recipe(), overrides)
     train = _rows(train_frames)
     seed_everything(seed)
@@ -197,7 +212,8 @@ def train_logmel_dic(train_frames, val_frames=None, device="cpu", seed: int = 0,
 def train_bar_dic(train_bars, val_bars=None, device="cpu", seed: int = 0, **overrides):
     """Train the bar DIC (notebooks 02 and 08) with BCE, the output bias set to the average
     training bar; returns (model, history) with the best validation epoch's weights.
-    ``overrides`` change entries of ``bar_dic_recipe()`` (hidden, k, epochs, batch_size, lr)."""
+    ``overrides`` change entries of ``bar_dic_recipe()`` (hidden, k, epochs, batch_size, lr).
+    Notebooks: 02."""
     recipe = with_overrides(bar_dic_recipe(), overrides)
     train = _rows(train_bars)
     seed_everything(seed)
@@ -209,7 +225,8 @@ def train_bar_dic(train_bars, val_bars=None, device="cpu", seed: int = 0, **over
 
 def train_logistic_pca(train_bars, val_bars=None, device="cpu", seed: int = 0, **overrides):
     """The baseline of the bar DIC (notebook 02): ``LogisticPCA`` with the DIC's code size, BCE
-    and output bias, trained by ``logistic_pca_recipe()``; returns (model, history)."""
+    and output bias, trained by ``logistic_pca_recipe()``; returns (model, history).
+    Notebooks: 02."""
     recipe = with_overrides(logistic_pca_recipe(), overrides)
     train = _rows(train_bars)
     seed_everything(seed)
@@ -221,7 +238,8 @@ def train_logistic_pca(train_bars, val_bars=None, device="cpu", seed: int = 0, *
 
 def train_vae(train_bars, val_bars=None, device="cpu", seed: int = 0, **overrides):
     """Train the bar VAE (notebook 02) on the negative ELBO with a KL warm-up over the first
-    ``warmup`` fraction of the steps (``vae_recipe()``); returns (model, history)."""
+    ``warmup`` fraction of the steps (``vae_recipe()``); returns (model, history).
+    Notebooks: 02."""
     recipe = with_overrides(vae_recipe(), overrides)
     train = _rows(train_bars)
     seed_everything(seed)
@@ -236,7 +254,8 @@ def train_vae(train_bars, val_bars=None, device="cpu", seed: int = 0, **override
 @torch.no_grad()
 def bar_probs(model, bars, batch: int = 8192) -> np.ndarray:
     """A model's reconstruction probabilities sigmoid(logits) of bars, same shape as ``bars``.
-    A VAE reconstructs from its mean code mu (no noise)."""
+    A VAE reconstructs from its mean code mu (no noise).
+    Notebooks: 02."""
     model.eval()
     device = next(model.parameters()).device
     X = _rows(bars)
@@ -249,16 +268,31 @@ def bar_probs(model, bars, batch: int = 8192) -> np.ndarray:
 
 
 def bar_threshold(model, train_bars) -> float:
-    """The decoding threshold of a bar model: the best frame F1 on its *training* bars."""
+    """The decoding threshold of a bar model: the best frame F1 on its *training* bars.
+    Notebooks: 02."""
     return best_threshold(train_bars, bar_probs(model, train_bars))
 
 
 @torch.no_grad()
 def decode_codes(model, z, threshold: float, shape=None) -> np.ndarray:
     """Codes (n, k) -> 0/1 bars by the decoder, sigmoid and ``decode_bars`` at ``threshold``;
-    ``shape`` = (steps, keys) gives (n, steps, keys)."""
+    ``shape`` = (steps, keys) gives (n, steps, keys).
+    Notebooks: 02, 08."""
     model.eval()
     device = next(model.parameters()).device
     probs = torch.sigmoid(model.decoder(torch.as_tensor(np.asarray(z, dtype=np.float32)).to(device))).cpu()
     bars = decode_bars(probs, threshold=threshold)
     return bars if shape is None else bars.reshape(len(bars), *shape)
+
+
+@torch.no_grad()
+def interpolate_codes(model, x_a, x_b, ts, threshold: float, shape=None) -> np.ndarray:
+    """Walk in code space: decode ``z_t = (1 - t) z_a + t z_b`` for every t of ``ts``, where z_a and
+    z_b are the codes of the inputs x_a and x_b (a VAE's mean codes), by ``decode_codes`` at
+    ``threshold``; ``shape`` = (steps, keys) gives (len(ts), steps, keys).
+    Notebooks: 02."""
+    model.eval()
+    X = _rows(np.stack([np.asarray(x_a), np.asarray(x_b)])).to(next(model.parameters()).device)
+    z = (model.encode(X)[0] if isinstance(model, VAE) else model.encoder(X)).cpu().numpy()
+    ts = np.asarray(ts, dtype=np.float64)[:, None]
+    return decode_codes(model, (1 - ts) * z[0] + ts * z[1], threshold, shape=shape)

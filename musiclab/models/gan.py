@@ -38,7 +38,8 @@ __all__ = ["BarGenerator", "BarDiscriminator", "gan_recipe", "gan_step", "train_
 class BarGenerator(nn.Module):
     """G(z, c): noise (n, z_dim) and style weights (n, n_styles) -> bar probabilities
     (n, steps, n_keys). An MLP; the style enters through a linear embedding E (no bias), so a
-    mixture of styles (1 - a) e_s + a e_t is embedded as (1 - a) E e_s + a E e_t (notebook 07)."""
+    mixture of styles (1 - a) e_s + a e_t is embedded as (1 - a) E e_s + a E e_t (notebook 07).
+    Notebooks: 07, 08."""
 
     def __init__(self, n_styles: int = 3, steps: int = 16, n_keys: int = 60, z_dim: int = 64,
                  style_dim: int = 16, hidden: int = 128):
@@ -69,7 +70,8 @@ class BarDiscriminator(nn.Module):
     ``style_logits``, classifies phi(x) into the styles (the auxiliary classifier of AC-GAN,
     Odena et al. 2017). Every layer is spectrally normalised (W / sigma_max(W), sigma estimated
     by power iteration), so D is about 1-Lipschitz in its input and cannot draw arbitrarily sharp
-    boundaries around the exactly-0/1 real bars (Miyato et al. 2018)."""
+    boundaries around the exactly-0/1 real bars (Miyato et al. 2018).
+    Notebooks: 07."""
 
     def __init__(self, n_styles: int = 3, steps: int = 16, n_keys: int = 60, hidden: int = 128):
         super().__init__()
@@ -92,14 +94,16 @@ class BarDiscriminator(nn.Module):
 
 
 def gan_recipe() -> dict:
-    """Sizes of notebook 07's GAN in this mode (quick mode: about a minute on one CPU thread)."""
+    """Sizes of notebook 07's GAN in this mode (quick mode: about a minute on one CPU thread).
+    Notebooks: 07."""
     return dict(steps=by_mode(20000, 2000), batch=by_mode(128, 64), hidden=by_mode(512, 128),
                 z_dim=64, lr=by_mode(2e-4, 1e-3), style_weight=1.0)
 
 
 def gan_step(G, D, opt_G, opt_D, x, c, y, z, style_weight: float) -> dict:
     """One update of D, then one of G, on real bars ``x`` of styles ``y`` (one-hot ``c``) and the
-    fakes G(z, c). Returns the numbers ``train_bar_gan`` logs, as floats."""
+    fakes G(z, c). Returns the numbers ``train_bar_gan`` logs, as floats.
+    Notebooks: 07."""
     fake = G(z, c)
     # D's loss (Goodfellow et al. 2014): L_D = softplus(-D(x)) + softplus(D(G(z))) = -log sigma(D(x))
     # - log(1 - sigma(D(G(z)))): real bars up, fakes down; G's output is detached, so this step moves
@@ -142,6 +146,7 @@ def train_bar_gan(bars, styles, device, n_styles: int | None = None, seed: int =
     losses "D" and "G", "D(x) real" and "D(G(z)) fake" (the mean probability D gives real and fake
     bars), "style real" and "style fake" (the style head's cross-entropies) and "snapshots": {step: G's probabilities for the
     same ``n_snapshot`` noise vectors in every style, (n_styles, n_snapshot, steps, keys)}.
+    Notebooks: 07.
     """
     r = with_overrides(gan_recipe(), overrides)
     steps, batch, z_dim = r["steps"], r["batch"], r["z_dim"]
@@ -182,7 +187,8 @@ def train_bar_gan(bars, styles, device, n_styles: int | None = None, seed: int =
 def generate_bars(G, c, n: int, seed: int = 0, decode: dict | None = None) -> np.ndarray:
     """``n`` bars from G for the style vector ``c`` (n_styles,) (one-hot or a mixture), from seeded
     noise, decoded by :func:`decode_bars` with the options ``decode`` (default: threshold 0.5);
-    ``decode=False`` returns the probabilities."""
+    ``decode=False`` returns the probabilities.
+    Notebooks: 07, 08."""
     G.eval()
     device = next(G.parameters()).device
     z = torch.randn(n, G.config["z_dim"], generator=torch.Generator().manual_seed(seed)).to(device)
@@ -194,7 +200,8 @@ class StyleClassifier(nn.Module):
     """Which style is a bar in? Multinomial logistic regression on four summaries of a 0/1 bar
     (n, steps, keys): its pitch profile (share of steps each key sounds), the note onsets on each
     key, and its rhythm (share of keys on, and onsets, at each step). Notebook 07 trains it on real
-    training bars, measures it on held-out real bars and asks it to label the GAN's bars."""
+    training bars, measures it on held-out real bars and asks it to label the GAN's bars.
+    Notebooks: 07."""
 
     def __init__(self, n_styles: int = 3, steps: int = 16, n_keys: int = 60):
         super().__init__()
@@ -214,7 +221,8 @@ class StyleClassifier(nn.Module):
 def train_style_classifier(bars, styles, n_styles: int | None = None, epochs: int = 300,
                            weight_decay: float = 1e-4, seed: int = 0):
     """Fit a :class:`StyleClassifier` on real bars (full-batch Adam, class-balanced cross-entropy,
-    CPU, a second or two). Returns (classifier, history of the training loss)."""
+    CPU, a second or two). Returns (classifier, history of the training loss).
+    Notebooks: 07, 08."""
     seed_everything(seed)
     X = torch.as_tensor(np.asarray(bars), dtype=torch.float32)
     Y = torch.as_tensor(np.asarray(styles), dtype=torch.long)
@@ -235,5 +243,6 @@ def train_style_classifier(bars, styles, n_styles: int | None = None, epochs: in
 
 @torch.no_grad()
 def predict_styles(classifier, bars) -> np.ndarray:
-    """The style index the classifier gives each bar (n,)."""
+    """The style index the classifier gives each bar (n,).
+    Notebooks: 07, 08."""
     return classifier.eval()(torch.as_tensor(np.asarray(bars), dtype=torch.float32)).argmax(1).numpy()

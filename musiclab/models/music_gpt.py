@@ -36,7 +36,8 @@ STYLE_TOKENS = {"oneills": "<irish>", "ryans": "<irish>", "essen": "<german>", "
 
 def style_token(piece) -> str:
     """The control token of a piece's style, from its corpus: "<irish>", "<german>", "<bach>".
-    Notebook 10 and ``python -m musiclab.pretrain``."""
+    Notebook 10 and ``python -m musiclab.pretrain``.
+    Notebooks: 10."""
     return STYLE_TOKENS[piece.corpus]
 
 
@@ -46,7 +47,8 @@ def tune_stream(tunes_ids, bos: int, prefixes=None) -> torch.Tensor:
     """One 1-D tensor of token ids: <s> prefix_1 tune_1 <s> prefix_2 tune_2 ... <s>.
 
     ``prefixes`` (one list of ids per tune, e.g. its style token) are read like the tune; a window
-    of the stream may start anywhere and cross from one tune into the next. Notebooks 10 and 11."""
+    of the stream may start anywhere and cross from one tune into the next.
+    Notebooks: 10."""
     prefixes = prefixes if prefixes is not None else [[] for _ in tunes_ids]
     if len(prefixes) != len(tunes_ids):
         raise ValueError(f"{len(prefixes)} prefixes for {len(tunes_ids)} tunes")
@@ -64,7 +66,8 @@ def music_gpt_recipe() -> dict:
     size, meant for a GPU); 2 x 4 x 64 with a 64-token context in quick mode (2 CPU cores: short
     windows give more of them per second, and on 400 tunes that beats a longer context).
     AdamW with warmup and a cosine schedule; validation every ``eval_every`` steps, the best
-    validation weights kept."""
+    validation weights kept.
+    Notebooks: 10."""
     return dict(n_layer=by_mode(6, 2), n_head=by_mode(6, 4), n_embd=by_mode(384, 64),
                 block_size=by_mode(256, 64), dropout=by_mode(0.2, 0.0), positions="learned",
                 steps=by_mode(5000, 600), batch_size=by_mode(64, 32), lr=by_mode(1e-3, 1e-2),
@@ -84,7 +87,8 @@ def train_from_recipe(recipe: dict, vocab_size: int, train_stream, val_stream=No
     :func:`train_gpt` with the recipe's steps, batch size, learning rate, warmup, weight decay and
     validation interval (``settings``: train_gpt's other arguments, e.g. ``keep_best``,
     ``checkpoint``). Returns (model, history). Notebooks 10, 11 and 08 through
-    :func:`train_music_gpt`, ``train_chorale_gpt`` and ``train_token_gpt``; ``python -m musiclab.pretrain``."""
+    :func:`train_music_gpt`, ``train_chorale_gpt`` and ``train_token_gpt``; ``python -m musiclab.pretrain``.
+    Notebooks: 10."""
     seed_everything(seed)
     model = model_class(gpt_config(recipe, vocab_size))
     history = train_gpt(model, train_stream, recipe["steps"], recipe["batch_size"], recipe["lr"],
@@ -99,7 +103,8 @@ def train_music_gpt(data, device="cpu", seed: int = 0, prefixes=None, **override
     :func:`music_gpt_recipe` (``overrides`` change single settings) using :func:`train_from_recipe`;
     returns (model, history) with the weights of the best validation loss. ``prefixes``
     ({"train": [...], "val": [...]}: token lists put before each tune, e.g. its style token) are
-    optional. Notebooks: 10, 08 (when its checkpoint is missing)."""
+    optional. Notebooks: 10, 08 (when its checkpoint is missing).
+    Notebooks: 10."""
     r = with_overrides(music_gpt_recipe(), overrides)
     bos = data.vocab.index(BOUNDARY)
     index = {t: i for i, t in enumerate(data.vocab)}
@@ -133,7 +138,8 @@ def token_nll(model, tunes_ids, bos: int, prefix=(), batch_size: int = 32) -> li
     ``tune_nll`` of notebook 04 counts them, so the means are comparable. Works for a ``GPT``
     (tunes longer than its context are read in overlapping windows: :func:`_windows`) and for
     any model whose ``model(x)[0]`` are next-token logits (04's ``TuneLSTM``). Eval mode.
-    Notebooks 08, 10 and 11."""
+    Notebooks 08, 10 and 11.
+    Notebooks: 08, 10, 11."""
     model.eval()
     device = next(model.parameters()).device
     config = dict(getattr(model, "config", {}) or {})
@@ -165,7 +171,8 @@ def token_nll(model, tunes_ids, bos: int, prefix=(), batch_size: int = 32) -> li
 
 def ngram_token_nll(lm, token_lists) -> list:
     """The NLL of every predicted token (and the closing boundary) of each tune under an
-    ``NGramLM``: the same tokens as :func:`token_nll` predicts, for the same comparison. Notebook 10."""
+    ``NGramLM``: the same tokens as :func:`token_nll` predicts, for the same comparison.
+    Notebooks: 10."""
     return [np.array([-math.log(lm.prob_at(context, token)) for context, token in lm.ngrams(t, lm.order)])
             for t in token_lists]
 
@@ -180,7 +187,8 @@ def token_type(token: str) -> str:
     """What a folk-rnn token is: "pitch" (a note: "^f", "c'"), "duration" ("2", "/2", "3/2"),
     "bar line" ("|", ":|", "|1"), "header" (meter, key and style tokens: "M:6/8", "K:Gmaj",
     "<irish>"), "end of tune" (<s>), or "other" (rests, ties, triplets, broken rhythm, chords, <unk>).
-    Notebook 10."""
+    Notebook 10.
+    Notebooks: 10."""
     if token == BOUNDARY:
         return "end of tune"
     if token.startswith(("M:", "K:")) or (token.startswith("<") and token not in (UNK,)):
@@ -196,7 +204,8 @@ def token_type(token: str) -> str:
 
 def nll_by_type(nlls, token_lists) -> dict:
     """{token type: (mean NLL in nats, number of tokens)} of per-token NLLs (:func:`token_nll`)
-    of tunes whose tokens are ``token_lists``; the closing <s> of each tune is "end of tune". Notebook 10."""
+    of tunes whose tokens are ``token_lists``; the closing <s> of each tune is "end of tune".
+    Notebooks: 10."""
     types = [token_type(t) for tokens in token_lists for t in list(tokens) + [BOUNDARY]]
     values = np.concatenate([np.asarray(n, dtype=float) for n in nlls])
     if len(types) != len(values):
@@ -214,10 +223,11 @@ def sample_gpt(model, vocab, prefix=(), n: int = 1, max_len: int = 400, temperat
     "<irish>", "M:6/8", "K:Dmaj") and continues, one token per step with a KV cache, until it
     writes <s> or has ``max_len`` new tokens. Tokens are drawn by ``sample_next`` (temperature,
     then top-k, then nucleus top-p); <unk> is never drawn. Returns lists of tokens: the prefix's
-    meter and key (if given) and the new tokens, without style tokens. Notebooks 08 and 10.
+    meter and key (if given) and the new tokens, without style tokens.
 
     Limits (ValueError): n and max_len integers >= 1, the prefix's tokens in ``vocab`` (which
-    holds <s>), temperature, top_k and top_p as ``check_sampling`` allows."""
+    holds <s>), temperature, top_k and top_p as ``check_sampling`` allows.
+    Notebooks: 08, 10."""
     check_counts(n=n, max_len=max_len)
     check_sampling(temperature, top_k, top_p)
     index = {t: i for i, t in enumerate(vocab)}

@@ -32,7 +32,8 @@ __all__ = ["set_forget_bias", "TuneLSTM", "tune_loss", "tune_nll", "tune_lstm_re
 def set_forget_bias(lstm: nn.LSTM, value: float) -> None:
     """Start every layer's forget gate near sigma(value): the forget slice of ``bias_ih`` is set
     to ``value`` and that of ``bias_hh`` to 0 (PyTorch's gate order is i, f, g, o). With the
-    default, tiny biases f is about 0.5 and the cell halves at every step (notebook 03)."""
+    default, tiny biases f is about 0.5 and the cell halves at every step (notebook 03).
+    Notebooks: 04."""
     H = lstm.hidden_size
     with torch.no_grad():
         for name, bias in lstm.named_parameters():
@@ -47,7 +48,8 @@ def set_forget_bias(lstm: nn.LSTM, value: float) -> None:
 class TuneLSTM(nn.Module):
     """Token-level language model, folk-rnn style (Sturm et al. 2016): embedding -> ``layers``
     stacked LSTMs of ``hidden`` units -> linear layer to next-token logits, dropout between.
-    folk-rnn: 3 x 512, dropout 0.5. Notebook 04 trains it; 08 samples from it."""
+    folk-rnn: 3 x 512, dropout 0.5. Notebook 04 trains it; 08 samples from it.
+    Notebooks: 04, 08, 10."""
 
     def __init__(self, vocab_size: int, hidden: int = 512, layers: int = 3, dropout: float = 0.5,
                  forget_bias: float = 1.0):
@@ -68,7 +70,8 @@ class TuneLSTM(nn.Module):
 
 def tune_loss(model, batch):
     """Mean NLL per predicted token (nats) of a teacher-forcing batch (x, y) from
-    ``tune_batches``; padded targets (``PAD_TARGET``) are ignored."""
+    ``tune_batches``; padded targets (``PAD_TARGET``) are ignored.
+    Notebooks: 04."""
     x, y = batch
     logits, _ = model(x)
     return F.cross_entropy(logits.flatten(0, 1), y.flatten(), ignore_index=PAD_TARGET)
@@ -77,7 +80,8 @@ def tune_loss(model, batch):
 @torch.no_grad()
 def tune_nll(model, tunes_ids, bos: int, batch_size: int = 64) -> tuple[float, int]:
     """(NLL per token in nats, number of tokens) of whole tunes, each scored from its start:
-    every token and the closing <s> count once (exp of it is the perplexity). Eval mode."""
+    every token and the closing <s> count once (exp of it is the perplexity). Eval mode.
+    Notebooks: 04, 08."""
     model.eval()
     device = next(model.parameters()).device
     total, count = 0.0, 0
@@ -105,7 +109,8 @@ class _Reshuffled:
 
 def tune_lstm_recipe() -> dict:
     """Sizes and training settings of notebook 04's LSTM: folk-rnn's 3 x 512 with dropout 0.5 in
-    full mode (meant for a GPU), a 1 x 96 LSTM in quick mode; Adam, gradient norm clipped at 5."""
+    full mode (meant for a GPU), a 1 x 96 LSTM in quick mode; Adam, gradient norm clipped at 5.
+    Notebooks: 04."""
     return dict(hidden=by_mode(512, 96), layers=by_mode(3, 1), dropout=by_mode(0.5, 0.1), forget_bias=1.0,
                 epochs=by_mode(60, 8), batch_size=by_mode(32, 16), lr=by_mode(2e-3, 1e-2), clip=5.0)
 
@@ -114,7 +119,8 @@ def train_tune_lstm(data, device="cpu", seed: int = 0, **overrides):
     """Train a ``TuneLSTM`` on ``data`` (a ``TokenData``: vocabulary and token lists) with
     ``tune_lstm_recipe()`` (``overrides`` change single settings); returns (model, history) with
     the weights of the best validation epoch (``fit``). Notebook 04; 08 when its checkpoint is
-    missing."""
+    missing.
+    Notebooks: 04."""
     r = with_overrides(tune_lstm_recipe(), overrides)
     seed_everything(seed)
     bos = data.vocab.index(BOUNDARY)
@@ -132,7 +138,8 @@ def sample_tune(model, vocab, prefix=(), temperature: float = 1.0, top_k: int | 
                 max_len: int = 800) -> list:
     """Draw one tune from a ``TuneLSTM``: the tokens after <s> + ``prefix`` (e.g. a meter and a
     key), until it writes <s> or has ``max_len`` tokens. Each token is drawn by ``sample_next``
-    (temperature, then top-k); <unk> is never drawn, it is not music. Notebooks 04 and 08."""
+    (temperature, then top-k); <unk> is never drawn, it is not music.
+    Notebooks: 04, 08."""
     model.eval()
     device = next(model.parameters()).device
     generator = torch.Generator().manual_seed(seed)
@@ -157,7 +164,8 @@ def sample_tune(model, vocab, prefix=(), temperature: float = 1.0, top_k: int | 
 class ChoraleLSTM(nn.Module):
     """88 keys in -> LSTM -> 88 logits, one sigmoid per key of the next frame: the RNN of
     Boulanger-Lewandowski et al. (2012) with LSTM cells. Given the past the keys are independent
-    Bernoullis (no chord model; RNN-NADE adds one). Notebook 05 trains it; 08 samples from it."""
+    Bernoullis (no chord model; RNN-NADE adds one). Notebook 05 trains it; 08 samples from it.
+    Notebooks: 05, 08, 11."""
 
     def __init__(self, n_keys: int = 88, hidden: int = 128, layers: int = 1, dropout: float = 0.0,
                  forget_bias: float = 1.0):
@@ -176,7 +184,8 @@ class ChoraleLSTM(nn.Module):
 
 def pad_rolls(rolls):
     """Rolls (T_i, 88) of different lengths -> (x (B, T, 88) float32 padded with silent frames,
-    mask (B, T - 1): True where frame t + 1 is a real frame to predict)."""
+    mask (B, T - 1): True where frame t + 1 is a real frame to predict).
+    Notebooks: 05, 11."""
     x = nn.utils.rnn.pad_sequence([torch.as_tensor(np.asarray(r), dtype=torch.float32) for r in rolls],
                                   batch_first=True)
     lengths = torch.tensor([len(r) for r in rolls])
@@ -186,7 +195,8 @@ def pad_rolls(rolls):
 
 def frame_losses(model, batch):
     """NLL (nats) of every real predicted frame of a ``pad_rolls`` batch: frame t given frames < t,
-    binary cross-entropy summed over the 88 keys (the published unit), padding left out."""
+    binary cross-entropy summed over the 88 keys (the published unit), padding left out.
+    Notebooks: 05, 11."""
     x, mask = batch
     logits, _ = model(x[:, :-1])
     return F.binary_cross_entropy_with_logits(logits, x[:, 1:], reduction="none").sum(-1)[mask]
@@ -199,7 +209,8 @@ def chorale_loss(model, batch):
 
 @torch.no_grad()
 def chorale_nll(model, rolls, batch_size: int = 64) -> tuple[float, int]:
-    """(mean NLL per frame in nats over frames 1..T-1 of every roll, number of frames); eval mode."""
+    """(mean NLL per frame in nats over frames 1..T-1 of every roll, number of frames); eval mode.
+    Notebooks: 05, 08, 11."""
     model.eval()
     device = next(model.parameters()).device
     nll = torch.cat([frame_losses(model, [b.to(device) for b in pad_rolls(rolls[i:i + batch_size])])
@@ -209,7 +220,8 @@ def chorale_nll(model, rolls, batch_size: int = 64) -> tuple[float, int]:
 
 def chorale_lstm_recipe() -> dict:
     """Sizes and training settings of notebook 05's LSTM: 1 x 256 with dropout 0.5 on its output
-    in full mode, 1 x 64 in quick mode; Adam at 1e-2, gradient norm clipped at 1."""
+    in full mode, 1 x 64 in quick mode; Adam at 1e-2, gradient norm clipped at 1.
+    Notebooks: 05."""
     return dict(hidden=by_mode(256, 64), layers=1, dropout=by_mode(0.5, 0.0), forget_bias=1.0,
                 epochs=by_mode(80, 12), batch_size=16, lr=1e-2, clip=1.0)
 
@@ -218,7 +230,8 @@ def train_chorale_lstm(train_rolls, val_rolls, device="cpu", seed: int = 0, **ov
     """Train a ``ChoraleLSTM`` on (T, 88) beat rolls with ``chorale_lstm_recipe()`` (``overrides``
     change single settings); returns (model, history) with the weights of the best validation
     epoch. The validation rolls form one batch, so ``history["val"]`` is the NLL per frame.
-    Notebook 05; 08 when its checkpoint is missing."""
+    Notebook 05; 08 when its checkpoint is missing.
+    Notebooks: 05."""
     r = with_overrides(chorale_lstm_recipe(), overrides)
     seed_everything(seed)
     model = ChoraleLSTM(len(train_rolls[0][0]), r["hidden"], r["layers"], r["dropout"], r["forget_bias"])
@@ -237,7 +250,8 @@ def continue_rolls(model, primes, n_frames: int, temperature: float = 1.0, max_v
     """Sample ``n_frames`` frames after each prime (B, P, 88) from a ``ChoraleLSTM``: every key of
     the next frame drawn from its Bernoulli sigma(z / temperature), the frame fed back in. With
     ``max_voices`` only the most probable of the drawn keys are kept. Returns (B, P + n_frames, 88)
-    numpy rolls. ``generator``: a torch.Generator on the model's device. Notebooks 05 and 08."""
+    numpy rolls. ``generator``: a torch.Generator on the model's device.
+    Notebooks: 05, 08, 11."""
     model.eval()
     device = next(model.parameters()).device
     x = torch.as_tensor(np.asarray(primes), dtype=torch.float32, device=device)

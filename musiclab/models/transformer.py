@@ -18,9 +18,10 @@ from torch.nn import functional as F
 
 from ..checks import MAX_PARAMS, check_counts
 
-__all__ = ["GPTConfig", "GPT", "KVCache", "sinusoidal_positions", "param_count",
+__all__ = ["GPTConfig", "GPT", "Block", "CausalSelfAttention", "KVCache", "sinusoidal_positions", "param_count",
            "forward_flops_per_token", "flops_per_token", "apply_temperature", "top_k_filter",
-           "top_p_filter", "check_sampling", "sample_next", "next_logits", "attention_maps", "weights_digest"]
+           "top_p_filter", "check_sampling", "sample_next", "next_logits", "attention_maps", "weights_digest",
+           "causal_attention"]
 
 
 @dataclass
@@ -28,7 +29,8 @@ class GPTConfig:
     """Sizes of a GPT. ``positions`` is "learned" (GPT-2) or "sinusoidal" (Vaswani et al. 2017).
 
     The sizes are positive integers, n_embd a multiple of n_head, dropout in [0, 1), and the model
-    (with its position table) at most ``MAX_PARAMS`` parameters; else ValueError naming the field."""
+    (with its position table) at most ``MAX_PARAMS`` parameters; else ValueError naming the field.
+    Notebooks: 09, 10."""
 
     vocab_size: int
     block_size: int  # the longest sequence the model reads (its context)
@@ -69,7 +71,8 @@ class GPTConfig:
 
 def sinusoidal_positions(n_positions: int, n_embd: int) -> torch.Tensor:
     """(n_positions, n_embd) table PE[p, 2i] = sin(p / 10000^(2i/C)), PE[p, 2i+1] = cos(same)
-    (Vaswani et al. 2017, section 3.5). Notebook 09 checks its properties."""
+    (Vaswani et al. 2017, section 3.5). Notebook 09 checks its properties.
+    Notebooks: 09."""
     p = torch.arange(n_positions, dtype=torch.float64)[:, None]
     inv_freq = 10000.0 ** (-torch.arange(0, n_embd, 2, dtype=torch.float64) / n_embd)
     pe = torch.zeros(n_positions, n_embd, dtype=torch.float64)
@@ -103,6 +106,7 @@ def causal_attention(q, k, v, dropout_p=0.0):
     """softmax(q k^T / sqrt(hs) + mask) v, each query seeing its own and earlier keys.
 
     With a KV cache the queries are the last T of S positions: query i may see keys j <= S - T + i.
+    Notebooks: 09.
     """
     T, S = q.size(-2), k.size(-2)
     if T == S:
@@ -113,7 +117,8 @@ def causal_attention(q, k, v, dropout_p=0.0):
 
 class CausalSelfAttention(nn.Module):
     """Multi-head causal self-attention: one Linear makes q, k, v for all heads, another mixes
-    the heads' outputs (Vaswani et al. 2017, section 3.2)."""
+    the heads' outputs (Vaswani et al. 2017, section 3.2).
+    Notebooks: 09, 10."""
 
     def __init__(self, config: GPTConfig, layer: int = 0):
         super().__init__()
@@ -147,7 +152,8 @@ class MLP(nn.Module):
 
 
 class Block(nn.Module):
-    """A pre-LayerNorm Transformer block (GPT-2): x + attn(ln(x)), then x + mlp(ln(x))."""
+    """A pre-LayerNorm Transformer block (GPT-2): x + attn(ln(x)), then x + mlp(ln(x)).
+    Notebooks: 09, 10."""
 
     def __init__(self, config: GPTConfig, layer: int = 0):
         super().__init__()
@@ -168,6 +174,7 @@ class GPT(nn.Module):
     their mean cross-entropy (targets equal to -1 are ignored). Build it from a config,
     ``GPT(GPTConfig(...))``, or from the config's fields, ``GPT(vocab_size=..., ...)`` (as
     ``musiclab.load_model`` does). Used by notebooks 09 and 10.
+    Notebooks: 08, 09, 10.
     """
 
     def __init__(self, config: GPTConfig | None = None, **sizes):
@@ -266,7 +273,8 @@ def next_logits(model, idx, cache: KVCache | None = None):
     """(logits (B, vocab_size) of the token after ``idx`` (B, T), the cache to pass next time).
     While ``cache`` has room only the newest token is fed and the cached keys and values are
     reused; on the first step or with a full context the last block_size tokens are read afresh
-    into a new cache. ``GPT.generate``, ``sample_gpt`` (10) and ``continue_chorales`` (11) step so."""
+    into a new cache. ``GPT.generate``, ``sample_gpt`` (10) and ``continue_chorales`` (11) step so.
+    Notebooks: 09."""
     if cache is not None and len(cache) < model.config.block_size:
         logits, _ = model(idx[:, -1:], cache=cache)
     else:
@@ -278,7 +286,8 @@ def next_logits(model, idx, cache: KVCache | None = None):
 def param_count(config: GPTConfig, non_embedding: bool = False) -> int:
     """Parameters of ``GPT(config)`` from its sizes: the tied token table V C, the position
     table T C (if learned), per block 12 C^2 weights (4 C^2 attention, 8 C^2 MLP) plus 2 C
-    LayerNorm gains and 11 C biases, and the final LayerNorm. Notebook 09 checks it."""
+    LayerNorm gains and 11 C biases, and the final LayerNorm. Notebook 09 checks it.
+    Notebooks: 09, 10."""
     V, T, L, C, b = config.vocab_size, config.block_size, config.n_layer, config.n_embd, config.bias
     per_block = 12 * C * C + 2 * C + (11 * C if b else 0)
     n = V * C + L * per_block + C + (C if b else 0)
@@ -291,7 +300,8 @@ def forward_flops_per_token(config: GPTConfig, seq_len: int | None = None) -> in
     """Matrix-multiply FLOPs of one forward pass per token, reading sequences of ``seq_len``
     (default block_size) tokens: 2 FLOPs per multiply-add, 2 (12 L C^2 + C V) for the weight
     matrices and 4 L T C for attention's q k^T and its weighted sum of v (over the full T x T,
-    as FLOP counters count it). Compare with torch.utils.flop_counter (notebook 09)."""
+    as FLOP counters count it). Compare with torch.utils.flop_counter (notebook 09).
+    Notebooks: 09."""
     T = config.block_size if seq_len is None else seq_len
     L, C, V = config.n_layer, config.n_embd, config.vocab_size
     return 2 * (12 * L * C * C + C * V) + 4 * L * T * C
@@ -300,7 +310,8 @@ def forward_flops_per_token(config: GPTConfig, seq_len: int | None = None) -> in
 def flops_per_token(config: GPTConfig, seq_len: int | None = None) -> int:
     """Training FLOPs (forward and backward) per token, 6 N + 12 L T C, with N the non-embedding
     parameters (Kaplan et al. 2020, table 1; nanoGPT's estimate_mfu). The backward pass costs
-    twice the forward, so this is about 3 x forward_flops_per_token. Notebooks 09, 10."""
+    twice the forward, so this is about 3 x forward_flops_per_token.
+    Notebooks: 09, 10."""
     T = config.block_size if seq_len is None else seq_len
     N = param_count(config, non_embedding=True)
     return 6 * N + 12 * config.n_layer * T * config.n_embd
@@ -319,7 +330,8 @@ def check_sampling(temperature: float = 1.0, top_k: int | None = None, top_p: fl
 
 
 def apply_temperature(logits, temperature: float):
-    """logits / temperature: below 1 sharpens the distribution, above 1 flattens it."""
+    """logits / temperature: below 1 sharpens the distribution, above 1 flattens it.
+    Notebooks: 04."""
     check_sampling(temperature)
     if temperature == 0:
         raise ValueError(f"temperature must be > 0 here (0 means greedy in sample_next), got {temperature}")
@@ -328,7 +340,8 @@ def apply_temperature(logits, temperature: float):
 
 def top_k_filter(logits, k: int):
     """Keep the k largest logits of each row (exactly k, ties broken by position), set the
-    rest to -inf (Fan et al. 2018). Notebook 10."""
+    rest to -inf (Fan et al. 2018).
+    Notebooks: 04."""
     check_sampling(top_k=k)
     values, indices = torch.topk(logits, min(int(k), logits.size(-1)), dim=-1)
     return torch.full_like(logits, float("-inf")).scatter(-1, indices, values)
@@ -336,7 +349,7 @@ def top_k_filter(logits, k: int):
 
 def top_p_filter(logits, p: float):
     """Nucleus filter (Holtzman et al. 2020): keep the smallest set of most probable tokens whose
-    probability adds up to at least p, set the rest to -inf. Notebook 10."""
+    probability adds up to at least p, set the rest to -inf."""
     check_sampling(top_p=p)
     sorted_logits, order = torch.sort(logits, dim=-1, descending=True)
     probs = sorted_logits.softmax(dim=-1)
@@ -348,7 +361,8 @@ def top_p_filter(logits, p: float):
 def sample_next(logits, temperature: float = 1.0, top_k: int | None = None, top_p: float | None = None,
                 generator=None):
     """Draw one token per row from logits (B, V) -> (B, 1): temperature, then top-k, then top-p;
-    temperature 0 takes the most likely token (greedy). Limits: ``check_sampling``."""
+    temperature 0 takes the most likely token (greedy). Limits: ``check_sampling``.
+    Notebooks: 04, 10."""
     check_sampling(temperature, top_k, top_p)
     if temperature == 0:
         return logits.argmax(dim=-1, keepdim=True)
@@ -365,7 +379,8 @@ def attention_maps(model, idx) -> torch.Tensor:
     """The attention weights of every layer and head of a GPT reading ``idx`` (B, T):
     (B, n_layer, n_head, T, T), row t = how query t spreads its attention over keys 0..t.
     Recomputed from each block's input as softmax(q k^T / sqrt(hs)) with the causal mask (the
-    model itself calls a fused kernel that does not return them). Notebook 10."""
+    model itself calls a fused kernel that does not return them).
+    Notebooks: 10."""
     model.eval()
     inputs = {}
     hooks = [block.ln_1.register_forward_hook(lambda m, i, o, layer=layer: inputs.__setitem__(layer, o))

@@ -1,0 +1,195 @@
+"""The plot, table and metric helpers of notebooks 03-05 (musiclab/plots.py and metrics.py, their
+``notebooks 03-05`` sections): each draws or computes what its docstring says."""
+import math
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+import musiclab as ml  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def close_figures():
+    yield
+    plt.close("all")
+
+
+def roll_of(frames, n_keys=88):
+    """A binary roll whose frame t has the keys (column indices) frames[t] down."""
+    roll = np.zeros((len(frames), n_keys), dtype=np.float32)
+    for t, keys in enumerate(frames):
+        roll[t, list(keys)] = 1
+    return roll
+
+
+# ---------------------------------------------------------------------------------------- tables
+def test_print_table_aligns_formats_and_picks_columns(capsys):
+    rows = {"LSTM": {"nll": 1.70612, "ppl": math.exp(1.70612), "note": "ours"},
+            "4-gram Kneser-Ney": {"nll": 1.998, "ppl": math.exp(1.998), "note": "baseline"}}
+    ml.print_table(rows, formats={"ppl": ".1f"}, label="model")
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 3 and lines[0].split() == ["model", "nll", "ppl", "note"]  # a header, a line a row
+    assert lines[1].index("1.706") + 5 == lines[2].index("1.998") + 5 == lines[0].index("nll") + 3  # numbers: right
+    assert lines[1].index("ours") == lines[2].index("baseline") == lines[0].index("note")  # strings: left
+    assert lines[1].split() == ["LSTM", "1.706", f"{math.exp(1.70612):.1f}", "ours"]  # ".3f" unless told
+    assert lines[2].startswith("4-gram Kneser-Ney ")
+
+    ml.print_table(rows, formats=".2f", columns={"ppl": "perplexity", "nll": "NLL"})  # pick, order, rename
+    header, first, _ = capsys.readouterr().out.splitlines()
+    assert header.split() == ["perplexity", "NLL"]
+    assert first.split() == ["LSTM", f"{math.exp(1.70612):.2f}", "1.71"]
+
+
+def test_print_table_refuses_an_empty_table():
+    with pytest.raises(ValueError):
+        ml.print_table({})
+
+
+# ---------------------------------------------------------------------------------- notebook 03
+def test_plot_influence_maps_draws_log10_of_each_map_on_one_scale():
+    causal = np.tril(np.full((5, 5), 0.1))
+    diagonal = np.eye(5)
+    fig = ml.plot_influence_maps({"memory": causal, "no memory": diagonal})
+    panels = [ax for ax in fig.axes if ax.get_title()]
+    assert [ax.get_title() for ax in panels] == ["memory", "no memory"]
+    image = panels[0].images[0]
+    assert np.allclose(image.get_array(), np.log10(causal + 1e-12))
+    assert image.get_clim() == panels[1].images[0].get_clim() == (-6, 0)
+    assert [t.get_text() for t in panels[0].get_xticklabels()] == ["1", "2", "3", "4", "5"]  # steps from 1
+    assert len(fig.axes) == 3  # and one colour bar
+
+
+def test_plot_gradient_reach_draws_each_bound_dashed_in_its_curve_colour():
+    lags = np.arange(10)
+    curves = {"rho=0.5": 0.5 ** lags, "rho=3": 1.2 ** lags, "LSTM": np.ones(10)}
+    fig = ml.plot_gradient_reach(curves, bounds={"rho=3": 5.0 ** lags}, styles={"LSTM": dict(color="k", ls=":")},
+                                 ylim=(1e-6, 1e8))
+    ax = fig.axes[0]
+    assert ax.get_yscale() == "log" and ax.get_ylim() == pytest.approx((1e-6, 1e8))
+    lines = {line.get_label(): line for line in ax.lines}
+    assert np.allclose(lines["rho=0.5"].get_ydata(), 0.5 ** lags)
+    bound = [line for line in ax.lines if line.get_linestyle() == "--"]
+    assert len(ax.lines) == 4 and len(bound) == 1
+    assert np.allclose(bound[0].get_ydata(), 5.0 ** lags) and bound[0].get_color() == lines["rho=3"].get_color()
+    assert lines["LSTM"].get_color() == "k" and lines["LSTM"].get_linestyle() == ":"
+
+
+def test_plot_next_note_training_shows_losses_baselines_and_clipping():
+    histories = {"RNN": {"loss": [2.0, 1.0, 0.1], "grad_norm": [3.0, 0.5, 0.2]},
+                 "MLP": {"loss": [2.0, 1.2, 0.6], "grad_norm": [2.0, 0.4, 0.1]}}
+    fig = ml.plot_next_note_training(histories, {"unigram": 2.047, "bigram": 0.594}, clip=1.0)
+    loss_ax, norm_ax = fig.axes
+    labels = [line.get_label() for line in loss_ax.lines]
+    assert labels == ["RNN", "MLP", "unigram 2.05", "bigram 0.59"]  # baselines named with their value
+    assert np.allclose(loss_ax.lines[1].get_ydata(), [2.0, 1.2, 0.6]) and loss_ax.get_yscale() == "log"
+    clip = [line for line in norm_ax.lines if line.get_label() == "clip threshold"][0]
+    assert np.allclose(clip.get_ydata(), 1.0) and norm_ax.get_yscale() == "log"
+
+
+def test_plot_hidden_states_draws_units_against_labelled_steps():
+    states = np.tanh(np.random.default_rng(0).normal(size=(4, 6)))
+    fig = ml.plot_hidden_states(states, ["C", "D", "E", "D"], title="h")
+    ax = fig.axes[0]
+    assert np.allclose(ax.images[0].get_array(), states.T)  # one row per unit, one column per step
+    assert ax.images[0].get_clim() == (-1, 1)
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["C", "D", "E", "D"]
+    with pytest.raises(ValueError):
+        ml.plot_hidden_states(states, ["C", "D"])
+
+
+def test_plot_melodies_draws_the_reference_as_a_band_under_the_lines():
+    scale = [60, 62, 64, 62, 60]
+    fig = ml.plot_melodies(scale, {"RNN": scale, "MLP": [60, 62, 64, 62, 64]}, reference_label="the scale",
+                           note_names={60: "C", 62: "D", 64: "E"})
+    ax = fig.axes[0]
+    band, rnn, mlp = ax.lines
+    assert band.get_label() == "the scale" and band.get_linewidth() > 3 * rnn.get_linewidth()
+    assert np.allclose(mlp.get_ydata(), [60, 62, 64, 62, 64])
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["C", "D", "E"]
+
+
+# ---------------------------------------------------------------------------------- notebook 04
+def test_plot_ngram_sweep_draws_perplexity_against_order_per_smoothing():
+    vocab = ["<s>", "a", "b", "c"]
+    train = [["a", "b", "c", "a", "b"], ["b", "c", "a"]]
+    models = {f"{n}-gram {s}": ml.NGramLM(n, vocab, smoothing=s).fit(train) for s in ("add-k", "kneser-ney")
+              for n in (2, 3)}
+    val_ppl = {name: lm.perplexity([["a", "b", "c"]]) for name, lm in models.items()}
+    fig = ml.plot_ngram_sweep(models, val_ppl)
+    lines = {line.get_label(): line for line in fig.axes[0].lines}
+    assert set(lines) == {"add-k (best k per order)", "Kneser-Ney"}
+    assert list(lines["Kneser-Ney"].get_xdata()) == [2, 3]
+    assert np.allclose(lines["Kneser-Ney"].get_ydata(), [val_ppl["2-gram kneser-ney"], val_ppl["3-gram kneser-ney"]])
+
+
+def test_plot_losses_vs_baselines_adds_a_line_per_baseline():
+    history = {"train": [3.0, 2.0, 1.5], "val": [2.5, 1.9, 1.8], "best_epoch": 3}
+    fig = ml.plot_losses_vs_baselines(history, {"unigram (val)": 2.9, "4-gram (val)": 2.0}, ylabel="nats", top=2.7)
+    ax = fig.axes[0]
+    lines = {line.get_label(): line for line in ax.lines}
+    assert np.allclose(lines["val"].get_ydata(), [2.5, 1.9, 1.8])
+    assert np.allclose(lines["4-gram (val)"].get_ydata(), 2.0) and np.allclose(lines["unigram (val)"].get_ydata(), 2.9)
+    assert ax.get_ylabel() == "nats" and ax.get_ylim()[1] == pytest.approx(2.7)
+
+
+def test_exact_length_histogram_counts_note_values_and_the_rest():
+    notes = np.array([[0, 0.5, 60, 0], [0.5, 1.0, 62, 0], [1.0, 2.0, 64, 0], [2.0, 2.7, 65, 0]], dtype=float)
+    h = ml.exact_length_histogram([notes[:2], notes[2:]])
+    assert len(h) == len(ml.LENGTH_BINS) + 1 == len(ml.LENGTH_BIN_LABELS)
+    eighth, quarter = ml.LENGTH_BINS.index(0.5), ml.LENGTH_BINS.index(1.0)
+    assert h[eighth] == 0.5 and h[quarter] == 0.25 and h[-1] == 0.25  # 0.7 of a quarter is no note value
+    assert np.isnan(ml.exact_length_histogram([np.zeros((0, 4))])).all()
+
+
+def test_tune_statistics_of_a_scale_tune():
+    c_major = [60, 62, 64, 65, 67, 69, 71, 72]
+    tune = np.array([[2 + i, 3 + i, p, 0] for i, p in enumerate(c_major)], dtype=float)  # starts at beat 2
+    short = tune[:4].copy()
+    stats = ml.tune_statistics([tune, short])
+    assert stats["notes"] == 6 and np.allclose(stats["scale"], 1.0)  # every note in C major
+    assert np.isclose(stats["lengths"][ml.LENGTH_BINS.index(1.0)], 1.0)  # all quarter notes
+    assert np.isclose(stats["pitch_classes"].sum(), 1.0) and stats["pitch_classes"][1] == 0  # no C#
+    assert stats["pitch_classes"][0] > stats["pitch_classes"][2]  # two C's in the long tune, one D
+
+
+def test_plot_tune_statistics_draws_three_panels():
+    c = np.array([[i, i + 1, 60 + 2 * (i % 3), 0] for i in range(6)], dtype=float)
+    stats = {"real (test)": ml.tune_statistics([c]), "model": ml.tune_statistics([c, c[:3]])}
+    fig = ml.plot_tune_statistics(stats)
+    pcs, lengths, scale = fig.axes
+    assert len(pcs.patches) == 2 * 12 and len(lengths.patches) == 2 * len(ml.LENGTH_BIN_LABELS)
+    assert [t.get_text() for t in scale.get_xticklabels()] == ["real", "model"]
+
+
+# ---------------------------------------------------------------------------------- notebook 05
+def test_last_bass_pitch_class_reads_the_bass_note_that_ends_last():
+    notes = np.array([[0, 1, 48, 3], [1, 4, 55, 3], [3, 4, 72, 0], [2, 3, 50, 3]], dtype=float)
+    assert ml.last_bass_pitch_class(notes) == 55 % 12  # G
+    assert ml.last_bass_pitch_class(notes, voice=0) == 0  # the soprano's C
+    with pytest.raises(ValueError):
+        ml.last_bass_pitch_class(notes, voice=2)
+
+
+def test_texture_metrics_tell_four_voices_from_more():
+    triad_plus_bass = [36, 48, 52, 55]  # C E G and a low C: 4 keys, all in C major
+    four = roll_of([triad_plus_bass] * 6)
+    five = roll_of([triad_plus_bass] * 3 + [triad_plus_bass + [50]] * 3)  # a D added in half the frames
+    t4, t5 = ml.texture_metrics(four[None]), ml.texture_metrics(five[None])
+    assert t4["polyphony"] == 4 and t4["frames with 4 keys"] == 1 and t4["frames with > 4 keys"] == 0
+    assert t5["polyphony"] == 4.5 and t5["frames with 4 keys"] == 0.5 and t5["frames with > 4 keys"] == 0.5
+    assert t4["scale consistency"] == 1.0 and t4["pitch-class entropy"] == pytest.approx(math.log2(3), abs=0.1)
+    assert set(ml.texture_metrics(four, voices=3)) >= {"frames with 3 keys", "frames with > 3 keys"}
+
+
+def test_plot_key_statistics_shows_the_keys_in_use():
+    bernoulli = np.zeros(88)
+    bernoulli[[39, 43, 46]] = [0.5, 0.3, 0.005]  # the last is below min_p
+    markov = (bernoulli / 2, np.minimum(1, bernoulli * 1.8))
+    fig = ml.plot_key_statistics(bernoulli, markov)
+    k, on, off = fig.axes[0].lines
+    assert list(k.get_xdata()) == [60, 64] and np.allclose(on.get_ydata(), [0.9, 0.54])
+    assert np.allclose(off.get_ydata(), [0.25, 0.15])

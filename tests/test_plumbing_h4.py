@@ -1,0 +1,197 @@
+"""The plumbing of notebooks 08, 09 and 11, moved from their cells into plots.py and metrics.py."""
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+import musiclab as ml  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def close_figures():
+    yield
+    plt.close("all")
+
+
+def bar(keys_at_steps, steps=16, n_keys=24):
+    """A (steps, n_keys) bar with key k on at each step of keys_at_steps[k]."""
+    b = np.zeros((steps, n_keys), np.float32)
+    for key, steps_on in keys_at_steps.items():
+        b[list(steps_on), key] = 1
+    return b
+
+
+# ----------------------------------------------------------------------------- metrics
+
+
+def test_per_bar_metrics_is_bar_metrics_of_each_bar_with_nan_for_an_empty_bar():
+    bars = np.stack([bar({0: range(0, 8), 4: range(0, 8), 7: range(8, 16)}), bar({}), bar({2: range(16)})])
+    values = ml.per_bar_metrics(bars, low=60)
+    assert set(values) == set(ml.bar_metrics(bars[:1], low=60))
+    for i, b in enumerate(bars):
+        one = ml.bar_metrics(b[None], low=60)
+        for metric, v in values.items():
+            assert np.isnan(v[i]) if np.isnan(one[metric]) else v[i] == one[metric]
+    assert values["EB"].tolist() == [0.0, 1.0, 0.0]
+    assert np.isnan(values["H (bits)"][1]) and values["H (bits)"][2] == 0.0   # one pitch class: no uncertainty
+    with pytest.raises(ValueError):
+        ml.per_bar_metrics([])
+
+
+def test_four_key_share_counts_frames_with_exactly_four_keys():
+    roll = np.zeros((5, 88), np.float32)
+    roll[0, [40, 44, 47, 52]] = 1     # four keys
+    roll[1, [40, 44, 47]] = 1         # three
+    roll[2, [40, 44, 47, 52, 55]] = 1  # five
+    roll[3, [41, 45, 48, 53]] = 1     # four; frame 4 is silent
+    assert ml.four_key_share(roll) == pytest.approx(2 / 4)
+    assert ml.four_key_share(roll, among_sounding=False) == pytest.approx(2 / 5)
+    assert ml.four_key_share(np.stack([roll, roll])) == pytest.approx(0.5)   # a stack pools its frames
+    assert np.isnan(ml.four_key_share(np.zeros((3, 88))))
+
+
+def test_continuation_metrics_gives_one_value_per_continuation():
+    four = np.zeros((4, 88), np.float32)
+    four[:, [39, 43, 46, 51]] = 1     # C major, four voices, every beat
+    half = four.copy()
+    half[2:, 51] = 0                  # three voices on the last two beats
+    values = ml.continuation_metrics(np.stack([four, half]))
+    assert list(values) == ["4 keys", "keys per frame", "H (bits)", "SC"]
+    assert values["4 keys"].tolist() == [1.0, 0.5]
+    assert values["keys per frame"].tolist() == [4.0, 3.5]
+    assert values["SC"].tolist() == [1.0, 1.0]     # C E G C: all inside C major
+    assert values["H (bits)"][0] == pytest.approx(ml.pitch_class_entropy(four))
+
+
+def test_cellwise_and_random_bars_draw_what_they_say_in_a_fixed_order():
+    train = np.zeros((10, 4, 3), np.float32)
+    train[:, 0, 0] = 1            # one cell always on
+    train[:5, 2, 1] = 1           # one cell on in half the bars
+    cells = ml.cellwise_bars(train, 2000, np.random.default_rng(0))
+    assert cells.shape == (2000, 4, 3) and cells.dtype == np.float32
+    assert cells[:, 0, 0].all() and cells[:, 2, 1].mean() == pytest.approx(0.5, abs=0.05)
+    assert cells.sum() == cells[:, 0, 0].sum() + cells[:, 2, 1].sum()   # every other cell is never on
+    # the same draws as the expression notebook 08 had in its cells
+    rng = np.random.default_rng(3)
+    expected = (rng.random((7, 4, 3)) < train.mean(axis=0)).astype(np.float32)
+    assert np.array_equal(ml.cellwise_bars(train, 7, np.random.default_rng(3)), expected)
+    noise = ml.random_bars(train, 2000, np.random.default_rng(1))
+    assert noise.shape == (2000, 4, 3) and noise.mean() == pytest.approx(train.mean(), abs=0.01)
+    rng = np.random.default_rng(4)
+    assert np.array_equal(ml.random_bars(train, 5, np.random.default_rng(4)),
+                          (rng.random((5, 4, 3)) < train.mean()).astype(np.float32))
+
+
+def test_tune_roll_moves_a_tune_to_c_and_to_time_zero():
+    tokens = ml.tokenize_abc("M:4/4\nK:Gmaj\nz2 G2 A2 B2|c2 B2 A2 G2|")
+    roll = ml.tune_roll(tokens, low=36, high=96, steps_per_quarter=4)
+    assert roll.shape[1] == 60
+    assert roll[0].any()                      # the rest before the first note is cut
+    pitches = set(np.flatnonzero(roll.any(axis=0)) + 36)
+    assert {p % 12 for p in pitches} <= {0, 2, 4, 5}   # G A B C moved to C D E F
+
+
+def test_tune_roll_gives_none_for_a_tune_music21_cannot_read():
+    assert ml.tune_roll([]) is None
+
+
+def test_distinct_clips_skips_repeated_bars_and_cuts_to_length():
+    a, b, c = (np.full((16, 5), v, np.float32) * (np.arange(5) == v) for v in range(3))
+    bars = [a, b, a, b, b, c]           # clips: (a, b), (a, b) again, (b, c)
+    clips = ml.distinct_clips(bars, n=5, steps=20)
+    assert len(clips) == 2 and all(clip.shape == (20, 5) for clip in clips)
+    assert np.array_equal(clips[0], np.concatenate([a, b])[:20]) and np.array_equal(clips[1], np.concatenate([b, c])[:20])
+    assert len(ml.distinct_clips(bars, n=1)) == 1
+
+
+def test_scale_fit_prefers_a_major_scale_to_a_chromatic_cluster():
+    sr = 22050
+    t = np.arange(int(0.5 * sr)) / sr
+    tone = lambda midi: np.sin(2 * np.pi * 440 * 2 ** ((midi - 69) / 12) * t)
+    c_major = np.concatenate([tone(p) for p in (60, 62, 64, 65, 67, 69, 71)])
+    chromatic = np.concatenate([tone(p) for p in range(60, 72)])
+    assert ml.scale_fit(chromatic, sr=sr) == pytest.approx(7 / 12, abs=0.05)   # any scale holds 7 of the 12
+    assert ml.scale_fit(c_major, sr=sr) > ml.scale_fit(chromatic, sr=sr) + 0.1
+    assert ml.scale_fit(np.zeros(sr), sr=sr) == 0.0
+
+
+# ----------------------------------------------------------------------------- tables and figures
+
+
+def test_interval_table_prints_each_row_and_returns_its_intervals(capsys):
+    values = {"real": {"EB": np.array([0.0, 1.0, 0.0, 0.0]), "H": np.array([1.0, np.nan, 2.0, 3.0])},
+              "model": {"EB": np.zeros(4), "H": np.ones(4)}}
+    stats = ml.interval_table(values, title="bars")
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == "bars" and out[-1] == ""
+    assert out[1].split() == ["set", "n", "EB", "H"]
+    assert out[2].startswith("real") and out[2].split()[1] == "4"
+    assert stats["real"]["EB"] == ml.bootstrap_interval(values["real"]["EB"])
+    assert stats["real"]["H"].n == 3 and stats["real"]["H"].estimate == 2.0   # nan dropped
+    assert f"{stats['real']['EB'].estimate:.2f} [{stats['real']['EB'].low:.2f}, {stats['real']['EB'].high:.2f}]" in out[2]
+    assert "1.00 [1.00, 1.00]" in out[3]
+
+
+def overlaps():
+    rng = np.random.default_rng(0)
+    real = rng.random((40, 12))
+    return {"real": ml.distance_overlap(real[:20], real[20:]), "noise": ml.distance_overlap(real[:20], rng.random((20, 12)) * 3)}
+
+
+def test_overlap_table_prints_oa_and_kl_per_feature(capsys):
+    d = overlaps()
+    ml.overlap_table([("real", "pitch", d["real"]), ("real", "length", d["noise"]), ("noise", "pitch", d["noise"])],
+                     title="Irish")
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == "Irish" and out[1].split() == ["set", "pitch", "length"]
+    assert f"{d['real'].oa:.3f} (KL {d['real'].kl:.3f})" in out[2] and f"{d['noise'].oa:.3f}" in out[2]
+    assert out[3].startswith("noise")
+
+
+def test_plot_overlap_densities_draws_the_intra_set_density_and_one_curve_per_set():
+    d = overlaps()
+    ax = ml.plot_overlap_densities(list(d.items()), title="t", xlabel="x").axes[0]
+    assert len(ax.lines) == 3
+    assert np.array_equal(ax.lines[0].get_ydata(), d["real"].intra_density)
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert labels[1] == f"inter-set, real (OA {d['real'].oa:.2f})"
+
+
+def test_plot_copied_run_aligns_both_sequences_at_the_shared_run():
+    query = np.array([60, 62, 64, 65, 67, 69])
+    source = np.array([50, 51, 64, 65, 67, 52])
+    match = ml.longest_common_run(query, [source])
+    ax = ml.plot_copied_run(query, source, match, labels=("sample", "tune")).axes[0]
+    q, s = (line.get_xydata() for line in ax.lines[:2])
+    shared_q = q[(q[:, 0] >= 0) & (q[:, 0] < match.length), 1]
+    shared_s = s[(s[:, 0] >= 0) & (s[:, 0] < match.length), 1]
+    assert match.length == 3 and np.array_equal(shared_q, shared_s)
+    assert f"shared run: {match.length} notes" in [t.get_text() for t in ax.get_legend().get_texts()]
+
+
+def test_plot_accuracy_by_position_marks_parts_repeats_and_chance():
+    acc = {"GPT": np.linspace(0, 1, 15), "LSTM": np.full(15, 0.1)}
+    ax = ml.plot_accuracy_by_position(acc, np.arange(1, 16), parts={0: "A", 8: "B"}, shaded=[(4, 8)],
+                                      chance=1 / 12, title="acc").axes[0]
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["A", "B"]
+    assert len(ax.lines) == 3 and ax.lines[2].get_ydata()[0] == pytest.approx(1 / 12)
+    assert len(ax.patches) == 1 and ax.get_title() == "acc"
+
+
+def test_plot_loglog_uses_log_axes_and_the_given_ticks():
+    x = [256, 512, 1024]
+    ax = ml.plot_loglog(x, {"measured": np.array(x, float) ** 2}, {"L^2": np.array(x, float) ** 2}, xlabel="L").axes[0]
+    assert ax.get_xscale() == "log" and ax.get_yscale() == "log"
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["256", "512", "1024"]
+    assert len(ax.lines) == 2 and ax.get_xlabel() == "L"
+
+
+def test_plot_bits_per_note_draws_one_bar_per_tokenizer():
+    rows = [{"tokenizer": "ABC", "bits_per_note": 5.6, "tokens_per_note": 1.6},
+            {"tokenizer": "REMI", "bits_per_note": 9.1, "tokens_per_note": 3.1}]
+    ax = ml.plot_bits_per_note(rows, title="study").axes[0]
+    assert [p.get_height() for p in ax.patches] == [5.6, 9.1]
+    assert ax.patches[0].get_facecolor() != ax.patches[1].get_facecolor()   # folk-rnn's ABC stands out
+    assert [t.get_text() for t in ax.texts] == ["1.60 tok/note", "3.10 tok/note"]
