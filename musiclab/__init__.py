@@ -12,7 +12,7 @@ near-duplicates), ``models`` (every model the training notebooks train) and ``so
 full-mode run (``compare``); ``python -m musiclab.bench`` times the notebooks and training steps
 and, with ``--full``, runs them at full size and records what they measure.
 """
-from .config import by_mode, device, is_quick, mode, seed_everything
+from .config import by_mode, device, is_quick, mode, seed_everything, setup
 from .music import *  # noqa: F401,F403
 from .synth import *  # noqa: F401,F403
 from .audio import *  # noqa: F401,F403

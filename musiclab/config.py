@@ -16,8 +16,7 @@ import torch
 
 
 def device() -> torch.device:
-    """The best available torch device: cuda, then mps (Apple), then cpu.
-    Notebooks: 00, 01, 02, 03, 04, 05, 06, 07, 08, 09, 10, 11."""
+    """The best available torch device: cuda, then mps (Apple), then cpu."""
     if torch.cuda.is_available():
         return torch.device("cuda")
     mps = getattr(torch.backends, "mps", None)
@@ -28,10 +27,23 @@ def device() -> torch.device:
 
 def seed_everything(seed: int = 0) -> None:
     """Seed Python's ``random``, numpy and torch (all devices) for repeatable runs.
-    Notebooks: 00, 01, 02, 03, 04, 05, 06, 07, 08, 09, 10, 11."""
+    Notebooks: 03, 06, 10."""
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
+
+
+def setup(seed: int = 0) -> torch.device:
+    """The start of every notebook: seed everything (:func:`seed_everything`), pick the device
+    (:func:`device`), print it and return it. On a CPU torch gets one thread: the course's models
+    are small, and on a shared CPU extra threads mostly wait for each other.
+    Notebooks: 00, 01, 02, 03, 04, 05, 06, 07, 08, 09, 10, 11."""
+    seed_everything(seed)
+    dev = device()
+    if dev.type == "cpu":
+        torch.set_num_threads(1)
+    print(f"device: {dev}")
+    return dev
 
 
 MODES = ("quick", "full", "auto")
