@@ -1,16 +1,18 @@
 """musiclab: the helper package behind the deep-learning-for-music notebooks.
 
-Small modules, each named for what it holds: ``config`` (device, seeds, quick or full mode),
-``corpora`` (music21's bundled corpora, cached), ``abc`` (folk-rnn style tokens), ``music``
-(notes, MIDI, piano rolls), ``synth`` (soundfont rendering), ``audio`` (log-mel, Griffin-Lim),
-``listen`` (players), ``plots``, ``train`` (loop and checkpoints), ``metrics`` (music
-statistics), ``ngram`` (baseline language models), ``rating`` (a blind listening test),
-``data`` (bars, chorale beat rolls, token datasets), ``splits`` (leak-free splits by groups of
-near-duplicates), ``models`` (every model the training notebooks train) and ``source``
-(``show``: a model's code in a notebook).
-``results`` keeps a notebook's headline numbers (``record``) and prints them beside the committed
-full-mode run (``compare``); ``python -m musiclab.bench`` times the notebooks and training steps
-and, with ``--full``, runs them at full size and records what they measure.
+Small modules, each named for what it holds: ``config`` (device, seeds, quick or full mode,
+``setup``), ``corpora`` (music21's bundled corpora, cached), ``abc`` (folk-rnn style tokens),
+``music`` (notes, MIDI, piano rolls), ``synth`` (soundfont rendering), ``audio`` (log-mel,
+Griffin-Lim), ``listen`` (players), ``plots`` (figures and tables), ``train`` (both training
+loops, one update step, checkpoints), ``metrics`` (music statistics), ``ngram`` (baseline
+language models), ``rating`` (a blind listening test), ``data`` (bars, chorale beat rolls, token
+datasets), ``splits`` (leak-free splits by groups of near-duplicates), ``tokenizers`` (miditok's
+tokenizations), ``evaluation`` (intervals, distributions, copies, the scaling-law fit),
+``models`` (every model the training notebooks train) and ``source`` (``show``: a model's code
+in a notebook). ``course/`` holds the course machinery: ``results`` (``claim``, ``record`` and
+``compare``: a notebook's headline numbers beside the committed full-mode run), ``recipes`` (a
+training notebook in one call), ``bench`` (``python -m musiclab.bench``: timings and full-mode
+runs) and ``colab``. ``pretrain`` is the command line that pretrains a GPT.
 """
 from .config import by_mode, device, is_quick, mode, seed_everything, setup
 from .music import *  # noqa: F401,F403

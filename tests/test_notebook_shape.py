@@ -46,3 +46,15 @@ def test_the_package_is_called_one_way(path):
 def test_prose_is_about_the_music_not_the_harness(path):
     prose = "\n".join(cells(path, "markdown"))
     assert "(asserted)" not in prose, f"{path.name}: the prose narrates the test harness"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem[:2])
+def test_a_notebook_with_claims_gathers_them_before_its_summary(path):
+    nb = json.loads(path.read_text(encoding="utf-8"))["cells"]
+    source = ["".join(c["source"]) for c in nb]
+    if not any(c["cell_type"] == "code" and ("ml.claim(" in s or "ml.record(" in s) for c, s in zip(nb, source)):
+        return
+    heading = [i for i, s in enumerate(source) if nb[i]["cell_type"] == "markdown" and "## What this run showed" in s]
+    summary = [i for i, s in enumerate(source) if nb[i]["cell_type"] == "markdown" and s.lstrip().startswith("## Summary")]
+    assert len(heading) == 1 and summary and heading[0] < summary[0], f"{path.name}: no 'What this run showed' before the summary"
+    assert f'ml.compare("{path.name[:2]}")' in source[heading[0] + 1], f"{path.name}: the section prints ml.compare"

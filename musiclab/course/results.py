@@ -1,7 +1,9 @@
 """Full-mode results: the headline numbers a notebook measured, kept with where they were measured.
 
-A training notebook calls ``ml.record(name, value)`` for each headline number it computes (02, 04,
-05, 07, 10). The values stay in memory; when the full-mode runner (``python -m musiclab.bench
+A training notebook states each headline claim with ``ml.claim(name, value, above=..., below=...)``
+(the number and the bound it must beat, checked at once) and records other numbers it reports with
+``ml.record(name, value)``; it gathers them in a "What this run showed" cell (``ml.compare``). The
+values stay in memory; when the full-mode runner (``python -m musiclab.bench
 --full``) executes the notebook it sets ``MUSICLAB_RESULTS=<path>``, and every ``record`` (and
 ``save``, which the runner calls after the last cell) rewrites that JSON file atomically, with the
 device, torch version and peak GPU memory of the kernel. The runner merges them into the committed
