@@ -50,7 +50,8 @@ def record(name: str, value):
 def claim(name: str, value, above=None, below=None):
     """A headline claim of this run: record ``value`` under ``name`` (as :func:`record` does) and
     check it, ``value > above`` and/or ``value < below``; AssertionError naming the claim, the value
-    and the bound when it does not hold. Returns ``value``. Every training notebook states its
+    and the bound when it does not hold. Returns None, so a cell that ends with a claim prints
+    nothing (the value is in :func:`compare`'s table). Every training notebook states its
     claims so (02, 04, 05, 07, 08, 10, 11) and prints them with :func:`compare` in its "What this
     run showed" cell, bound beside value. A claim needs a bound: ValueError without one.
     Notebooks: 02, 04, 05, 07, 08, 10, 11."""
@@ -61,7 +62,6 @@ def claim(name: str, value, above=None, below=None):
     _bounds[name] = " and ".join(f"{sign} {fmt(float(b))}" for sign, b in bounds)
     if not all(value > b if sign == ">" else value < b for sign, b in bounds):
         raise AssertionError(f"claim {name!r} does not hold in this run: {fmt(float(value))} is not {_bounds[name]}")
-    return value
 
 
 def recorded() -> dict:
