@@ -33,9 +33,10 @@ _bounds = {}               # name -> the bound a claim checked, as the table pri
 
 
 def record(name: str, value):
-    """Remember a headline number of this run under ``name`` (with its unit, e.g. "test NLL
-    (nats/frame): LSTM") and return ``value``. Under the full-mode runner the file named by
-    ``MUSICLAB_RESULTS`` is rewritten at once, so a notebook that fails later keeps what it had.
+    """Remember a number of this run under ``name`` (with its unit, e.g. "test NLL (nats/frame):
+    LSTM"); returns None, so a cell ending with it echoes nothing. Under the full-mode runner the
+    file named by ``MUSICLAB_RESULTS`` is rewritten at once, so a notebook that fails later keeps
+    what it had.
     Notebooks: 02, 04, 07, 10, 11."""
     if not isinstance(name, str) or not name.strip():
         raise ValueError(f"a result needs a non-empty name, got {name!r}")
@@ -44,7 +45,6 @@ def record(name: str, value):
     _recorded[name] = float(value)
     if os.environ.get(ENV):
         save()
-    return value
 
 
 def claim(name: str, value, above=None, below=None):
