@@ -73,7 +73,7 @@ __all__ = [
     "tune_statistics", "last_bass_pitch_class", "texture_metrics", "closer_than_baselines",
     "confusion_shares", "per_bar_metrics", "four_key_share", "continuation_metrics",
     "cellwise_bars", "random_bars", "tune_roll", "distinct_clips", "scale_fit", "distinct_ngrams",
-    "long_note_share", "attention_head_stats",
+    "long_note_share", "attention_head_stats", "quiet_share",
 ]
 
 MAJOR_SCALE = np.array([1, 0, 1, 0, 1, 1, 0, 1, 0, 1, 0, 1], dtype=bool)  # C D E F G A B
@@ -659,3 +659,18 @@ def attention_head_stats(maps, marked) -> dict:
     distance = torch.arange(T)[:, None] - torch.arange(T)[None, :]
     return {"share": maps[..., list(marked)].sum(-1).mean(-1),
             "look_back": (maps * distance.clamp(min=0)).sum(-1).mean(-1)}
+
+
+def quiet_share(y, sr: int = 22050, frame_seconds: float = 0.05, below_db: float = 40.0) -> float:
+    """The share of a waveform's frames (``frame_seconds`` long, a partial last frame dropped) whose
+    RMS lies more than ``below_db`` dB under the loudest frame's: how much of a clip a listener
+    hears as near silence. 1.0 for an all-zero clip, nan for a clip shorter than one frame.
+    Notebooks: 10."""
+    y = np.asarray(y, dtype=float).reshape(-1)
+    n = max(1, int(round(frame_seconds * sr)))
+    if len(y) < n:
+        return float("nan")
+    rms = np.sqrt((y[: len(y) // n * n].reshape(-1, n) ** 2).mean(axis=1))
+    if rms.max() <= 0:
+        return 1.0
+    return float(np.mean(rms < rms.max() * 10 ** (-below_db / 20)))

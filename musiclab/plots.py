@@ -144,7 +144,7 @@ def plot_gpt_history(history: dict, ax=None, title: str = "", smooth: int = 20):
 def score_text(notes, voice: int, bar: float, n_bars: int = 4) -> str:
     """The first ``n_bars`` bars of one voice of ``notes`` [start, end, pitch, voice] as text: "G4:1"
     is the G above middle C for one quarter note, "|" a bar line every ``bar`` quarter notes
-    (counted from time 0, the first downbeat).
+    (counted from time 0, the start of a pickup bar padded to full length).
     Notebooks: 00."""
     import pretty_midi
     notes = np.asarray(notes)
@@ -223,7 +223,7 @@ def shared_pitch_range(*rolls, low: int = 21, pad: int = 2) -> tuple:
     """One MIDI range (lo, hi) that holds every note (value > 0.5) of all ``rolls`` (each (T, P) or
     (n, S, P), column 0 = MIDI ``low``), ``pad`` keys wider on each side: pass it as
     ``pitch_range`` to the panels you compare. Without a note: the whole roll.
-    Notebooks: 02."""
+    Notebooks: 02, 04."""
     n_keys = np.shape(rolls[0])[-1]
     on = np.any([(np.asarray(r) > 0.5).reshape(-1, n_keys).any(axis=0) for r in rolls], axis=0)
     used = low + np.flatnonzero(on)
@@ -328,19 +328,23 @@ def plot_gradient_reach(curves: dict, bounds: dict | None = None, styles: dict |
                         ylabel: str = "gradient norm", title: str = "", ylim=None):
     """Gradient norm against the lag T - t on a log scale, one line per {label: values by lag}.
     ``bounds`` ({label: values}) draws a bound dashed and thin in the colour of the line with the
-    same label; ``styles`` ({label: matplotlib keywords}) restyles single lines.
+    same label, named "label: bound" in the legend's second column; ``styles`` ({label:
+    matplotlib keywords}) restyles single lines.
     Notebooks: 03."""
     fig, ax = _axes(ax, (7, 4.2))
     for label, values in curves.items():
         values = np.asarray(values, dtype=float)
-        (line,) = ax.semilogy(np.arange(len(values)), values, label=label, **(styles or {}).get(label, {}))
-        if bounds and label in bounds:
+        (line,) = ax.semilogy(np.arange(len(values)), values, label=label, zorder=3, **(styles or {}).get(label, {}))
+        if bounds and label in bounds:  # named in the legend: a bound can run over another curve
             bound = np.asarray(bounds[label], dtype=float)
-            ax.semilogy(np.arange(len(bound)), bound, color=line.get_color(), ls="--", lw=0.8)
+            ax.semilogy(np.arange(len(bound)), bound, color=line.get_color(), ls="--", lw=0.8, zorder=2,
+                        label=f"{label}: bound")
     ax.set(xlabel="lag $T-t$", ylabel=ylabel, title=title)
     if ylim is not None:
         ax.set_ylim(*ylim)
-    ax.legend(fontsize=8)
+    handles, names = ax.get_legend_handles_labels()
+    order = sorted(range(len(names)), key=lambda i: names[i].endswith(": bound"))  # curves, then bounds
+    ax.legend([handles[i] for i in order], [names[i] for i in order], fontsize=8, ncol=2 if bounds else 1)
     return fig
 
 
@@ -366,14 +370,15 @@ def plot_next_note_training(histories: dict, baselines: dict, clip: float = 1.0)
 def plot_hidden_states(states, labels, ax=None, title: str = "Hidden state $h_t$"):
     """A hidden-state trajectory (T, H) as a heat map: one column per step, labelled with that
     step's input (``labels``, e.g. note names), one row per unit, from -1 (blue) to +1 (red), the
-    range of tanh.
+    range of tanh, with a colour bar.
     Notebooks: 03."""
     states = np.asarray(states, dtype=float)
     if len(labels) != len(states):
         raise ValueError(f"{len(labels)} labels for {len(states)} steps")
     fig, ax = _axes(ax, (11, 3.6))
-    ax.imshow(states.T, cmap="RdBu_r", vmin=-1, vmax=1, aspect="auto")
+    image = ax.imshow(states.T, cmap="RdBu_r", vmin=-1, vmax=1, aspect="auto")
     ax.set(xticks=range(len(labels)), xticklabels=labels, xlabel="input note", ylabel="hidden unit", title=title)
+    fig.colorbar(image, ax=ax, label="$h_{t,j}$ (tanh: -1 .. +1)", pad=0.01)
     return fig
 
 

@@ -76,6 +76,8 @@ def test_plot_gradient_reach_draws_each_bound_dashed_in_its_curve_colour():
     assert len(ax.lines) == 4 and len(bound) == 1
     assert np.allclose(bound[0].get_ydata(), 5.0 ** lags) and bound[0].get_color() == lines["rho=3"].get_color()
     assert lines["LSTM"].get_color() == "k" and lines["LSTM"].get_linestyle() == ":"
+    legend = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert legend == ["rho=0.5", "rho=3", "LSTM", "rho=3: bound"]  # each bound named, after the curves
 
 
 def test_plot_next_note_training_shows_losses_baselines_and_clipping():
@@ -96,6 +98,7 @@ def test_plot_hidden_states_draws_units_against_labelled_steps():
     ax = fig.axes[0]
     assert np.allclose(ax.images[0].get_array(), states.T)  # one row per unit, one column per step
     assert ax.images[0].get_clim() == (-1, 1)
+    assert len(fig.axes) == 2  # and a colour bar
     assert [t.get_text() for t in ax.get_xticklabels()] == ["C", "D", "E", "D"]
     with pytest.raises(ValueError):
         ml.plot_hidden_states(states, ["C", "D"])

@@ -134,3 +134,16 @@ def test_plot_attention_heads_one_panel_per_head_with_marks():
     assert len(fig.axes[0].get_lines()) == 4                         # two marks, each a row and a column
     with pytest.raises(ValueError):
         ml.plot_attention_heads(torch.ones(8, 8))
+
+
+def test_quiet_share_counts_near_silent_frames():
+    sr = 1000
+    tone = np.sin(2 * np.pi * 50 * np.arange(sr) / sr)            # one second of sound
+    assert ml.quiet_share(tone, sr=sr) == 0.0
+    clip = np.concatenate([tone, np.zeros(3 * sr)])                # then three seconds of silence
+    assert ml.quiet_share(clip, sr=sr) == pytest.approx(0.75)
+    hum = np.concatenate([tone, 0.001 * tone])                     # 60 dB down counts as quiet at 40 dB ...
+    assert ml.quiet_share(hum, sr=sr) == pytest.approx(0.5)
+    assert ml.quiet_share(hum, sr=sr, below_db=80) == 0.0          # ... but not at 80 dB
+    assert ml.quiet_share(np.zeros(sr), sr=sr) == 1.0
+    assert math.isnan(ml.quiet_share(np.zeros(10), sr=sr))          # shorter than one frame

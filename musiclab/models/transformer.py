@@ -286,7 +286,9 @@ def next_logits(model, idx, cache: KVCache | None = None):
 def param_count(config: GPTConfig, non_embedding: bool = False) -> int:
     """Parameters of ``GPT(config)`` from its sizes: the tied token table V C, the position
     table T C (if learned), per block 12 C^2 weights (4 C^2 attention, 8 C^2 MLP) plus 2 C
-    LayerNorm gains and 11 C biases, and the final LayerNorm. Notebook 09 checks it.
+    LayerNorm gains and 11 C biases, and the final LayerNorm. ``non_embedding`` leaves out the
+    position table only (nanoGPT's get_num_params): the tied token table is also the output layer.
+    Notebook 09 checks it.
     Notebooks: 09, 10."""
     V, T, L, C, b = config.vocab_size, config.block_size, config.n_layer, config.n_embd, config.bias
     per_block = 12 * C * C + 2 * C + (11 * C if b else 0)
@@ -308,9 +310,12 @@ def forward_flops_per_token(config: GPTConfig, seq_len: int | None = None) -> in
 
 
 def flops_per_token(config: GPTConfig, seq_len: int | None = None) -> int:
-    """Training FLOPs (forward and backward) per token, 6 N + 12 L T C, with N the non-embedding
-    parameters (Kaplan et al. 2020, table 1; nanoGPT's estimate_mfu). The backward pass costs
-    twice the forward, so this is about 3 x forward_flops_per_token.
+    """Training FLOPs (forward and backward) per token, 6 N + 12 L T C, with N every parameter
+    but the position table (``param_count(config, non_embedding=True)``: the tied token table
+    stays, as the output layer it is multiplied every token). This is the PaLM estimate
+    (Chowdhery et al. 2022, appendix B) that nanoGPT's estimate_mfu uses; Kaplan et al. 2020
+    count 2 N + 2 L T C forward with N without embeddings. The backward pass costs twice the
+    forward, so this is about 3 x forward_flops_per_token.
     Notebooks: 09, 10."""
     T = config.block_size if seq_len is None else seq_len
     N = param_count(config, non_embedding=True)
