@@ -409,7 +409,8 @@ def key_mode(key: str) -> str:
 
 def tonic_class(key: str) -> int:
     """The pitch class (0 = C ... 11 = B) of a key's tonic: "G major" -> 7, "Bb minor" -> 10
-    (for ``plot_corpus_stats``)."""
+    (for ``plot_corpus_stats``).
+    Notebooks: 04."""
     import pretty_midi
     return pretty_midi.note_name_to_number(key.split()[0] + "4") % 12
 

@@ -786,7 +786,7 @@ def plot_loglog(x, measured: dict, references: dict = None, xlabel: str = "", yl
 
 def plot_bits_per_note(rows, title: str = "", highlight: str = "ABC", ax=None):
     """The tokenizer study (``tokenizer_study`` rows): test bits per note per tokenizer, each bar
-    labelled with its tokens per note; ``highlight`` (folk-rnn's ABC) in another colour.
+    labelled with its tokens per note; ``highlight`` (folk-rnn's ABC) in another colour, named in the legend.
     Notebooks: 11."""
     fig, ax = _axes(ax, (8, 3.2))
     names = [r["tokenizer"] for r in rows]
@@ -795,6 +795,9 @@ def plot_bits_per_note(rows, title: str = "", highlight: str = "ABC", ax=None):
         ax.text(i, r["bits_per_note"], f"{r['tokens_per_note']:.2f} tok/note", ha="center", va="bottom", fontsize=8)
     ax.set(ylabel="test bits per note", title=title)
     ax.tick_params(axis="x", labelrotation=20)
+    handles = [plt.Rectangle((0, 0), 1, 1, color=c) for c in ("C1", "C0")]
+    ax.legend(handles, [highlight, "the other tokenizations"], fontsize=8, loc="upper left", bbox_to_anchor=(1, 1),
+              title="number on a bar:\ntokens per note", title_fontsize=8)
     return fig
 
 

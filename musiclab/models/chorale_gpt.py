@@ -3,7 +3,7 @@
 05's ``ChoraleLSTM`` predicts the 88 keys of the next frame independently given the past, so it
 cannot say "C-E-G or D-F-A, not a mix of the two". Here each frame is written as its sounding keys
 from bass to soprano followed by a frame-end token, the way Music Transformer and Coconet
-serialise chorales (Huang et al. 2018; 2017), and a ``GPT`` predicts one token at a time. The
+serialise chorales (Huang et al. 2019; 2017), and a ``GPT`` predicts one token at a time. The
 chain rule then gives the exact probability of a whole frame,
 
     p(frame_t | past) = prod_j p(key_j | keys < j of frame_t, past) * p(end | frame_t, past),
