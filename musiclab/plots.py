@@ -160,16 +160,18 @@ def score_text(notes, voice: int, bar: float, n_bars: int = 4) -> str:
 
 
 def corpus_table(corpora: dict) -> dict:
-    """Print one line of ``corpus_summary`` per corpus ({name: pieces}): pieces, notes, median
-    length, shares of major, minor and modal keys, the commonest metres. Returns the summaries.
+    """Print one line of ``corpus_summary`` per corpus ({name: pieces}) with :func:`print_table`:
+    pieces, notes, median length, shares of major, minor and modal keys, the commonest metres.
+    Returns the summaries.
     Notebooks: 00."""
     table = {name: corpus_summary(pieces) for name, pieces in corpora.items()}
-    print(f"{'corpus':<10}{'pieces':>8}{'notes':>9}{'median length':>15}{'major':>7}{'minor':>7}{'modal':>7}"
-          "  most common metres")
-    for name, s in table.items():
-        print(f"{name:<10}{s['pieces']:>8}{s['notes']:>9}{s['median length']:>11.0f} qn"
-              f"{s['major']:>7.0%}{s['minor']:>7.0%}{s['modal']:>7.0%}"
-              f"  {', '.join(f'{m} ({c})' for m, c in s['metres'])}")
+    print_table({name: {**{k: t[k] for k in ("pieces", "notes", "major", "minor", "modal")},
+                        "median length": f"{t['median length']:.0f} qn",
+                        "most common metres": ", ".join(f"{m} ({c})" for m, c in t["metres"])}
+                 for name, t in table.items()},
+                formats={"pieces": "d", "notes": "d", "major": ".0%", "minor": ".0%", "modal": ".0%"},
+                columns={k: k for k in ("pieces", "notes", "median length", "major", "minor", "modal",
+                                        "most common metres")}, label="corpus")
     return table
 
 
@@ -260,14 +262,11 @@ def plot_bar_sets(sets: dict, n: int = 8, steps_per_quarter: int = 4, low: int =
 
 
 def bar_stats_table(sets: dict, low: int = 21, steps_per_bar: int = 16) -> dict:
-    """Print ``bar_set_stats`` of every set of bars ({title: bars}) as one row each, and return
-    them ({title: stats}).
+    """Print ``bar_set_stats`` of every set of bars ({title: bars}) as one row each
+    (:func:`print_table`), and return them ({title: stats}).
     Notebooks: 02."""
     table = {title: bar_set_stats(b, low=low, steps_per_bar=steps_per_bar) for title, b in sets.items()}
-    names = list(next(iter(table.values())))
-    print(f"{'':36s}" + "".join(f"{n:>14s}" for n in names))
-    for title, stats in table.items():
-        print(f"{title:36s}" + "".join(f"{stats[n]:14.3f}" for n in names))
+    print_table(table, formats=".3f")
     return table
 
 
