@@ -4,7 +4,8 @@ Four corpora (used from notebook 00 on):
 
 * ``"chorales"``: Bach's 371 chorales (Riemenschneider numbering, ``music21.corpus.chorales``),
   four voices soprano, alto, tenor, bass -> voice 0..3 (notebooks 05, 07, 08).
-* ``"oneills"``: O'Neill's *Music of Ireland* (1850), ABC (notebook 04, folk-rnn style).
+* ``"oneills"``: *O'Neill's 1850 Melodies* (Francis O'Neill, *O'Neill's Music of Ireland: Eighteen
+  Hundred and Fifty Melodies*, Chicago, 1903), ABC (notebook 04, folk-rnn style).
 * ``"ryans"``: *Ryan's Mammoth Collection* (1883), ABC.
 * ``"essen"``: the Essen folksong collection (Schaffrath), ABC; non-commercial use only.
 

@@ -40,10 +40,10 @@ import numpy as np
 import torch
 
 from .metrics import as_binary, distinct_ngrams, note_runs, pitch_class_histogram, polyphony
-from .validity import token_pitches, validity_rates
+from .validity import token_pitches, tune_validity, validity_rates
 
 __all__ = ["describe_samples", 
-    "Interval", "bootstrap_interval", "NOTE_LENGTHS", "note_length_histogram", "FEATURES", "set_features",
+    "Interval", "bootstrap_interval", "validity_intervals", "f1_difference_interval", "NOTE_LENGTHS", "note_length_histogram", "FEATURES", "set_features",
     "intra_set_distances", "inter_set_distances", "kde", "shared_grid", "overlap_area", "kl_divergence",
     "DistanceOverlap", "distance_overlap", "jaccard_nearest", "RunMatch", "longest_common_run", "content_id",
     "fit_scaling_law",
@@ -81,7 +81,7 @@ def bootstrap_interval(values, statistic=None, n_boot: int = 1000, level: float 
     clusters with replacement, which keeps the dependence inside a cluster (Field & Welsh 2007).
     The estimate is the statistic of the full sample; low/high are the (1 - level)/2 and
     (1 + level)/2 quantiles of the ``n_boot`` bootstrap statistics.
-    Notebooks: 08.
+    Notebooks: 04, 05, 08.
     """
     values = np.asarray(values, dtype=float)
     if clusters is not None and len(clusters) != len(values):
@@ -105,6 +105,50 @@ def bootstrap_interval(values, statistic=None, n_boot: int = 1000, level: float 
         stats.append(stat(values[index]))
     low, high = np.quantile(stats, [(1 - level) / 2, (1 + level) / 2])
     return Interval(float(stat(values)), float(low), float(high), n)
+
+
+def validity_intervals(token_lists, n_boot: int = 1000, level: float = 0.95, seed: int = 0) -> dict:
+    """``validity_rates`` with their percentile-bootstrap intervals, resampling whole tunes:
+    {"header", "bars", "chords", "tonic", "valid": Interval, "n_tunes", "n_bars": int}; each
+    Interval's n is the number of tunes. The per-tune rates are means of one 0/1 value per tune;
+    "bars" pools the inner bars of all tunes (bars that add up / inner bars), and the bars of one
+    tune are not independent (a model that loses the beat loses it for many bars), so its
+    bootstrap draws tunes, each with all its bars: a cluster bootstrap (Field & Welsh 2007).
+    The estimates are exactly ``validity_rates``'.
+    Notebooks: 04."""
+    reports = [tune_validity(t) for t in token_lists]
+    per_tune = {"header": [r.header for r in reports], "chords": [r.chords_balanced for r in reports],
+                "tonic": [r.ends_on_tonic for r in reports], "valid": [r.valid for r in reports]}
+    out = {name: bootstrap_interval(np.array(v, dtype=float), n_boot=n_boot, level=level, seed=seed)
+           for name, v in per_tune.items()}
+    bars = np.array([[r.bars_ok, r.bars] for r in reports], dtype=float).reshape(-1, 2)
+    pooled = lambda v: float(v[:, 0].sum() / v[:, 1].sum()) if v[:, 1].sum() else float("nan")
+    out["bars"] = (bootstrap_interval(bars, pooled, n_boot=n_boot, level=level, seed=seed) if bars[:, 1].sum()
+                   else Interval(float("nan"), float("nan"), float("nan"), len(reports)))
+    return out | {"n_tunes": len(reports), "n_bars": int(bars[:, 1].sum())}
+
+
+def f1_difference_interval(roll, probs_a, threshold_a: float, probs_b, threshold_b: float, pieces,
+                           n_boot: int = 1000, level: float = 0.95, seed: int = 0) -> Interval:
+    """Frame F1 of model a minus frame F1 of model b on the same rolls (n, ...), each decoded at its
+    own threshold, with a percentile-bootstrap interval that resamples whole pieces (``pieces``:
+    one label per roll), so that bars of one piece count as one draw (``bootstrap_interval``).
+    Notebooks: 02."""
+    on = np.asarray(roll).reshape(len(roll), -1) > 0.5
+    counts = []
+    for probs, threshold in ((probs_a, threshold_a), (probs_b, threshold_b)):
+        on_hat = np.asarray(probs).reshape(len(roll), -1) > threshold
+        counts += [(on & on_hat).sum(1), on_hat.sum(1), on.sum(1)]   # TP, predicted on, truly on
+
+    def f1(tp, predicted, true):
+        return 2 * tp / max(predicted + true, 1)   # = 2PR / (P + R), pooled over the cells
+
+    def difference(c):
+        totals = c.sum(axis=0)
+        return f1(*totals[:3]) - f1(*totals[3:])
+
+    return bootstrap_interval(np.stack(counts, axis=1).astype(float), statistic=difference, n_boot=n_boot,
+                              level=level, seed=seed, clusters=pieces)
 
 
 # ----------------------------------------------------------------------------- 2. Yang & Lerch
@@ -271,7 +315,7 @@ def jaccard_nearest(x_bars, corpus_bars, chunk: int = 2048) -> tuple[np.ndarray,
     |A∩B| for all pairs is one matrix product of the flattened 0/1 bars; it runs over chunks of
     ``chunk`` x ``chunk`` pairs, so memory stays small for any corpus. An empty query bar has no
     nearest bar (distance nan, index -1); it is reported by the empty-bar rate instead.
-    Notebooks: 08.
+    Notebooks: 02, 08.
     """
     x, c = _flat(x_bars), _flat(corpus_bars)
     if x.shape[1] != c.shape[1]:

@@ -212,7 +212,7 @@ def scale_consistency(x, low: int = 21) -> float:
 
     A natural minor scale has the pitch classes of its relative major (A minor = C major),
     so the maximum over 24 scales equals the maximum over the 12 major ones.
-    Notebooks: 07, 11.
+    Notebooks: 05, 07, 11.
     """
     p = pitch_class_histogram(x, low, by="notes")
     if np.isnan(p).any():
@@ -505,17 +505,16 @@ def last_bass_pitch_class(notes, voice: int = 3) -> int:
     return int(bass[np.argmax(bass[:, 1]), 2]) % 12
 
 
-def texture_metrics(x, voices: int = 4, low: int = 21) -> dict:
+def texture_metrics(x, voices: int = 4) -> dict:
     """How a roll or a stack of rolls (e.g. chorale continuations, (n, T, keys)) sounds as a
-    texture: the mean number of keys down in sounding frames ("polyphony"), the share of frames
-    with exactly ``voices`` keys and with more, "scale consistency" and "pitch-class entropy"
-    (bits).
+    texture, over all its frames: the mean number of keys down in sounding frames ("polyphony"),
+    the share of frames with exactly ``voices`` keys and with more. Pitch-class statistics
+    (scale consistency, entropy) are read per piece instead: :func:`continuation_metrics` (one
+    histogram pooled over pieces in C major and C minor would mix E and E flat).
     Notebooks: 05."""
     return {"polyphony": polyphony(x),
             f"frames with {voices} keys": polyphony_rate(x, threshold=voices) - polyphony_rate(x, threshold=voices + 1),
-            f"frames with > {voices} keys": polyphony_rate(x, threshold=voices + 1),
-            "scale consistency": scale_consistency(x, low=low),
-            "pitch-class entropy": pitch_class_entropy(x, low=low)}
+            f"frames with > {voices} keys": polyphony_rate(x, threshold=voices + 1)}
 
 
 # ----------------------------------------------------------------------------- notebooks 06-08
@@ -568,7 +567,7 @@ def continuation_metrics(continuations, low: int = 21) -> dict:
     continuation}: the share of its frames with exactly four keys ("4 keys", silent frames
     counted), the mean number of keys per frame, MusPy's pitch-class entropy ("H (bits)") and
     scale consistency ("SC").
-    Notebooks: 08."""
+    Notebooks: 05, 08."""
     return {"4 keys": np.array([four_key_share(c, among_sounding=False) for c in continuations]),
             "keys per frame": np.array([np.asarray(c).sum(-1).mean() for c in continuations]),
             "H (bits)": np.array([pitch_class_entropy(c, low=low) for c in continuations]),

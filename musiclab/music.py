@@ -206,7 +206,8 @@ def roll_to_midi(roll, steps_per_quarter: int = 4, low: int = LOWEST, program: i
 
 
 def key_shift(key: str, minor_to: str = "A") -> int:
-    """Semitones (in -5..6) that move ``key`` ("G major", "F# minor", "B- minor") to C major,
+    """Semitones (in -6..5, the smaller move; a tonic a tritone away goes down 6) that move ``key``
+    ("G major", "F# minor", "B- minor") to C major,
     or to ``minor_to`` minor (A minor by default; "C" for the Boulanger-Lewandowski chorale protocol).
     Notebooks: 00.
     """

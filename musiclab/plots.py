@@ -18,7 +18,7 @@ __all__ = [
     "shared_pitch_range", "plot_roll_panels", "plot_bar_sets", "bar_stats_table", "plot_code_map",
     "print_table", "plot_influence_maps", "plot_gradient_reach", "plot_next_note_training",
     "plot_hidden_states", "plot_melodies", "plot_ngram_sweep", "plot_losses_vs_baselines",
-    "plot_tune_statistics", "plot_key_statistics", "plot_lines", "plot_discriminator",
+    "plot_tune_statistics", "validity_table", "plot_key_statistics", "plot_lines", "plot_discriminator",
     "plot_value_by_shift", "plot_discriminator_runs", "plot_histogram_snapshots",
     "plot_ring_snapshots", "plot_shares", "plot_bar_snapshots", "value_table", "plot_metric_path",
     "interval_table", "overlap_table", "plot_overlap_densities", "plot_copied_run",
@@ -199,7 +199,8 @@ def plot_corpus_stats(corpora: dict):
     for i, (name, pieces) in enumerate(corpora.items()):
         tonics = np.bincount([tonic_class(p.key) for p in pieces], minlength=12) / len(pieces)
         axes[1, 1].bar(np.arange(12) + i * width, tonics, width, label=name)
-    axes[1, 1].set(xticks=np.arange(12) + 0.4, xticklabels=NOTE_NAMES, ylabel="share of pieces", title="tonic of the key")
+    axes[1, 1].set(xticks=np.arange(12) + (len(corpora) - 1) * width / 2, xticklabels=NOTE_NAMES,  # under each group's centre
+                   ylabel="share of pieces", title="tonic of the key")
     for ax in axes.flat:
         ax.legend()
     fig.tight_layout()
@@ -215,7 +216,7 @@ def plot_pitch_class_shares(panels: dict, ylabel: str = "share of notes"):
     for ax, (title, bars) in zip(axes[0], panels.items()):
         for i, (label, shares) in enumerate(bars.items()):
             ax.bar(np.arange(12) + i * width, shares, width, label=label)
-        ax.set(xticks=np.arange(12) + 0.4, xticklabels=NOTE_NAMES, title=title)
+        ax.set(xticks=np.arange(12) + (len(bars) - 1) * width / 2, xticklabels=NOTE_NAMES, title=title)  # group centres
         ax.legend(fontsize=8)
     axes[0, 0].set_ylabel(ylabel)
     return fig
@@ -233,10 +234,13 @@ def shared_pitch_range(*rolls, low: int = 21, pad: int = 2) -> tuple:
 
 
 def plot_roll_panels(rolls: dict, steps_per_quarter: int = 4, low: int = 21, pitch_range=None,
-                     bar_steps: int | None = None, side_by_side: bool = False, title: str = ""):
+                     bar_steps: int | None = None, side_by_side: bool = False, title: str = "",
+                     colorbar: str = ""):
     """One piano-roll panel per entry of ``rolls`` ({title: roll (T, P)}), all on one pitch range
     (``shared_pitch_range`` of the rolls unless given), stacked on one time axis or
-    ``side_by_side``; ``bar_steps`` draws a red line every that many steps (bar lines).
+    ``side_by_side``; ``bar_steps`` draws a red line every that many steps (bar lines);
+    ``colorbar``: the label of one colour bar (grey level 0..1) beside all panels, for rolls of
+    probabilities.
     Notebooks: 02, 04, 05, 08, 11."""
     pitch_range = shared_pitch_range(*rolls.values(), low=low) if pitch_range is None else pitch_range
     shape = (1, len(rolls)) if side_by_side else (len(rolls), 1)
@@ -249,6 +253,9 @@ def plot_roll_panels(rolls: dict, steps_per_quarter: int = 4, low: int = 21, pit
     if title:
         fig.suptitle(title)
     fig.tight_layout()
+    if colorbar:
+        grey = plt.cm.ScalarMappable(norm=plt.Normalize(0, 1), cmap="gray_r")
+        fig.colorbar(grey, ax=axes.ravel().tolist(), label=colorbar, fraction=0.02, pad=0.01)
     return fig
 
 
@@ -455,6 +462,23 @@ def plot_tune_statistics(stats: dict):
     axes[2].set_title("scale consistency per tune")
     fig.tight_layout()
     return fig
+
+
+VALIDITY_COLUMNS = {"header": "header", "bars": "bars add up", "chords": "chords ok", "tonic": "on tonic",
+                    "valid": "all four"}
+
+
+def validity_table(intervals: dict) -> None:
+    """Print the validity of several sets of tunes ({set: ``validity_intervals``}) as one table:
+    the number of tunes and of inner bars, then each rate in percent with its 95% bootstrap
+    interval, "97% [94, 99]" ("bars add up" pools the inner bars, the others count tunes).
+    Notebooks: 04."""
+    def percent(i):
+        return "-" if np.isnan(i.estimate) else f"{i.estimate:.0%} [{100 * i.low:.0f}, {100 * i.high:.0f}]"
+
+    print_table({name: {"tunes": v["n_tunes"], "inner bars": v["n_bars"]}
+                 | {heading: percent(v[key]) for key, heading in VALIDITY_COLUMNS.items()}
+                 for name, v in intervals.items()}, formats={"tunes": "d", "inner bars": "d"}, label="set")
 
 
 def plot_key_statistics(bernoulli, markov, low: int = 21, min_p: float = 0.01, ax=None):

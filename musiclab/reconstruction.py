@@ -9,6 +9,8 @@
   step and key (the frame-level measure of music transcription).
 * ``best_threshold``: the decoding threshold with the best frame F1 on *training* data, so that
   every model is decoded by one rule calibrated without looking at held-out music.
+(The frame-F1 difference of two models with an interval over pieces is
+``evaluation.f1_difference_interval``.)
 
 Spectrograms are arrays with frames in rows, (frames, bands), in dB; rolls are any arrays of
 0/1 (or probabilities) of matching shape. Used by notebook 02 (and its models in
@@ -30,13 +32,18 @@ def mel_spectral_convergence(S_db, S_hat_db) -> float:
     return float(np.linalg.norm(Y - Y_hat) / np.linalg.norm(Y))
 
 
-def log_spectral_distance(S_db, S_hat_db) -> float:
+def log_spectral_distance(S_db, S_hat_db, match_gain: bool = False) -> float:
     """Mean over frames (rows) of the RMS difference in dB across bands (columns).
+    ``match_gain``: first add to ``S_hat_db`` the one dB offset (a gain) that minimises the
+    squared difference over all cells, their mean difference, so that a reconstruction that is
+    only louder or quieter everywhere scores 0.
     Notebooks: 02."""
     S_db, S_hat_db = np.asarray(S_db, dtype=np.float64), np.asarray(S_hat_db, dtype=np.float64)
     if S_db.shape != S_hat_db.shape:
         raise ValueError(f"shapes differ: {S_db.shape} vs {S_hat_db.shape}")
     diff = (S_db - S_hat_db).reshape(-1, S_db.shape[-1])
+    if match_gain:
+        diff = diff - diff.mean()
     return float(np.sqrt((diff ** 2).mean(axis=1)).mean())
 
 
@@ -60,3 +67,4 @@ def best_threshold(roll, probs, grid=np.round(np.linspace(0.05, 0.95, 19), 2)) -
     Notebooks: 02."""
     scores = [frame_f1(roll, probs, t)[2] for t in grid]
     return float(grid[int(np.argmax(scores))])
+

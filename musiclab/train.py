@@ -108,12 +108,16 @@ def optimizer_step(model, optimizer, loss, clip: float | None = None) -> None:
 
 
 def fit(model, loss_fn, train_loader, optimizer, epochs: int, device, val_loader=None,
-        clip: float | None = None, desc: str = "training", keep_best: bool = True) -> dict:
+        clip: float | None = None, desc: str = "training", keep_best: bool = True,
+        patience: int | None = None) -> dict:
     """Train ``model`` for ``epochs``; ``loss_fn(model, batch)`` returns a scalar loss.
 
     Returns ``{"train": [mean loss per epoch], "val": [...], "best_epoch": n}``; a tqdm bar shows
     progress. ``clip`` clips the gradient norm (useful for RNNs). With a ``val_loader`` and
     ``keep_best`` the model ends with the weights of its best validation epoch (early stopping).
+    ``patience``: with a ``val_loader``, stop once that many epochs in a row brought no new best
+    validation loss, so that ``epochs`` is a ceiling and the run ends where validation has turned;
+    ``history["stopped"]`` then says whether it stopped early (None: always run every epoch).
     On CUDA the training forward pass runs under :func:`autocast` (bf16) and batches come from
     pinned memory; validation runs in float32, so the epoch kept is chosen on exact losses.
     """
@@ -142,6 +146,10 @@ def fit(model, loss_fn, train_loader, optimizer, epochs: int, device, val_loader
                 best_val, history["best_epoch"] = history["val"][-1], len(history["val"])
                 best_state = copy.deepcopy(model.state_dict())
         bar.set_postfix({k: f"{v[-1]:.4f}" for k, v in history.items() if isinstance(v, list) and v})
+        if patience is not None and val_loader is not None:
+            history["stopped"] = len(history["val"]) - history.get("best_epoch", 0) >= patience
+            if history["stopped"]:
+                break
     if keep_best and best_state is not None:
         model.load_state_dict(best_state)
     return history

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 import torch
 
-from musiclab.evaluation import (NOTE_LENGTHS, bootstrap_interval, content_id, distance_overlap, inter_set_distances,
+from musiclab.validity import validity_rates
+from musiclab.evaluation import (NOTE_LENGTHS, bootstrap_interval, validity_intervals, content_id, distance_overlap, inter_set_distances,
                                  intra_set_distances, jaccard_nearest, kde, kl_divergence, longest_common_run,
                                  note_length_histogram, overlap_area, set_features, shared_grid)
 
@@ -74,6 +75,27 @@ def test_clustered_bootstrap_is_as_wide_as_the_clusters_say():
     assert clustered.high - clustered.low == pytest.approx(of_means.high - of_means.low, rel=0.25)
     with pytest.raises(ValueError, match="labels"):
         bootstrap_interval(ratings, clusters=raters[:-1])
+
+
+def test_validity_intervals_give_the_rates_and_resample_whole_tunes():
+    good = ["M:2/4", "K:Gmaj", "G", "|", "G", "A", "B", "c", "|", "d", "2", "G", "2", "|]"]     # 1 inner bar, ok
+    bad = ["M:2/4", "K:Gmaj", "G", "|"] + ["A", "B", "c", "|"] * 12 + ["G", "2", "|]"]        # 12 inner bars of 3/8
+    tunes = [good] * 30 + [bad] * 10 + [good[2:]] * 5             # 5 without a header (nor meter: bars not counted)
+    rates, intervals = validity_rates(tunes), validity_intervals(tunes, n_boot=400)
+    for key in ("header", "bars", "chords", "tonic", "valid"):
+        assert intervals[key].estimate == pytest.approx(rates[key])
+        assert intervals[key].low <= intervals[key].estimate <= intervals[key].high
+        assert intervals[key].n == 45
+    assert intervals["n_tunes"] == 45 and intervals["n_bars"] == rates["n_bars"] == 30 + 120
+    # bars of one tune go together: the pooled rate's interval is as wide as the tunes make it,
+    # wider than one that treats the 150 bars as independent
+    ok = np.repeat([1.0, 0.0], [30, 120])
+    per_bar = bootstrap_interval(ok, n_boot=400)
+    assert per_bar.estimate == intervals["bars"].estimate == 0.2
+    assert intervals["bars"].high - intervals["bars"].low > 1.5 * (per_bar.high - per_bar.low)
+    assert intervals["header"].high < 1.0 and intervals["chords"].low == 1.0          # 5 of 45 lack one; none open
+    empty = validity_intervals([])
+    assert empty["n_tunes"] == 0 and np.isnan(empty["bars"].estimate) and np.isnan(empty["valid"].estimate)
 
 
 # ----------------------------------------------------------------------------- overlap area and KL
@@ -282,3 +304,20 @@ def test_content_id_is_the_same_in_another_process():
     env = dict(os.environ, PYTHONHASHSEED="12345")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
     assert out.stdout.split() == [content_id(np.arange(1000, dtype=np.int16)), content_id(["M:6/8", "G", 2, 0.5])]
+
+
+def test_f1_difference_interval_matches_frame_f1_and_resamples_whole_pieces():
+    import musiclab as ml
+    rng = np.random.default_rng(0)
+    roll = (rng.random((120, 32)) < 0.2).astype(float)
+    good = roll * 0.8 + rng.random(roll.shape) * 0.3          # mostly right
+    noisy = rng.random(roll.shape)                             # guessing
+    pieces = np.arange(120) // 10
+    gap = ml.f1_difference_interval(roll, good, 0.5, noisy, 0.5, pieces)
+    exact = ml.frame_f1(roll, good, 0.5)[2] - ml.frame_f1(roll, noisy, 0.5)[2]
+    assert gap.estimate == pytest.approx(exact) and gap.low < gap.estimate < gap.high and gap.low > 0
+    same = ml.f1_difference_interval(roll, good, 0.5, good, 0.5, pieces)
+    assert same.estimate == 0 and same.low == 0 and same.high == 0
+    # one piece holding every bar: resampling pieces cannot vary anything
+    one = ml.f1_difference_interval(roll, good, 0.5, noisy, 0.5, np.zeros(120))
+    assert one.low == pytest.approx(one.high)

@@ -164,6 +164,24 @@ def test_reconstruction_metrics_on_cases_with_known_answers():
     assert ml.log_spectral_distance(S, shifted) == pytest.approx(1.5)
     with pytest.raises(ValueError):
         ml.log_spectral_distance(S, S[:, :8])
+    # gain matching removes one dB offset for all cells, and only that
+    assert ml.log_spectral_distance(S, S - 6.0, match_gain=True) == pytest.approx(0.0, abs=1e-9)
+    assert ml.log_spectral_distance(S, shifted - 6.0, match_gain=True) < ml.log_spectral_distance(S, shifted - 6.0)
+    assert ml.log_spectral_distance(S, shifted, match_gain=True) == pytest.approx(np.sqrt(3 / 4 * 0.75 ** 2 + 1 / 4 * 2.25 ** 2))
+
+
+def test_stopping_note_says_whether_validation_turned():
+    assert "stopped after 2 epochs" in ml.stopping_note({"val": [3, 2, 2.5, 2.6], "best_epoch": 2, "stopped": True})
+    assert "still improving" in ml.stopping_note({"val": [3, 2, 1], "best_epoch": 3})
+    assert "turned before the last epoch" in ml.stopping_note({"val": [3, 2, 2.5], "best_epoch": 2})
+
+
+def test_quick_recipes_stop_on_patience_and_keep_the_vae_warm_up_in_epochs(monkeypatch):
+    monkeypatch.setenv("MUSICLAB_QUICK", "1")
+    for recipe in (ml.logmel_dic_recipe(), ml.logistic_pca_recipe(), ml.vae_recipe()):
+        assert recipe["patience"] >= 1 and recipe["epochs"] > recipe["patience"]
+    vae = ml.vae_recipe()
+    assert vae["warmup"] * vae["epochs"] < vae["epochs"] - vae["patience"]  # the warm-up ends before a stop can come
 
 
 def test_frame_f1_and_best_threshold_on_hand_counted_cells():

@@ -120,6 +120,46 @@ def test_padding_does_not_change_the_frame_losses():
     assert ml.chorale_nll(model, rolls, batch_size=3) == pytest.approx((alone.mean().item(), len(alone)), rel=1e-5)
 
 
+class _SayLastFrame(torch.nn.Module):
+    """A 'model' whose logits for the next frame say: the frame just read, again (+S down, -S up)."""
+
+    def __init__(self, scale: float = 20.0):
+        super().__init__()
+        self.scale = scale
+
+    def forward(self, x, state=None):
+        return self.scale * (2 * x - 1), state
+
+
+def test_frame_losses_score_each_frame_against_the_next_one():
+    rolls = toy_rolls(4, 2)
+    x, mask = ml.pad_rolls(rolls)
+    copier = _SayLastFrame(20.0)
+    losses = ml.frame_losses(copier, (x, mask))
+    changed = (x[:, 1:] != x[:, :-1]).sum(-1)[mask]          # keys that differ from the frame before
+    s = torch.tensor(20.0)
+    expected = changed * torch.nn.functional.softplus(s) + (88 - changed) * torch.nn.functional.softplus(-s)
+    assert torch.allclose(losses, expected, rtol=1e-4, atol=1e-4)
+    assert losses.max() > 20                                    # the toy frames change: copying costs
+    # a loss that compared each prediction with the frame it was computed from would be ~0 here
+    leaked = torch.nn.functional.binary_cross_entropy_with_logits(copier(x[:, 1:])[0], x[:, 1:], reduction="none")
+    assert leaked.sum(-1)[mask].max() < 1e-6
+
+
+def test_frame_losses_of_earlier_frames_ignore_later_frames():
+    torch.manual_seed(0)
+    model = ml.ChoraleLSTM(88, 16).eval()
+    roll = toy_rolls(1, 3)[0]
+    t = len(roll) // 2
+    later = roll.copy()
+    later[t + 1:] = 1 - later[t + 1:]                       # change every frame after frame t
+    with torch.no_grad():
+        a = ml.frame_losses(model, ml.pad_rolls([roll]))
+        b = ml.frame_losses(model, ml.pad_rolls([later]))
+    assert torch.allclose(a[:t], b[:t])                      # losses of frames 1..t
+    assert not torch.allclose(a[t], b[t])                    # frame t + 1 is a target that changed
+
+
 @pytest.mark.parametrize("cls, config, x", [
     (ml.TuneLSTM, dict(vocab_size=20, hidden=16, layers=2, dropout=0.3, forget_bias=1.5), torch.randint(0, 20, (2, 9))),
     (ml.ChoraleLSTM, dict(n_keys=88, hidden=16, layers=1, dropout=0.5, forget_bias=2.0), torch.rand(2, 9, 88).round()),
@@ -169,6 +209,26 @@ def test_sample_tune_keeps_the_prefix_and_never_writes_unk():
     assert tokens == ml.sample_tune(model, data.vocab, ["M:4/4", "K:Cmaj"], seed=3, max_len=40)
     top1 = ml.sample_tune(model, data.vocab, ["M:4/4"], top_k=1, seed=0, max_len=30)
     assert top1 == ml.sample_tune(model, data.vocab, ["M:4/4"], top_k=1, seed=1, max_len=30)  # top-1 is greedy
+
+
+def test_sample_tunes_draws_a_batch_by_the_rules_of_sample_tune():
+    data = toy_data()
+    model = ml.train_tune_lstm(data, seed=0, hidden=16, epochs=3, lr=2e-2, batch_size=8)[0]
+    greedy = ml.sample_tune(model, data.vocab, ["M:4/4"], temperature=0, max_len=30)
+    assert ml.sample_tunes(model, data.vocab, 5, ["M:4/4"], temperature=0, max_len=30, batch_size=2) == [greedy] * 5
+    tunes = ml.sample_tunes(model, data.vocab, 40, ["M:4/4"], seed=3, max_len=60, batch_size=16)
+    assert len(tunes) == 40 and tunes == ml.sample_tunes(model, data.vocab, 40, ["M:4/4"], seed=3, max_len=60,
+                                                         batch_size=16)
+    assert all(t[0] == "M:4/4" and len(t) <= 60 and UNK not in t and BOUNDARY not in t for t in tunes)
+    assert len({len(t) for t in tunes}) > 1           # each row ends at its own <s>
+    with torch.no_grad():                             # the first token is drawn from the model's distribution
+        model.out.bias[data.vocab.index(UNK)] = 20.0  # (<unk> excluded), row by row
+        model.out.bias[data.vocab.index(BOUNDARY)] = -20.0
+        logits, _ = model(torch.tensor([[data.vocab.index(BOUNDARY)]]))
+    p = torch.softmax(torch.cat([logits[0, -1, :1], logits[0, -1, 2:]]), -1).numpy()   # vocab[1] is <unk>
+    first = [t[0] for t in ml.sample_tunes(model, data.vocab, 4000, seed=0, max_len=1, batch_size=1000)]
+    freq = np.array([first.count(t) for t in [data.vocab[0]] + data.vocab[2:]]) / 4000
+    assert np.abs(freq - p).max() < 0.03
 
 
 def test_continue_rolls_keeps_the_prime_and_caps_the_voices():

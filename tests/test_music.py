@@ -48,9 +48,18 @@ def test_roll_to_notes_merges_held_frames():
 
 
 @pytest.mark.parametrize("key, shift", [("C major", 0), ("G major", 5), ("F major", -5), ("E minor", 5),
-                                        ("A minor", 0), ("B- major", 2), ("F# minor", 3), ("c# minor", -4)])
+                                        ("A minor", 0), ("B- major", 2), ("F# minor", 3), ("c# minor", -4),
+                                        ("F# major", -6), ("Gb major", -6), ("D# minor", -6)])
 def test_key_shift_moves_tonic_to_c_or_a(key, shift):
     assert key_shift(key) == shift
+
+
+@pytest.mark.parametrize("mode, target", [("major", 0), ("minor", 9)])
+def test_key_shift_lands_every_tonic_on_c_or_a_within_minus_6_to_5(mode, target):
+    for name, pitch_class in [("C", 0), ("C#", 1), ("Db", 1), ("D", 2), ("E-", 3), ("E", 4), ("F", 5), ("F#", 6),
+                              ("G", 7), ("A-", 8), ("A", 9), ("Bb", 10), ("B", 11)]:
+        shift = key_shift(f"{name} {mode}")
+        assert -6 <= shift <= 5 and (pitch_class + shift) % 12 == target, name
 
 
 def test_key_shift_to_c_minor():

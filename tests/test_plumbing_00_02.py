@@ -129,6 +129,15 @@ def test_corpus_figures_have_their_panels():
     assert len(fig.axes) == 2 and len(fig.axes[0].patches) == 24 and len(fig.axes[1].patches) == 12
 
 
+def test_grouped_bar_ticks_sit_under_each_group_centre():
+    pieces = ml.load_corpus("chorales", limit=4)
+    shares = {"one": np.full(12, 1 / 12), "two": np.eye(12)[0]}
+    for ax, groups in [(ml.plot_corpus_stats({"a": pieces, "b": pieces[:2], "c": pieces}).axes[3], 3),
+                       *zip(ml.plot_pitch_class_shares({"left": shares, "right": {"one": shares["one"]}}).axes, (2, 1))]:
+        centres = np.array([p.get_x() + p.get_width() / 2 for p in ax.patches]).reshape(groups, 12).mean(axis=0)
+        np.testing.assert_allclose(ax.get_xticks(), centres)
+
+
 # ----------------------------------------------------------------------------- bars
 
 

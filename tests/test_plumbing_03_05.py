@@ -159,6 +159,21 @@ def test_tune_statistics_of_a_scale_tune():
     assert stats["pitch_classes"][0] > stats["pitch_classes"][2]  # two C's in the long tune, one D
 
 
+def test_validity_table_prints_each_rate_with_its_interval(capsys):
+    good = ["M:2/4", "K:Gmaj", "G", "|", "G", "A", "B", "c", "|", "d", "2", "G", "2", "|]"]
+    bad = ["K:Gmaj", "M:2/4", "G", "|", "A", "B", "c", "|", "G", "A", "B", "c", "|", "G", "2", "|]"]   # no header
+    intervals = {"real": ml.validity_intervals([good] * 20), "model": ml.validity_intervals([good, bad] * 10),
+                 "nothing": ml.validity_intervals([])}
+    ml.validity_table(intervals)
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split()[:3] == ["set", "tunes", "inner"] and "bars add up" in lines[0] and "all four" in lines[0]
+    assert lines[1].split()[:4] == ["real", "20", "20", "100%"] and lines[1].count("[100, 100]") == 5
+    m = intervals["model"]["bars"]
+    assert f"{m.estimate:.0%} [{100 * m.low:.0f}, {100 * m.high:.0f}]" in lines[2]
+    assert lines[2].split()[:4] == ["model", "20", "30", "50%"]           # half the tunes lack the header
+    assert lines[3].split()[:3] == ["nothing", "0", "0"] and lines[3].split()[3:] == ["-"] * 5
+
+
 def test_plot_tune_statistics_draws_three_panels():
     c = np.array([[i, i + 1, 60 + 2 * (i % 3), 0] for i in range(6)], dtype=float)
     stats = {"real (test)": ml.tune_statistics([c]), "model": ml.tune_statistics([c, c[:3]])}
@@ -184,8 +199,26 @@ def test_texture_metrics_tell_four_voices_from_more():
     t4, t5 = ml.texture_metrics(four[None]), ml.texture_metrics(five[None])
     assert t4["polyphony"] == 4 and t4["frames with 4 keys"] == 1 and t4["frames with > 4 keys"] == 0
     assert t5["polyphony"] == 4.5 and t5["frames with 4 keys"] == 0.5 and t5["frames with > 4 keys"] == 0.5
-    assert t4["scale consistency"] == 1.0 and t4["pitch-class entropy"] == pytest.approx(math.log2(3), abs=0.1)
     assert set(ml.texture_metrics(four, voices=3)) >= {"frames with 3 keys", "frames with > 3 keys"}
+
+
+def test_continuation_metrics_read_each_piece_on_its_own():
+    major = roll_of([[60 - 21, 64 - 21, 67 - 21]] * 4)  # C E G (column 0 = MIDI 21): in C major
+    minor = roll_of([[60 - 21, 63 - 21, 67 - 21]] * 4)  # C Eb G: in C minor
+    both = np.stack([major, minor])
+    per_piece = ml.continuation_metrics(both)
+    assert np.allclose(per_piece["SC"], 1.0)          # each piece lies in one scale
+    assert ml.scale_consistency(both) < 1.0           # pooled, E and Eb fall in no one scale
+    assert np.allclose(per_piece["H (bits)"], math.log2(3))
+
+
+def test_plot_roll_panels_can_add_one_colour_bar_for_probabilities():
+    probs = np.random.default_rng(0).random((8, 88)) * 0.5
+    plain = ml.plot_roll_panels({"notes": roll_of([[39, 43]] * 8), "p": probs})
+    with_bar = ml.plot_roll_panels({"notes": roll_of([[39, 43]] * 8), "p": probs}, colorbar="P(key down)")
+    assert len(with_bar.axes) == len(plain.axes) + 1
+    assert with_bar.axes[-1].get_ylabel() == "P(key down)"
+    plt.close("all")
 
 
 def test_plot_key_statistics_shows_the_keys_in_use():

@@ -121,6 +121,27 @@ def test_fit_keeps_the_weights_of_the_best_validation_epoch():
     assert min(history["val"]) == history["val"][history["best_epoch"] - 1]
 
 
+def test_fit_with_patience_stops_once_validation_has_turned_and_keeps_the_best_epoch():
+    model = torch.nn.Linear(1, 1, bias=False)
+    with torch.no_grad():
+        model.weight.fill_(0.0)
+    train = [torch.ones(4, 1)]
+    # the weight rises by 0.1 an epoch; validation is best at epoch 3 (weight 0.3), then worsens
+    loss_fn = lambda m, b: -m(b).mean() if m.training else ((m(b) - 0.3) ** 2).mean()
+    history = fit(model, loss_fn, train, torch.optim.SGD(model.parameters(), lr=0.1), epochs=50,
+                  device="cpu", val_loader=train, patience=2)
+    assert history["best_epoch"] == 3 and len(history["val"]) == 5 and history["stopped"]
+    assert model.weight.item() == pytest.approx(0.3)
+    # a loss that keeps falling runs every epoch and says it did not stop early
+    model = torch.nn.Linear(1, 1, bias=False)
+    with torch.no_grad():
+        model.weight.fill_(0.0)
+    falling = lambda m, b: -m(b).mean() if m.training else ((m(b) - 10.0) ** 2).mean()
+    history = fit(model, falling, train, torch.optim.SGD(model.parameters(), lr=0.1), epochs=6,
+                  device="cpu", val_loader=train, patience=2)
+    assert len(history["val"]) == 6 and history["best_epoch"] == 6 and not history["stopped"]
+
+
 def test_load_model_rebuilds_a_package_model_from_its_config(tmp_path):
     from musiclab.train import load_model
     model = Affine(3, 2)

@@ -31,7 +31,7 @@ from ..train import fit
 
 __all__ = ["mlp", "DIC", "LogisticPCA", "VAE", "kl_to_standard_normal", "mse_loss", "bce_loss",
            "vae_loss", "KLWarmup", "init_output_bias", "logmel_dic_recipe", "bar_dic_recipe",
-           "logistic_pca_recipe", "vae_recipe", "fit_autoencoder", "train_logmel_dic", "train_bar_dic",
+           "logistic_pca_recipe", "vae_recipe", "fit_autoencoder", "stopping_note", "train_logmel_dic", "train_bar_dic",
            "train_logistic_pca", "train_vae", "bar_probs", "bar_threshold", "decode_codes",
            "interpolate_codes"]
 
@@ -149,9 +149,11 @@ def init_output_bias(model, X):
 
 def logmel_dic_recipe() -> dict:
     """Sizes of the log-mel DIC per mode (notebook 02, part A): 64 mel bands -> code of 8.
+    ``epochs`` is a ceiling: quick mode stops once ``patience`` epochs bring no new best
+    validation loss (full mode, patience None, runs every epoch, as its recorded run did).
     Notebooks: 02."""
-    return {"hidden": by_mode([256, 128], [128, 64]), "k": 8, "epochs": 8,
-            "batch_size": 256, "lr": 1e-3}
+    return {"hidden": by_mode([256, 128], [128, 64]), "k": 8, "epochs": by_mode(8, 12),
+            "batch_size": 256, "lr": 1e-3, "patience": by_mode(None, 3)}
 
 
 def bar_dic_recipe() -> dict:
@@ -163,16 +165,21 @@ def bar_dic_recipe() -> dict:
 
 def logistic_pca_recipe() -> dict:
     """The baseline's recipe (notebook 02): the bar DIC's code size and batches, with a larger
-    step and more epochs than the DIC, so that the linear model is not under-trained.
+    step and more epochs than the DIC, so that the linear model is not under-trained; in quick
+    mode up to 80 epochs, stopped once 10 in a row bring no new best validation loss.
     Notebooks: 02."""
-    return {**bar_dic_recipe(), "hidden": [], "epochs": by_mode(60, 30), "lr": 1e-2}
+    return {**bar_dic_recipe(), "hidden": [], "epochs": by_mode(60, 80), "lr": 1e-2,
+            "patience": by_mode(None, 10)}
 
 
 def vae_recipe() -> dict:
     """Sizes of the bar VAE per mode (notebook 02): the bar DIC's, with the KL weight rising from
-    0 to 1 over the first ``warmup`` fraction of the training steps.
+    0 to 1 over the first ``warmup`` fraction of the training steps (of the ``epochs`` ceiling).
+    Quick mode: up to 40 epochs, a warm-up of 8 of them (as long as before), stopped once 5
+    epochs in a row bring no new best validation loss.
     Notebooks: 02."""
-    return {**bar_dic_recipe(), "warmup": 0.5}
+    return {**bar_dic_recipe(), "warmup": by_mode(0.5, 0.2), "epochs": by_mode(30, 40),
+            "patience": by_mode(None, 5)}
 
 
 def _rows(X):
@@ -184,7 +191,8 @@ def _rows(X):
 def fit_autoencoder(model, loss_fn, train, val, recipe, device, desc, seed):
     """Adam with ``recipe["lr"]`` and ``ml.fit`` for ``recipe["epochs"]`` on shuffled
     mini-batches of ``recipe["batch_size"]`` rows of ``train`` (seeded); with ``val`` the
-    weights of the best validation epoch are kept. Returns (model in eval mode, history).
+    weights of the best validation epoch are kept, and ``recipe["patience"]`` (if set) stops
+    training once validation has turned. Returns (model in eval mode, history).
     Notebooks: 02."""
     shuffle = torch.Generator().manual_seed(seed)
     train_loader = DataLoader(TensorDataset(train), batch_size=recipe["batch_size"], shuffle=True,
@@ -192,8 +200,21 @@ def fit_autoencoder(model, loss_fn, train, val, recipe, device, desc, seed):
     val_loader = None if val is None else DataLoader(TensorDataset(val), batch_size=4096)
     optimizer = torch.optim.Adam(model.parameters(), lr=recipe["lr"])
     history = fit(model, loss_fn, train_loader, optimizer, recipe["epochs"], device,
-                  val_loader=val_loader, desc=desc)
+                  val_loader=val_loader, desc=desc, patience=recipe.get("patience"))
     return model.eval(), history
+
+
+def stopping_note(history) -> str:
+    """One line on where a run of ``fit`` ended: its best validation epoch of the epochs run, and
+    whether validation had turned (stopped by ``patience``), the run used its whole epoch budget
+    with an earlier best, or the best epoch was the last one, so the model was still improving.
+    Notebooks: 02."""
+    best, run = history["best_epoch"], len(history["val"])
+    if history.get("stopped"):
+        return f"best validation epoch {best} of {run}: stopped after {run - best} epochs without a new best"
+    if best < run:
+        return f"best validation epoch {best} of {run}: validation turned before the last epoch"
+    return f"best validation epoch {best} of {run}: still improving at its last epoch (the epoch ceiling)"
 
 
 def train_logmel_dic(train_frames, val_frames=None, device="cpu", seed: int = 0, **overrides):

@@ -25,7 +25,7 @@ from ..train import fit
 from .transformer import sample_next
 
 __all__ = ["set_forget_bias", "TuneLSTM", "tune_loss", "tune_nll", "tune_lstm_recipe", "train_tune_lstm",
-           "sample_tune", "ChoraleLSTM", "pad_rolls", "frame_losses", "chorale_loss", "chorale_nll",
+           "sample_tune", "sample_tunes", "ChoraleLSTM", "pad_rolls", "frame_losses", "chorale_loss", "chorale_nll",
            "chorale_lstm_recipe", "train_chorale_lstm", "continue_rolls"]
 
 
@@ -33,7 +33,7 @@ def set_forget_bias(lstm: nn.LSTM, value: float) -> None:
     """Start every layer's forget gate near sigma(value): the forget slice of ``bias_ih`` is set
     to ``value`` and that of ``bias_hh`` to 0 (PyTorch's gate order is i, f, g, o). With the
     default, tiny biases f is about 0.5 and the cell halves at every step (notebook 03).
-    Notebooks: 04."""
+    Notebooks: 03, 04."""
     H = lstm.hidden_size
     with torch.no_grad():
         for name, bias in lstm.named_parameters():
@@ -157,6 +157,43 @@ def sample_tune(model, vocab, prefix=(), temperature: float = 1.0, top_k: int | 
         tokens.append(vocab[i])
         logits, state = model(torch.tensor([[i]], device=device), state)
     return tokens
+
+
+@torch.no_grad()
+def sample_tunes(model, vocab, n: int, prefix=(), temperature: float = 1.0, top_k: int | None = None,
+                 seed: int = 0, max_len: int = 800, batch_size: int = 128) -> list:
+    """Draw ``n`` tunes from a ``TuneLSTM``, ``batch_size`` of them side by side: the rules of
+    ``sample_tune`` (the tokens after <s> + ``prefix``; each tune ends at its own <s> or at
+    ``max_len`` tokens; <unk> is never drawn), but one forward step serves a whole batch, so a
+    hundred tunes take about as long as a few drawn one at a time. Seeded by ``seed`` (one
+    generator for all rows: not the same draws as ``sample_tune`` with that seed).
+    Notebooks: 04."""
+    model.eval()
+    device = next(model.parameters()).device
+    generator = torch.Generator().manual_seed(seed)
+    index = {token: i for i, token in enumerate(vocab)}
+    bos, unk = index[BOUNDARY], index.get(UNK)
+    tunes = []
+    for start in range(0, n, batch_size):
+        rows = [list(prefix) for _ in range(min(batch_size, n - start))]
+        open_ = [True] * len(rows)                   # rows still writing
+        x = torch.tensor([[bos] + [index[t] for t in prefix]] * len(rows), device=device)
+        logits, state = model(x)
+        for _ in range(max_len - len(prefix)):
+            z = logits[:, -1].float().cpu()
+            if unk is not None:
+                z[:, unk] = -float("inf")
+            drawn = sample_next(z, temperature, top_k or None, generator=generator)   # (B, 1)
+            for row, i in zip(range(len(rows)), drawn[:, 0].tolist()):
+                if open_[row] and i == bos:
+                    open_[row] = False
+                elif open_[row]:
+                    rows[row].append(vocab[i])
+            if not any(open_):
+                break
+            logits, state = model(drawn.to(device), state)   # finished rows run on, unread
+        tunes += rows
+    return tunes
 
 
 # ----------------------------------------------------------------------------- 05: chorales
