@@ -36,6 +36,6 @@ from .reconstruction import *  # noqa: F401,F403
 from .validity import *  # noqa: F401,F403
 from .evaluation import *  # noqa: F401,F403
 from .tokenizers import *  # noqa: F401,F403
-from .course.results import claim, compare, print_mode, record  # noqa: F401
+from .course.results import claim, compare, full_results, print_mode, record  # noqa: F401
 
 __version__ = "0.1.0"

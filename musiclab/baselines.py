@@ -5,9 +5,11 @@ is (T, 88) 0/1; every model predicts frames 1..T-1 of each roll from the frames 
 NLL of a frame is the Bernoulli log-loss summed over the keys (Boulanger-Lewandowski et al. 2012).
 """
 import numpy as np
+import torch
 
 __all__ = ["frame_nll", "mean_frame_nll", "fit_bernoulli", "fit_markov", "bernoulli_predictor",
-           "markov_predictor", "markov_continue"]
+           "markov_predictor", "markov_continue", "roll_mode", "fit_markov_by_mode",
+           "markov_continue_by_mode", "fit_frame_logistic", "logistic_predictor"]
 
 
 def frame_nll(p, y) -> np.ndarray:
@@ -66,3 +68,58 @@ def markov_continue(params, primes, n_frames: int, rng) -> np.ndarray:
         p = np.where(out[-1][:, -1:] > 0.5, after_on, after_off)
         out.append((rng.random(p.shape) < p).astype(np.float32))
     return np.concatenate(out, axis=1)
+
+
+def roll_mode(roll, low: int = 21) -> str:
+    """"minor" if a roll in C sounds E-flat on more frames than E, else "major": the third of the
+    key, read from the notes (a prime of a few beats is enough for most chorales).
+    Notebooks: 05."""
+    roll = np.asarray(roll)
+    pcs = (np.arange(roll.shape[-1]) + low) % 12
+    e_flat, e = roll[..., pcs == 3].sum(), roll[..., pcs == 4].sum()
+    return "minor" if e_flat > e else "major"
+
+
+def fit_markov_by_mode(rolls, alpha: float, low: int = 21) -> dict:
+    """{"major": params, "minor": params}: one per-key Markov model (``fit_markov``) fitted on the
+    rolls of each mode (``roll_mode``), so that a model can keep E apart from E-flat.
+    Notebooks: 05."""
+    modes = [roll_mode(r, low) for r in rolls]
+    return {m: fit_markov([r for r, mode in zip(rolls, modes) if mode == m], alpha) for m in ("major", "minor")}
+
+
+def markov_continue_by_mode(params_by_mode, primes, n_frames: int, rng, low: int = 21) -> np.ndarray:
+    """``markov_continue`` with, for each prime, the Markov model of the prime's mode (``roll_mode``).
+    Notebooks: 05."""
+    primes = np.asarray(primes)
+    out = np.empty((len(primes), primes.shape[1] + n_frames, primes.shape[2]), dtype=np.float32)
+    for i, prime in enumerate(primes):
+        out[i] = markov_continue(params_by_mode[roll_mode(prime, low)], prime[None], n_frames, rng)[0]
+    return out
+
+
+def fit_frame_logistic(rolls, steps: int = 300, lr: float = 0.05, seed: int = 0) -> tuple:
+    """(W (keys, keys), b (keys,)): p_t = sigmoid(y_{t-1} W + b), one logistic regression per key on
+    *all* keys of the previous frame, fitted by full-batch Adam on the summed Bernoulli log-loss of
+    the (previous frame, frame) pairs. It sees what the per-key Markov model sees plus the other
+    keys, and no more than one frame back (the RNN of Boulanger-Lewandowski et al. 2012 without
+    its recurrence).
+    Notebooks: 05."""
+    prev = torch.as_tensor(np.concatenate([r[:-1] for r in rolls]), dtype=torch.float32)
+    y = torch.as_tensor(np.concatenate([r[1:] for r in rolls]), dtype=torch.float32)
+    torch.manual_seed(seed)
+    layer = torch.nn.Linear(prev.shape[1], y.shape[1])
+    optimizer = torch.optim.Adam(layer.parameters(), lr=lr)
+    for _ in range(steps):
+        optimizer.zero_grad()
+        loss = torch.nn.functional.binary_cross_entropy_with_logits(layer(prev), y, reduction="none").sum(1).mean()
+        loss.backward()
+        optimizer.step()
+    return layer.weight.detach().numpy().T.copy(), layer.bias.detach().numpy().copy()
+
+
+def logistic_predictor(params):
+    """The 88 -> 88 logistic model (``fit_frame_logistic``) as a ``predict(roll)`` for ``mean_frame_nll``.
+    Notebooks: 05."""
+    w, b = params
+    return lambda r: 1 / (1 + np.exp(-(np.asarray(r[:-1], dtype=float) @ w + b)))

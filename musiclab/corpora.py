@@ -18,6 +18,7 @@ cache raises ValueError naming the file and the command that rebuilds it.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime
 import functools
 import hashlib
@@ -128,8 +129,8 @@ def parse_abc(text: str, name: str | None = None, corpus: str = "abc") -> Piece:
     tonic, mode = abc_key(abc_field(check_abc_text(text), "K") or "C")
     name = name or abc_field(text, "T") or "untitled"
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
+        with warnings.catch_warnings(), contextlib.redirect_stderr(io.StringIO()):
+            warnings.simplefilter("ignore")   # and music21's own messages on stderr (e.g. "messed up beam pair")
             score = converter.parse(text, format="abc")
     except Exception as e:  # music21 raises many kinds of errors on bad ABC
         raise ValueError(f"music21 cannot parse ABC tune {name!r}: {type(e).__name__}: {e}") from e
@@ -138,7 +139,8 @@ def parse_abc(text: str, name: str | None = None, corpus: str = "abc") -> Piece:
             raise ValueError(f"ABC text {name!r} holds {len(score.scores)} tunes; pass one tune")
         score = score.scores[0]
     try:
-        notes = score_notes(score)
+        with contextlib.redirect_stderr(io.StringIO()):
+            notes = score_notes(score)
     except Exception as e:
         raise ValueError(f"cannot read the notes of ABC tune {name!r}: {e}") from e
     if len(notes) == 0:

@@ -8,10 +8,13 @@ import wave
 
 import ipywidgets as widgets
 import numpy as np
+import pretty_midi
 
 from .audio import SR, to_audio
+from .synth import RELEASE_TAIL
 
-__all__ = ["check_waveform", "stereo_to_mono", "wav_bytes", "normalize", "player", "player_table"]
+__all__ = ["check_waveform", "stereo_to_mono", "wav_bytes", "normalize", "clip_report", "player", "player_table",
+           "leading_silence"]
 
 
 def check_waveform(y) -> np.ndarray:
@@ -59,16 +62,53 @@ def normalize(y, peak: float = 0.9) -> np.ndarray:
     return y * (peak / top) if top > 0 else y
 
 
-def player(x, title: str = "", sr: int = SR, loudness_normalize: bool = True, **render_options) -> widgets.VBox:
+def leading_silence(y, sr: int = SR, threshold: float = 0.01) -> float:
+    """Seconds before a waveform first reaches ``threshold`` times its peak (all of it when silent):
+    the wait a listener has before the first note sounds.
+    Notebooks: 04."""
+    y = np.abs(check_waveform(stereo_to_mono(y)))
+    top = y.max() if len(y) else 0.0
+    if top == 0:
+        return len(y) / sr
+    return float(np.argmax(y >= threshold * top)) / sr
+
+
+def clip_report(y, title: str = "", sr: int = SR, expected_seconds=None, peak: float = 0.9) -> str:
+    """Check a clip by proxy before it plays and say how it will play: not silent (RMS above
+    1e-3), between 0.5 s and 10 minutes long, and, when ``expected_seconds`` is given (a MIDI end
+    time plus ``RELEASE_TAIL``), that length to within 10 ms. AssertionError naming the clip
+    otherwise. Returns one line: length, RMS, peak, and the gain the player applies to bring the
+    peak to ``peak`` (None: played as is; every player is loudness-normalised, so loudness differences are not heard)."""
+    y = check_waveform(stereo_to_mono(y))
+    seconds = len(y) / sr
+    rms = float(np.sqrt(np.mean(y ** 2))) if len(y) else 0.0
+    top = float(np.abs(y).max()) if len(y) else 0.0
+    if not rms > 1e-3:
+        raise AssertionError(f"{title or 'clip'}: silent (RMS {rms:.2g})")
+    if not 0.5 <= seconds <= 600:
+        raise AssertionError(f"{title or 'clip'}: {seconds:.2f} s long")
+    if expected_seconds is not None and abs(seconds - expected_seconds) > 0.01:
+        raise AssertionError(f"{title or 'clip'}: {seconds:.2f} s, expected {expected_seconds:.2f} s")
+    played = f"played at peak {peak} (gain x{peak / top:.1f})" if peak else "played as is"
+    return f"{title or 'clip'}: {seconds:.1f} s, RMS {rms:.3f}, peak {top:.2f}, {played}"
+
+
+def player(x, title: str = "", sr: int = SR, loudness_normalize: bool = True, check: bool = False,
+           **render_options) -> widgets.VBox:
     """A titled audio player for a waveform, PrettyMIDI, piano roll, ``Piece`` or ABC text.
 
     ``render_options`` (program, steps_per_quarter, low, bpm) go to ``musiclab.to_audio``; the
     sound is scaled to a 0.9 peak unless ``loudness_normalize=False`` (soundfont pianos are quiet).
     A stereo waveform, (N, 2) or (2, N), is mixed down to mono (``stereo_to_mono``); a waveform
-    with nan or inf samples raises ValueError.
+    with nan or inf samples raises ValueError. ``check=True`` first runs ``clip_report`` on the
+    rendered clip (before normalising; a PrettyMIDI must last its end time plus ``RELEASE_TAIL``)
+    and prints its line.
     Notebooks: 00, 01, 02, 04, 07, 10.
     """
     y = to_audio(stereo_to_mono(x), sr=sr, **render_options)
+    if check:
+        expected = x.get_end_time() + RELEASE_TAIL if isinstance(x, pretty_midi.PrettyMIDI) else None
+        print(clip_report(y, title, sr=sr, expected_seconds=expected, peak=0.9 if loudness_normalize else None))
     if loudness_normalize:
         y = normalize(y)
     seconds = len(y) / sr
@@ -77,10 +117,13 @@ def player(x, title: str = "", sr: int = SR, loudness_normalize: bool = True, **
     return widgets.VBox([label, audio])
 
 
-def player_table(items: dict, sr: int = SR, loudness_normalize: bool = True, **render_options) -> widgets.HBox:
-    """Players side by side, e.g. ``{"original": roll, "reconstruction": roll_hat, "sample": s}``.
+def player_table(items: dict, sr: int = SR, loudness_normalize: bool = True, check: bool = False,
+                 **render_options) -> widgets.HBox:
+    """Players side by side, e.g. ``{"original": roll, "reconstruction": roll_hat, "sample": s}``;
+    ``check=True`` checks each clip first and prints its line (``player``, ``clip_report``).
     Notebooks: 00, 01, 02, 03, 04, 05, 07, 08, 10, 11."""
     if not items:
         raise ValueError("player_table needs at least one item")
-    return widgets.HBox([player(x, title=name, sr=sr, loudness_normalize=loudness_normalize, **render_options)
+    return widgets.HBox([player(x, title=name, sr=sr, loudness_normalize=loudness_normalize, check=check,
+                                **render_options)
                          for name, x in items.items()])

@@ -70,10 +70,10 @@ __all__ = [
     "parallel_perfect_rate", "check_audio", "hidden_attacks", "stft_spectral_convergence",
     "waveform_error", "key_mode", "tonic_class", "corpus_summary", "transposed_pitch_classes",
     "bar_set_stats", "walk_summary", "LENGTH_BINS", "LENGTH_BIN_LABELS", "exact_length_histogram",
-    "tune_statistics", "last_bass_pitch_class", "texture_metrics", "closer_than_baselines",
+    "tune_statistics", "last_bass_pitch_class", "texture_metrics", "continuation_faults", "interval_relation", "closer_than_baselines",
     "confusion_shares", "per_bar_metrics", "four_key_share", "continuation_metrics",
     "cellwise_bars", "random_bars", "tune_roll", "distinct_clips", "scale_fit", "distinct_ngrams",
-    "long_note_share", "attention_head_stats", "quiet_share",
+    "long_note_share", "attention_head_stats", "quiet_share", "key_pitch_classes", "out_of_key_share",
 ]
 
 MAJOR_SCALE = np.array([1, 0, 1, 0, 1, 1, 0, 1, 0, 1, 0, 1], dtype=bool)  # C D E F G A B
@@ -381,15 +381,20 @@ def hidden_attacks(notes, steps_per_quarter: int = 4) -> int:
     return hidden
 
 
-def stft_spectral_convergence(x, x_hat, n_fft: int = 1024, hop_length: int = 256) -> float:
+def stft_spectral_convergence(x, x_hat, n_fft: int = 1024, hop_length: int = 256, fit_gain: bool = False) -> float:
     """Spectral convergence ``|| |X| - |X_hat| ||_F / || |X| ||_F`` of two waveforms on their STFT
     magnitudes, over the frames both have: 0 is perfect, and the phase does not count.
+    ``fit_gain=True`` first scales ``|X_hat|`` by the least-squares gain
+    ``<|X|, |X_hat|> / || |X_hat| ||^2``, so that a mere difference in level does not count.
     Notebooks: 00."""
     import librosa
     A = np.abs(librosa.stft(np.asarray(x), n_fft=n_fft, hop_length=hop_length))
     B = np.abs(librosa.stft(np.asarray(x_hat), n_fft=n_fft, hop_length=hop_length))
     T = min(A.shape[1], B.shape[1])
-    return float(np.linalg.norm(A[:, :T] - B[:, :T]) / np.linalg.norm(A[:, :T]))
+    A, B = A[:, :T], B[:, :T]
+    if fit_gain and np.any(B):
+        B = B * (np.sum(A * B) / np.sum(B * B))
+    return float(np.linalg.norm(A - B) / np.linalg.norm(A))
 
 
 def waveform_error(x, x_hat) -> float:
@@ -473,7 +478,8 @@ LENGTH_BIN_LABELS = ("16th", "triplet\n8th", "8th", "dotted\n8th", "quarter", "d
 def exact_length_histogram(note_arrays, lengths=LENGTH_BINS) -> np.ndarray:
     """Share of the notes of all ``note_arrays`` ((N, 4) [start, end, pitch, voice], in quarter
     notes) whose duration is each of ``lengths`` (to 1e-3), and last the share of any other
-    length: len(lengths) + 1 numbers that sum to 1 (nan without a note); ``tune_statistics``' lengths."""
+    length: len(lengths) + 1 numbers that sum to 1 (nan without a note); ``tune_statistics``' lengths.
+    Notebooks: 04."""
     durations = np.concatenate([np.asarray(n)[:, 1] - np.asarray(n)[:, 0] for n in note_arrays] or [np.zeros(0)])
     if len(durations) == 0:
         return np.full(len(lengths) + 1, np.nan)
@@ -492,6 +498,42 @@ def tune_statistics(note_arrays) -> dict:
                 lengths=exact_length_histogram(note_arrays),
                 scale=np.array([scale_consistency(r) for r in rolls]),
                 notes=np.mean([len(n) for n in note_arrays]))
+
+
+_MODE_ROTATION = {"major": 0, "ionian": 0, "dorian": 1, "phrygian": 2, "lydian": 3, "mixolydian": 4,
+                  "minor": 5, "aeolian": 5, "locrian": 6}   # which degree of the major scale each mode starts on
+_LETTER_CLASS = {"C": 0, "D": 2, "E": 4, "F": 5, "G": 7, "A": 9, "B": 11}
+
+
+def key_pitch_classes(key: str, leading_note: bool = False) -> np.ndarray:
+    """The pitch classes of ``key`` ("G major", "A dorian", "Bb minor", "F# minor"; "B-" as music21
+    writes flats) as 12 booleans (0 = C): the seven notes of its mode; with ``leading_note=True`` a
+    minor key also gets its raised seventh (G# in A minor), which tunes in minor keys use as often as
+    the natural one. ValueError for a key it cannot read."""
+    parts = key.split()
+    if len(parts) != 2 or parts[0][:1].upper() not in _LETTER_CLASS or parts[1].lower() not in _MODE_ROTATION:
+        raise ValueError(f"key must look like 'G major' or 'A dorian', got {key!r}")
+    name, mode = parts[0], parts[1].lower()
+    tonic = _LETTER_CLASS[name[0].upper()] + name[1:].count("#") - name[1:].count("b") - name[1:].count("-")
+    steps = np.flatnonzero(MAJOR_SCALE)
+    degree = _MODE_ROTATION[mode]
+    scale = np.zeros(12, dtype=bool)
+    scale[(tonic + np.roll(steps, -degree) - steps[degree]) % 12] = True
+    if leading_note and mode in ("minor", "aeolian"):
+        scale[(tonic + 11) % 12] = True
+    return scale
+
+
+def out_of_key_share(notes, key: str, leading_note: bool = True) -> float:
+    """Share of the notes (N, 4) [start, end, pitch, voice] whose pitch class is outside ``key``
+    (``key_pitch_classes``; by default a minor key's raised seventh counts as in key); nan
+    without a note. Unlike a pitch-class histogram pooled over tunes, it reads each tune
+    against its own key.
+    Notebooks: 04."""
+    pitches = np.asarray(notes)[:, 2].astype(int) if len(notes) else np.zeros(0, dtype=int)
+    if len(pitches) == 0:
+        return float("nan")
+    return float(np.mean(~key_pitch_classes(key, leading_note)[pitches % 12]))
 
 
 def last_bass_pitch_class(notes, voice: int = 3) -> int:
@@ -515,6 +557,31 @@ def texture_metrics(x, voices: int = 4) -> dict:
     return {"polyphony": polyphony(x),
             f"frames with {voices} keys": polyphony_rate(x, threshold=voices) - polyphony_rate(x, threshold=voices + 1),
             f"frames with > {voices} keys": polyphony_rate(x, threshold=voices + 1)}
+
+
+def continuation_faults(roll, start: int, low: int = 21) -> dict:
+    """What a listener hears in a chorale roll in C (one frame per beat) from frame ``start`` on,
+    counted: beats with no key below middle C ("beats without bass"), beats with two keys a
+    semitone apart ("beats with a semitone cluster"), beats with fewer than four keys, and whether
+    the last beat is a C-major or C-minor triad with C lowest ("ends on the tonic chord").
+    Notebooks: 05."""
+    x = np.asarray(roll)[start:] > 0.5
+    pitches = np.arange(x.shape[1]) + low
+    last = pitches[x[-1]] if len(x) else np.array([], dtype=int)
+    classes = set(int(p) % 12 for p in last)
+    tonic = len(last) > 0 and last.min() % 12 == 0 and {0, 7} <= classes and len(classes & {3, 4}) == 1
+    return {"beats": len(x), "beats without bass": int((~x[:, pitches < 60].any(1)).sum()),
+            "beats with a semitone cluster": int((x[:, 1:] & x[:, :-1]).any(1).sum()),
+            "beats with fewer than 4 keys": int((x.sum(1) < 4).sum()), "ends on the tonic chord": bool(tonic)}
+
+
+def interval_relation(interval, reference) -> str:
+    """"lies above", "lies below" or "overlaps": where a bootstrap ``Interval`` lies relative to
+    another (``ml.bootstrap_interval``), e.g. a sampler's scale consistency against Bach's.
+    Notebooks: 05."""
+    if interval.low > reference.high:
+        return "lies above"
+    return "lies below" if interval.high < reference.low else "overlaps"
 
 
 # ----------------------------------------------------------------------------- notebooks 06-08

@@ -5,6 +5,7 @@ times are in quarter notes, pitch is a MIDI number (60 = middle C), voice is 0..
 soprano, alto, tenor and bass of a chorale and 0 for a melody. Used by every notebook
 (introduced in 00_music_as_data).
 """
+import copy
 import math
 import numbers
 import os
@@ -16,7 +17,7 @@ from .checks import check_counts
 
 __all__ = [
     "notes_to_midi", "midi_to_notes", "load_midi", "piano_roll", "roll_to_notes",
-    "roll_to_midi", "key_shift", "transpose", "bars", "check_notes", "check_midi_number", "is_monophonic",
+    "roll_to_midi", "key_shift", "transpose", "bars", "start_at_zero", "check_notes", "check_midi_number", "is_monophonic",
     "LOWEST", "HIGHEST", "MAX_QUARTERS", "MAX_ROLL_CELLS",
 ]
 
@@ -230,6 +231,22 @@ def transpose(notes, semitones: int) -> np.ndarray:
     if len(notes) and not 0 <= notes[:, 2].min() <= notes[:, 2].max() <= 127:
         raise ValueError(f"transpose by {semitones} semitones gives pitches {notes[:, 2].min():g}.."
                          f"{notes[:, 2].max():g}; pitches must stay in MIDI's 0..127")
+    return notes
+
+
+def start_at_zero(x):
+    """Notes (N, 4) [start, end, pitch, voice], or a copy of a ``Piece`` (anything with ``.notes``),
+    shifted in time so that the first note starts at 0. A corpus piece counts time from its first
+    downbeat, so a pickup sits at the end of an empty first bar: rendered as it is, a tune would
+    open with up to a bar of silence.
+    Notebooks: 04."""
+    if hasattr(x, "notes"):
+        shifted = copy.copy(x)
+        shifted.notes = start_at_zero(x.notes)
+        return shifted
+    notes = check_notes(x).copy()
+    if len(notes):
+        notes[:, :2] -= notes[:, 0].min()
     return notes
 
 

@@ -18,7 +18,8 @@ __all__ = [
     "shared_pitch_range", "plot_roll_panels", "plot_bar_sets", "bar_stats_table", "plot_code_map",
     "print_table", "plot_influence_maps", "plot_gradient_reach", "plot_next_note_training",
     "plot_hidden_states", "plot_melodies", "plot_ngram_sweep", "plot_losses_vs_baselines",
-    "plot_tune_statistics", "validity_table", "plot_key_statistics", "plot_lines", "plot_discriminator",
+    "plot_tune_statistics", "print_tune_statistics", "validity_table", "plot_key_statistics", "plot_lines",
+    "plot_discriminator",
     "plot_value_by_shift", "plot_discriminator_runs", "plot_histogram_snapshots",
     "plot_ring_snapshots", "plot_shares", "plot_bar_snapshots", "value_table", "plot_metric_path",
     "interval_table", "overlap_table", "plot_overlap_densities", "plot_copied_run",
@@ -331,11 +332,12 @@ def plot_influence_maps(maps: dict, vmin: float = -6, vmax: float = 0):
 
 
 def plot_gradient_reach(curves: dict, bounds: dict | None = None, styles: dict | None = None, ax=None,
-                        ylabel: str = "gradient norm", title: str = "", ylim=None):
+                        ylabel: str = "gradient norm", title: str = "", ylim=None, legend_outside: bool = False):
     """Gradient norm against the lag T - t on a log scale, one line per {label: values by lag}.
     ``bounds`` ({label: values}) draws a bound dashed and thin in the colour of the line with the
     same label, named "label: bound" in the legend's second column; ``styles`` ({label:
-    matplotlib keywords}) restyles single lines.
+    matplotlib keywords}) restyles single lines; ``legend_outside`` puts the legend to the right of
+    the axes, where it covers no curve.
     Notebooks: 03."""
     fig, ax = _axes(ax, (7, 4.2))
     for label, values in curves.items():
@@ -350,7 +352,8 @@ def plot_gradient_reach(curves: dict, bounds: dict | None = None, styles: dict |
         ax.set_ylim(*ylim)
     handles, names = ax.get_legend_handles_labels()
     order = sorted(range(len(names)), key=lambda i: names[i].endswith(": bound"))  # curves, then bounds
-    ax.legend([handles[i] for i in order], [names[i] for i in order], fontsize=8, ncol=2 if bounds else 1)
+    where = dict(loc="upper left", bbox_to_anchor=(1.02, 1.0)) if legend_outside else {}
+    ax.legend([handles[i] for i in order], [names[i] for i in order], fontsize=8, ncol=2 if bounds else 1, **where)
     return fig
 
 
@@ -435,6 +438,9 @@ def plot_losses_vs_baselines(history: dict, baselines: dict, ylabel: str = "NLL 
     plot_losses(history, ax=ax, title=title)
     for (label, value), style in zip(baselines.items(), cycle([":", "--", "-."])):
         ax.axhline(value, color="tab:purple", ls=style, lw=1.2, label=label)
+    (x0, x1), (y0, y1) = ax.get_xlim(), ax.get_ylim()   # a little room, so no line lies on the frame
+    ax.set_xlim(x0, x1 + 0.03 * (x1 - x0))
+    ax.set_ylim(y0, y1 + 0.04 * (y1 - y0))
     ax.set_ylabel(ylabel)
     if top is not None:
         ax.set_ylim(top=top)
@@ -462,6 +468,26 @@ def plot_tune_statistics(stats: dict):
     axes[2].set_title("scale consistency per tune")
     fig.tight_layout()
     return fig
+
+
+def print_tune_statistics(stats: dict, seconds: dict, real: str = "real (test)", bpm: float = 110) -> None:
+    """The table of notebook 04's parsed tunes ({name: ``tune_statistics`` dict}, ``seconds`` per
+    tune at ``bpm``): notes and seconds per tune, the shares of 16ths and 8ths, the L1 distances of
+    the note-length and pitch-class histograms to the ``real`` set's, the mean scale consistency;
+    then one line per other set against the real tunes (notes, seconds, 16ths: more or fewer).
+    Notebooks: 04."""
+    ref, i16, i8 = stats[real], LENGTH_BIN_LABELS.index("16th"), LENGTH_BIN_LABELS.index("8th")
+    print_table({name: {"notes/tune": s["notes"], "seconds/tune": seconds[name], "16ths": s["lengths"][i16],
+                        "8ths": s["lengths"][i8], "length L1 to real": np.abs(s["lengths"] - ref["lengths"]).sum(),
+                        "pitch-class L1 to real": np.abs(s["pitch_classes"] - ref["pitch_classes"]).sum(),
+                        "scale consistency": s["scale"].mean()} for name, s in stats.items()},
+                formats={"notes/tune": ".0f", "seconds/tune": ".1f", "16ths": ".0%", "8ths": ".0%"})
+    for name, s in stats.items():
+        if name != real:
+            more = "more" if s["lengths"][i16] > ref["lengths"][i16] else "fewer"
+            print(f"{name}: {s['notes'] / ref['notes']:.1f}x the real tunes' notes per tune, "
+                  f"{seconds[name] / seconds[real]:.1f}x their seconds at {bpm:g} BPM; 16ths {s['lengths'][i16]:.0%} "
+                  f"of its notes, {more} than the real tunes' {ref['lengths'][i16]:.0%}")
 
 
 VALIDITY_COLUMNS = {"header": "header", "bars": "bars add up", "chords": "chords ok", "tonic": "on tonic",

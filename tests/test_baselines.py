@@ -3,8 +3,9 @@ import math
 
 import numpy as np
 
-from musiclab.baselines import (bernoulli_predictor, fit_bernoulli, fit_markov, frame_nll,
-                                markov_continue, markov_predictor, mean_frame_nll)
+from musiclab.baselines import (bernoulli_predictor, fit_bernoulli, fit_frame_logistic, fit_markov,
+                                fit_markov_by_mode, frame_nll, logistic_predictor, markov_continue,
+                                markov_continue_by_mode, markov_predictor, mean_frame_nll, roll_mode)
 
 
 def test_frame_nll_sums_the_log_loss_over_keys():
@@ -34,3 +35,39 @@ def test_markov_beats_bernoulli_on_held_notes_and_continues_primes():
     primes = np.stack([r[:4] for r in rolls[8:]])
     out = markov_continue(markov, primes, 6, np.random.default_rng(1))
     assert out.shape == (2, 10, 5) and np.array_equal(out[:, :4], primes) and set(np.unique(out)) <= {0.0, 1.0}
+
+
+def _frames(pitches, low=21):
+    roll = np.zeros((len(pitches), 88), dtype=np.float32)
+    for t, chord in enumerate(pitches):
+        roll[t, [m - low for m in chord]] = 1
+    return roll
+
+
+def test_roll_mode_reads_the_third_and_mode_models_keep_it():
+    major = _frames([(60, 64, 67)] * 6)          # C E G
+    minor = _frames([(60, 63, 67)] * 6)          # C Eb G
+    assert roll_mode(major) == "major" and roll_mode(minor) == "minor"
+    models = fit_markov_by_mode([major, major, minor], alpha=0.5)
+    assert models["major"][1][64 - 21] > 0.5 > models["major"][0][63 - 21]   # E held in major, Eb never struck
+    assert models["minor"][1][63 - 21] > 0.5 > models["minor"][0][64 - 21]
+    out = markov_continue_by_mode(models, np.stack([major[:3], minor[:3]]), 20, np.random.default_rng(0))
+    assert out.shape == (2, 23, 88) and np.array_equal(out[:, :3], np.stack([major[:3], minor[:3]]))
+    assert out[0, 3:, 63 - 21].sum() < out[0, 3:, 64 - 21].sum()     # the major prime continues with E
+    assert out[1, 3:, 64 - 21].sum() < out[1, 3:, 63 - 21].sum()     # the minor prime with Eb
+
+
+def test_frame_logistic_uses_other_keys_of_the_previous_frame():
+    # key 1 always sounds one frame after key 0 and never otherwise: a per-key Markov model cannot see it
+    rng = np.random.default_rng(0)
+    rolls = []
+    for _ in range(20):
+        a = (rng.random(30) < 0.5).astype(np.float32)
+        roll = np.zeros((30, 2), dtype=np.float32)
+        roll[:, 0], roll[1:, 1] = a, a[:-1]
+        rolls.append(roll)
+    params = fit_frame_logistic(rolls[:15], steps=300, lr=0.1)
+    assert params[0].shape == (2, 2) and params[1].shape == (2,)
+    logistic = mean_frame_nll(logistic_predictor(params), rolls[15:])[0]
+    markov = mean_frame_nll(markov_predictor(fit_markov(rolls[:15], 0.5)), rolls[15:])[0]
+    assert logistic < markov - 0.5      # key 1 is predicted (almost) exactly, key 0 is a coin toss for both

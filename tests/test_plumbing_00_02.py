@@ -58,6 +58,8 @@ def test_spectral_convergence_sees_magnitude_not_phase():
     assert ml.stft_spectral_convergence(x, x) == pytest.approx(0.0, abs=1e-6)
     assert ml.stft_spectral_convergence(x, -x) == pytest.approx(0.0, abs=1e-5)  # same |X|, other phase
     assert ml.stft_spectral_convergence(x, 2 * x) == pytest.approx(1.0, rel=1e-5)
+    assert ml.stft_spectral_convergence(x, 2 * x, fit_gain=True) == pytest.approx(0.0, abs=1e-5)  # level only
+    assert ml.stft_spectral_convergence(x, 2 * x[::-1], fit_gain=True) > 0.1  # a different spectrum still counts
     assert ml.stft_spectral_convergence(x, np.concatenate([x, np.zeros(4096, np.float32)])) < 1e-6  # frames both have
 
 
@@ -229,3 +231,19 @@ def test_interpolate_codes_starts_and_ends_at_the_reconstructions(cls):
         z_b = model.encode(torch.from_numpy(x_b.reshape(1, -1)))[0] if cls is ml.VAE else model.encoder(torch.from_numpy(x_b.reshape(1, -1)))
     middle = ml.decode_codes(model, (0.5 * z + 0.5 * z_b).numpy(), threshold=0.5, shape=(16, 12))
     np.testing.assert_array_equal(walk[2], middle[0])
+
+
+def test_clip_report_checks_a_clip_and_says_the_gain_the_player_applies(scale_midi, capsys):
+    sr = 8000
+    tone = 0.1 * np.sin(2 * np.pi * 440 * np.arange(sr) / sr).astype(np.float32)
+    line = ml.clip_report(tone, "tone", sr=sr)
+    assert "1.0 s" in line and "gain x9.0" in line
+    assert "played as is" in ml.clip_report(tone, "tone", sr=sr, peak=None)
+    with pytest.raises(AssertionError, match="silent"):
+        ml.clip_report(np.zeros(sr), "quiet", sr=sr)
+    with pytest.raises(AssertionError, match="long"):
+        ml.clip_report(tone[: sr // 10], "short", sr=sr)
+    with pytest.raises(AssertionError, match="expected"):
+        ml.clip_report(tone, "wrong length", sr=sr, expected_seconds=2.0)
+    ml.player_table({"midi": scale_midi}, check=True)  # a rendered PrettyMIDI lasts end time + tail
+    assert "midi:" in capsys.readouterr().out

@@ -229,3 +229,100 @@ def test_plot_key_statistics_shows_the_keys_in_use():
     k, on, off = fig.axes[0].lines
     assert list(k.get_xdata()) == [60, 64] and np.allclose(on.get_ydata(), [0.9, 0.54])
     assert np.allclose(off.get_ydata(), [0.25, 0.15])
+
+
+def test_continuation_faults_count_what_a_listener_hears():
+    roll = np.zeros((6, 88), dtype=np.float32)
+    for t, chord in enumerate([(48, 60, 64, 67), (48, 60, 64, 67), (62, 63, 67, 72), (64, 67, 72),
+                               (43, 59, 62, 67), (48, 60, 63, 67)]):
+        roll[t, [m - 21 for m in chord]] = 1
+    f = ml.continuation_faults(roll, start=2)
+    assert f["beats"] == 4 and f["beats without bass"] == 2 and f["beats with a semitone cluster"] == 1
+    assert f["beats with fewer than 4 keys"] == 1 and f["ends on the tonic chord"]    # C-Eb-G over C: C minor
+    assert not ml.continuation_faults(roll[:5], start=2)["ends on the tonic chord"]   # G-B-D-G: the dominant
+
+
+def test_interval_relation_says_where_one_interval_lies():
+    Interval = ml.Interval
+    ref = Interval(0.5, 0.4, 0.6, 10)
+    assert ml.interval_relation(Interval(0.8, 0.7, 0.9, 10), ref) == "lies above"
+    assert ml.interval_relation(Interval(0.2, 0.1, 0.3, 10), ref) == "lies below"
+    assert ml.interval_relation(Interval(0.6, 0.55, 0.9, 10), ref) == "overlaps"
+
+
+# ------------------------------------------------------------------- issue 22: notebooks 03 and 04
+def test_key_pitch_classes_follow_the_mode_and_the_leading_note():
+    as_set = lambda key, **kw: set(np.flatnonzero(ml.key_pitch_classes(key, **kw)).tolist())
+    assert as_set("C major") == {0, 2, 4, 5, 7, 9, 11}
+    assert as_set("A minor") == {9, 11, 0, 2, 4, 5, 7}
+    assert as_set("A minor", leading_note=True) == {9, 11, 0, 2, 4, 5, 7, 8}     # G# in A minor
+    assert as_set("D mixolydian") == {2, 4, 6, 7, 9, 11, 0}                     # C natural
+    assert as_set("E dorian") == {4, 6, 7, 9, 11, 1, 2}                         # C#
+    assert as_set("Bb major") == as_set("B- major") == {10, 0, 2, 3, 5, 7, 9}
+    assert as_set("D major", leading_note=True) == as_set("D major")            # only minor keys gain one
+    with pytest.raises(ValueError):
+        ml.key_pitch_classes("H major")
+
+
+def test_out_of_key_share_reads_each_tune_against_its_own_key():
+    notes = lambda pitches: np.array([[i, i + 1, p, 0] for i, p in enumerate(pitches)], dtype=np.float32)
+    a_minor_with_g_sharp = notes([69, 71, 72, 68, 69])                            # A B C G# A
+    assert ml.out_of_key_share(a_minor_with_g_sharp, "A minor") == 0.0
+    assert ml.out_of_key_share(a_minor_with_g_sharp, "A minor", leading_note=False) == pytest.approx(1 / 5)
+    assert ml.out_of_key_share(a_minor_with_g_sharp, "C major") == pytest.approx(1 / 5)   # G# is foreign to C major
+    assert ml.out_of_key_share(notes([61, 63, 66]), "C major") == 1.0
+    assert math.isnan(ml.out_of_key_share(np.zeros((0, 4), dtype=np.float32), "C major"))
+
+
+def test_start_at_zero_moves_notes_and_pieces_to_their_first_note():
+    notes = np.array([[3.0, 3.5, 67, 0], [4.0, 5.0, 69, 0]], dtype=np.float32)   # a pickup at the end of bar 1
+    shifted = ml.start_at_zero(notes)
+    assert shifted[:, 0].tolist() == [0.0, 1.0] and shifted[:, 1].tolist() == [0.5, 2.0]
+    assert notes[0, 0] == 3.0                                                    # the input is not changed
+    piece = ml.Piece(name="t", corpus="abc", key="G major", meter="4/4", notes=notes)
+    moved = ml.start_at_zero(piece)
+    assert moved.notes[0, 0] == 0.0 and piece.notes[0, 0] == 3.0 and moved.key == "G major"
+
+
+def test_leading_silence_measures_the_wait_before_the_first_sound():
+    sr = 1000
+    y = np.zeros(3 * sr, dtype=np.float32)
+    y[1500:] = np.sin(np.arange(1500) / 5)
+    assert ml.leading_silence(y, sr=sr) == pytest.approx(1.5, abs=0.01)
+    assert ml.leading_silence(np.zeros(sr), sr=sr) == 1.0                        # all silent: its whole length
+
+
+def test_a_pickup_tune_renders_without_leading_silence_once_it_starts_at_zero():
+    abc = "X:1\nT:pickup\nM:4/4\nL:1/8\nK:G\nD | G2 B2 d2 B2 | c4 A4 |]\n"
+    piece = ml.parse_abc(abc)
+    assert piece.notes[:, 0].min() > 0                                           # the pickup follows an empty bar
+    assert ml.leading_silence(ml.to_audio(piece, bpm=120)) > 1.0
+    assert ml.leading_silence(ml.to_audio(ml.start_at_zero(piece), bpm=120)) < 0.1
+
+
+def test_plot_gradient_reach_can_put_its_legend_outside_the_axes():
+    fig = ml.plot_gradient_reach({"a": np.logspace(0, -3, 10)}, legend_outside=True)
+    legend = fig.axes[0].get_legend()
+    fig.canvas.draw()
+    box, axes_box = legend.get_window_extent(), fig.axes[0].get_window_extent()
+    assert box.x0 >= axes_box.x1                                                 # right of the axes: covers no curve
+
+
+def test_plot_losses_vs_baselines_keeps_lines_off_the_frame():
+    history = {"train": [3.0, 2.0, 1.5], "val": [2.5, 1.8, 1.6], "best_epoch": 3}
+    fig = ml.plot_losses_vs_baselines(history, {"unigram": 3.2})
+    ax = fig.axes[0]
+    assert ax.get_ylim()[1] > 3.2 and ax.get_xlim()[1] > 3
+
+
+def test_print_tune_statistics_sets_each_model_against_the_real_tunes(capsys):
+    def stats(notes, sixteenths):
+        lengths = np.zeros(len(ml.LENGTH_BIN_LABELS))
+        lengths[0], lengths[2] = sixteenths, 1 - sixteenths
+        return {"notes": notes, "lengths": lengths, "pitch_classes": np.full(12, 1 / 12), "scale": np.array([1.0])}
+    ml.print_tune_statistics({"real": stats(100, 0.1), "model": stats(150, 0.3)}, {"real": 30.0, "model": 45.0},
+                             real="real", bpm=120)
+    out = capsys.readouterr().out
+    assert "model: 1.5x the real tunes' notes per tune, 1.5x their seconds at 120 BPM" in out
+    assert "16ths 30% of its notes, more than the real tunes' 10%" in out
+    assert "real:" not in out.replace("real tunes", "")          # no line for the real set against itself

@@ -37,7 +37,7 @@ def record(name: str, value):
     LSTM"); returns None, so a cell ending with it echoes nothing. Under the full-mode runner the
     file named by ``MUSICLAB_RESULTS`` is rewritten at once, so a notebook that fails later keeps
     what it had.
-    Notebooks: 02, 04, 07, 10, 11."""
+    Notebooks: 02, 04, 05, 07, 10, 11."""
     if not isinstance(name, str) or not name.strip():
         raise ValueError(f"a result needs a non-empty name, got {name!r}")
     if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
@@ -120,7 +120,8 @@ def full_name(notebook: str, entries: dict) -> str | None:
 
 
 def full_results(notebook: str, path=None) -> dict | None:
-    """The full-mode entry of ``notebook`` ("05_rnn_chorales" or just "05"), None when none is recorded."""
+    """The full-mode entry of ``notebook`` ("05_rnn_chorales" or just "05"), None when none is recorded.
+    Notebooks: 04."""
     entries = load_results(path)
     name = full_name(notebook, entries)
     return None if name is None else entries[name]
