@@ -67,7 +67,7 @@ __all__ = [
     "qualified_note_rate", "pitch_class_histogram", "pitch_class_entropy", "scale_consistency",
     "polyphony", "polyphony_rate", "groove_consistency", "tonal_centroid", "tonal_distance",
     "MAJOR_SCALE", "MINOR_SCALE", "bar_metrics", "voice_pairs", "voice_motion",
-    "parallel_perfect_rate", "check_audio", "hidden_attacks", "stft_spectral_convergence",
+    "parallel_perfect_rate", "check_audio", "linear_r2", "hidden_attacks", "stft_spectral_convergence",
     "waveform_error", "key_mode", "tonic_class", "corpus_summary", "transposed_pitch_classes",
     "bar_set_stats", "walk_summary", "LENGTH_BINS", "LENGTH_BIN_LABELS", "exact_length_histogram",
     "tune_statistics", "last_bass_pitch_class", "texture_metrics", "continuation_faults", "interval_relation", "closer_than_baselines",
@@ -342,6 +342,20 @@ def bar_metrics(bars, low: int = 21) -> dict:
 
 
 # ----------------------------------------------------------------------------- notebooks 00-02
+def linear_r2(train_features, train_target, test_features, test_target) -> float:
+    """R^2 on the test rows of a least-squares linear regression (with intercept) of ``target`` on
+    ``features``, fitted on the training rows: 1 - residual / total sum of squares. 1 means the
+    target is a linear function of the features; 0 means no better than the training mean.
+    Notebooks: 02."""
+    def design(X):
+        X = np.asarray(X, dtype=np.float64).reshape(len(X), -1)
+        return np.hstack([X, np.ones((len(X), 1))])
+    w, *_ = np.linalg.lstsq(design(train_features), np.asarray(train_target, dtype=np.float64), rcond=None)
+    y = np.asarray(test_target, dtype=np.float64)
+    residual = y - design(test_features) @ w
+    return float(1 - (residual ** 2).sum() / ((y - y.mean()) ** 2).sum())
+
+
 def check_audio(y, pm, sr: int = 22050) -> dict:
     """Check audio ``y`` rendered from the PrettyMIDI ``pm`` by proxy, since ears are good judges but
     bad tests: not silent (RMS above 1e-3), as long as the MIDI predicts (its end time plus

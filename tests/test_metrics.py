@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from musiclab.metrics import (empty_bar_rate, empty_beat_rate, groove_consistency, note_runs, pitch_class_entropy,
+from musiclab.metrics import (linear_r2, empty_bar_rate, empty_beat_rate, groove_consistency, note_runs, pitch_class_entropy,
                               pitch_class_histogram, polyphony, polyphony_rate, qualified_note_rate,
                               scale_consistency, tonal_centroid, tonal_distance, used_pitch_classes)
 
@@ -270,3 +270,12 @@ def test_voice_leading_metrics_on_a_hand_made_progression():
     stack = np.stack([roll[:2], roll[2:]])   # each piece read on its own: no pair across pieces
     assert ml.voice_motion(stack) == 2.0 and ml.parallel_perfect_rate(stack) == 1.0
     assert np.isnan(ml.voice_motion(np.zeros((3, 88))))
+
+
+def test_linear_r2_finds_a_linear_target_and_not_noise():
+    rng = np.random.default_rng(0)
+    X_train, X_test = rng.normal(size=(200, 5)), rng.normal(size=(100, 5))
+    w = np.array([1.0, -2.0, 0.5, 0.0, 3.0])
+    assert linear_r2(X_train, X_train @ w + 4, X_test, X_test @ w + 4) > 0.999
+    noise_train, noise_test = rng.normal(size=200), rng.normal(size=100)
+    assert linear_r2(X_train, noise_train, X_test, noise_test) < 0.1
