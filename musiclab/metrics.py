@@ -459,7 +459,8 @@ def bar_set_stats(bars, low: int = 21, steps_per_bar: int = 16) -> dict:
     """Music metrics of a set of bars (n, S, P): "empty bars" (EB), "notes/bar", "polyphony",
     "pitch classes" (UPC), "in scale" (scale consistency over the non-empty bars) and "hybrid
     bars", the share of non-empty bars whose own polyphony lies strictly between 1 (a melody) and
-    3 (a chorale texture): neither.
+    3 (a chorale texture): neither; "hybrid, tolerant" counts only those between 1.25 and 2.75, so
+    a melody with one stray cell under it is not a hybrid there.
     Notebooks: 02."""
     b = as_bars(bars, steps_per_bar)
     nonempty = [x for x in b if x.any()]
@@ -469,7 +470,8 @@ def bar_set_stats(bars, low: int = 21, steps_per_bar: int = 16) -> dict:
             "polyphony": polyphony(b),
             "pitch classes": used_pitch_classes(b, low=low, steps_per_bar=steps_per_bar),
             "in scale": float(np.mean([scale_consistency(x, low=low) for x in nonempty])) if nonempty else np.nan,
-            "hybrid bars": float(np.mean((polyphony_per_bar > 1) & (polyphony_per_bar < 3))) if nonempty else np.nan}
+            "hybrid bars": float(np.mean((polyphony_per_bar > 1) & (polyphony_per_bar < 3))) if nonempty else np.nan,
+            "hybrid, tolerant": float(np.mean((polyphony_per_bar >= 1.25) & (polyphony_per_bar <= 2.75))) if nonempty else np.nan}
 
 
 def walk_summary(bars) -> dict:
