@@ -106,14 +106,20 @@ def test_evaluate_weights_batches_by_their_size():
     assert evaluate(model, loss_fn, batches, "cpu") == pytest.approx(1 / 4)  # not (0 + 1) / 2
 
 
-def test_fit_keeps_the_weights_of_the_best_validation_epoch():
-    seed_everything(0)
+def rising_weight():
+    """A one-weight model at 0 whose training pushes the weight up by 0.1 an epoch (SGD, lr 0.1),
+    with a validation loss that is best when the weight is 0.3 (epoch 3) and worse after:
+    (model, batches, loss_fn)."""
     model = torch.nn.Linear(1, 1, bias=False)
     with torch.no_grad():
         model.weight.fill_(0.0)
-    train = [torch.ones(4, 1)]
-    # training pushes the weight up by 0.1 an epoch; validation is best when the weight is 0.3
     loss_fn = lambda m, b: -m(b).mean() if m.training else ((m(b) - 0.3) ** 2).mean()
+    return model, [torch.ones(4, 1)], loss_fn
+
+
+def test_fit_keeps_the_weights_of_the_best_validation_epoch():
+    seed_everything(0)
+    model, train, loss_fn = rising_weight()
     history = fit(model, loss_fn, train, torch.optim.SGD(model.parameters(), lr=0.1), epochs=8,
                   device="cpu", val_loader=train)
     assert history["best_epoch"] == 3
@@ -122,20 +128,13 @@ def test_fit_keeps_the_weights_of_the_best_validation_epoch():
 
 
 def test_fit_with_patience_stops_once_validation_has_turned_and_keeps_the_best_epoch():
-    model = torch.nn.Linear(1, 1, bias=False)
-    with torch.no_grad():
-        model.weight.fill_(0.0)
-    train = [torch.ones(4, 1)]
-    # the weight rises by 0.1 an epoch; validation is best at epoch 3 (weight 0.3), then worsens
-    loss_fn = lambda m, b: -m(b).mean() if m.training else ((m(b) - 0.3) ** 2).mean()
+    model, train, loss_fn = rising_weight()
     history = fit(model, loss_fn, train, torch.optim.SGD(model.parameters(), lr=0.1), epochs=50,
                   device="cpu", val_loader=train, patience=2)
     assert history["best_epoch"] == 3 and len(history["val"]) == 5 and history["stopped"]
     assert model.weight.item() == pytest.approx(0.3)
     # a loss that keeps falling runs every epoch and says it did not stop early
-    model = torch.nn.Linear(1, 1, bias=False)
-    with torch.no_grad():
-        model.weight.fill_(0.0)
+    model, _, _ = rising_weight()
     falling = lambda m, b: -m(b).mean() if m.training else ((m(b) - 10.0) ** 2).mean()
     history = fit(model, falling, train, torch.optim.SGD(model.parameters(), lr=0.1), epochs=6,
                   device="cpu", val_loader=train, patience=2)
