@@ -66,6 +66,44 @@ def test_kv_cache_logits_equal_full_forward():
     assert torch.allclose(torch.cat(parts, dim=1), full, atol=1e-12)
 
 
+def copy_trained_gpt():
+    """A small GPT trained for a few Adam steps to copy a repeated random sequence (sharp attention), float64."""
+    model = small_gpt(seed=2).double().train()
+    g = torch.Generator().manual_seed(0)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+    for _ in range(60):
+        half = torch.randint(0, 23, (8, 8), generator=g)
+        x = torch.cat([half, half], dim=1)
+        loss = model(x[:, :-1], x[:, 1:])[1]
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    return model.eval()
+
+
+def test_cache_logit_gap_is_zero_for_a_trained_model_past_the_context():
+    model = copy_trained_gpt()
+    idx = torch.randint(0, 23, (2, 40))   # past block_size = 16: both paths of next_logits
+    assert ml.cache_logit_gap(model, idx) < 1e-9
+    with pytest.raises(ValueError, match="batch, time"):
+        ml.cache_logit_gap(model, torch.zeros(3, dtype=torch.long))
+
+
+def test_cache_logit_gap_sees_a_cache_that_drops_its_oldest_key(monkeypatch):
+    model = copy_trained_gpt()
+    idx = torch.randint(0, 23, (2, 12))
+    right = KVCache.append
+
+    def forgetful(self, layer, k, v):   # a bug: the oldest cached key is lost once the cache holds 4 tokens
+        k, v = right(self, layer, k, v)
+        if k.size(2) > 4:
+            k = torch.cat([k[:, :, 1:2], k[:, :, 1:]], dim=2)
+        return k, v
+
+    monkeypatch.setattr(KVCache, "append", forgetful)
+    assert ml.cache_logit_gap(model, idx) > 1e-3
+
+
 @pytest.mark.parametrize("prompt_len, n_new", [(3, 30), (16, 5)])  # 30 runs past block_size = 16
 def test_cached_generation_equals_full_recomputation(prompt_len, n_new):
     model = small_gpt(seed=1).double()

@@ -3,7 +3,8 @@
 Pre-LayerNorm blocks of causal self-attention and an MLP (Vaswani et al. 2017, "Attention is all
 you need"; Radford et al. 2019, GPT-2), token embeddings tied to the output layer (Press & Wolf
 2017), learned or sinusoidal positions, a KV cache for generation, and the analytic parameter and
-FLOP counts of Kaplan et al. (2020). Notebook 09 takes it apart; notebook 10 trains it on music.
+FLOP counts (PaLM's 6N + 12LTC, Chowdhery et al. 2022, appendix B; Kaplan et al. 2020 count
+differently). Notebook 09 takes it apart; notebook 10 trains it on music.
 
 Shapes: B batch, T time (tokens), C = n_embd channels, nh heads of hs = C // nh channels each.
 """
@@ -20,7 +21,7 @@ from ..checks import MAX_PARAMS, check_counts
 
 __all__ = ["GPTConfig", "GPT", "Block", "CausalSelfAttention", "KVCache", "sinusoidal_positions", "param_count",
            "forward_flops_per_token", "flops_per_token", "apply_temperature", "top_k_filter",
-           "top_p_filter", "check_sampling", "sample_next", "next_logits", "attention_maps", "weights_digest",
+           "top_p_filter", "check_sampling", "sample_next", "next_logits", "cache_logit_gap", "attention_maps", "weights_digest",
            "causal_attention"]
 
 
@@ -281,6 +282,25 @@ def next_logits(model, idx, cache: KVCache | None = None):
         cache = KVCache(model.config.n_layer)
         logits, _ = model(idx[:, -model.config.block_size:], cache=cache)
     return logits[:, -1], cache
+
+
+@torch.no_grad()
+def cache_logit_gap(model, idx) -> float:
+    """Largest |difference| between the next-token logits of every prefix of ``idx`` (B, T) computed
+    step by step with the KV cache (``next_logits``, as ``generate`` does) and recomputed from scratch
+    (the last block_size tokens of each prefix, as a model without a cache does). Run ``idx`` past
+    block_size to test both of ``next_logits``' paths; use a trained model in float64, whose sharp
+    attention would show a key or value at the wrong position (an untrained model's near-uniform
+    attention can hide one). Notebook 09 checks it.
+    Notebooks: 09."""
+    if not torch.is_tensor(idx) or idx.dim() != 2 or idx.size(1) == 0:
+        raise ValueError(f"cache_logit_gap needs a (batch, time) tensor of at least one token, got {tuple(idx.shape)}")
+    cache, gap, block = None, 0.0, model.config.block_size
+    for t in range(1, idx.size(1) + 1):
+        cached, cache = next_logits(model, idx[:, :t], cache)
+        recomputed = model(idx[:, max(0, t - block):t])[0][:, -1]
+        gap = max(gap, (cached - recomputed).abs().max().item())
+    return gap
 
 
 def param_count(config: GPTConfig, non_embedding: bool = False) -> int:
