@@ -34,19 +34,21 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+from statistics import NormalDist
 from typing import NamedTuple
 
 import numpy as np
 import torch
 
 from .metrics import as_binary, distinct_ngrams, note_runs, pitch_class_histogram, polyphony
+from .rating import wilson_interval
 from .validity import token_pitches, tune_validity, validity_rates
 
 __all__ = ["describe_samples", 
     "Interval", "bootstrap_interval", "validity_intervals", "f1_difference_interval", "NOTE_LENGTHS", "note_length_histogram", "FEATURES", "set_features",
     "intra_set_distances", "inter_set_distances", "kde", "shared_grid", "overlap_area", "kl_divergence",
     "DistanceOverlap", "distance_overlap", "jaccard_nearest", "RunMatch", "longest_common_run", "content_id",
-    "fit_scaling_law",
+    "fit_scaling_law", "bootstrap_scaling_law", "heldout_seed_errors", "Proportion", "proportion_interval", "reference_sample", "kl_floor_share", "copy_summary",
 ]
 
 
@@ -81,7 +83,7 @@ def bootstrap_interval(values, statistic=None, n_boot: int = 1000, level: float 
     clusters with replacement, which keeps the dependence inside a cluster (Field & Welsh 2007).
     The estimate is the statistic of the full sample; low/high are the (1 - level)/2 and
     (1 + level)/2 quantiles of the ``n_boot`` bootstrap statistics.
-    Notebooks: 04, 05, 08.
+    Notebooks: 04, 05, 07, 08, 10.
     """
     values = np.asarray(values, dtype=float)
     if clusters is not None and len(clusters) != len(values):
@@ -107,20 +109,87 @@ def bootstrap_interval(values, statistic=None, n_boot: int = 1000, level: float 
     return Interval(float(stat(values)), float(low), float(high), n)
 
 
-def validity_intervals(token_lists, n_boot: int = 1000, level: float = 0.95, seed: int = 0) -> dict:
+class Proportion(NamedTuple):
+    """A share k/n with its interval and the method that gave it ("Wilson" or "bootstrap")."""
+    estimate: float
+    low: float
+    high: float
+    n: int
+    k: int
+    method: str
+
+    def __str__(self) -> str:
+        return f"{self.estimate:.3f} [{self.low:.3f}, {self.high:.3f}] ({self.k}/{self.n}, {self.method})"
+
+
+def proportion_interval(hits, clusters=None, n_boot: int = 1000, level: float = 0.95, seed: int = 0) -> Proportion:
+    """A share of hits (0/1 values; nan dropped, not counted in n) with its interval: Wilson's score
+    interval on k of n (Wilson 1927; every value independent, and never a point, even at 0 or n of
+    n), or, when ``clusters`` are given (pieces, raters), the wider of Wilson's and the percentile
+    bootstrap that resamples whole clusters (``bootstrap_interval``): a bootstrap whose values all
+    agree, or that draws from few clusters, can be a point or too narrow, and values of one cluster
+    are not independent, so the wider interval is the honest one.
+    Notebooks: 08."""
+    hits = np.asarray(hits, dtype=float)
+    keep = ~np.isnan(hits)
+    clusters = None if clusters is None else np.asarray(clusters)[keep]
+    hits = hits[keep]
+    if not np.isin(hits, (0.0, 1.0)).all():
+        raise ValueError("proportion_interval needs 0/1 values")
+    k, n = int(hits.sum()), len(hits)
+    if n == 0:
+        return Proportion(float("nan"), 0.0, 1.0, 0, 0, "Wilson")
+    w_low, w_high = wilson_interval(k, n, z=NormalDist().inv_cdf((1 + level) / 2))
+    if clusters is None:
+        return Proportion(k / n, w_low, w_high, n, k, "Wilson")
+    boot = bootstrap_interval(hits, n_boot=n_boot, level=level, seed=seed, clusters=clusters)
+    if boot.high - boot.low > w_high - w_low:
+        return Proportion(k / n, boot.low, boot.high, n, k, "bootstrap")
+    return Proportion(k / n, w_low, w_high, n, k, "Wilson")
+
+
+def reference_sample(groups, n: int, seed: int = 0) -> np.ndarray:
+    """Indices of a seeded random sample of ``n`` items (at most all of them), drawn group by group
+    (``groups``: one label per item, e.g. each bar's corpus) in proportion to each group's size
+    (largest remainders), at least one item per group when ``n`` allows, then shuffled. A real
+    reference set for a model trained on several corpora: never the first rows of a stack sorted by
+    corpus and piece, which hold one corpus, and a few pieces, only.
+    Notebooks: 08."""
+    groups = np.asarray(groups)
+    labels, counts = np.unique(groups, return_counts=True)
+    n = min(int(n), len(groups))
+    quota = counts * n / max(counts.sum(), 1)
+    take = np.floor(quota).astype(int)
+    if n >= len(labels):
+        take = np.maximum(take, 1)
+    for g in np.argsort(take - quota):               # add to the largest remainders
+        if take.sum() >= n:
+            break
+        take[g] += take[g] < counts[g]
+    while take.sum() > n:                            # the minimum of one per group overshot
+        take[np.argmax(take)] -= 1
+    rng = np.random.default_rng(seed)
+    index = [rng.choice(np.flatnonzero(groups == g), t, replace=False) for g, t in zip(labels, take)]
+    return rng.permutation(np.concatenate(index + [np.zeros(0, int)]).astype(int))
+
+
+def validity_intervals(token_lists, n_boot: int = 1000, level: float = 0.95, seed: int = 0,
+                       proportions: bool = False) -> dict:
     """``validity_rates`` with their percentile-bootstrap intervals, resampling whole tunes:
     {"header", "bars", "chords", "tonic", "valid": Interval, "n_tunes", "n_bars": int}; each
     Interval's n is the number of tunes. The per-tune rates are means of one 0/1 value per tune;
     "bars" pools the inner bars of all tunes (bars that add up / inner bars), and the bars of one
     tune are not independent (a model that loses the beat loses it for many bars), so its
     bootstrap draws tunes, each with all its bars: a cluster bootstrap (Field & Welsh 2007).
-    The estimates are exactly ``validity_rates``'.
-    Notebooks: 04."""
+    The estimates are exactly ``validity_rates``'. ``proportions=True``: the four per-tune rates
+    get ``proportion_interval`` instead (Wilson's interval on k of n tunes; with a dozen tunes that
+    all fail, the bootstrap is the point [0, 0]).
+    Notebooks: 04, 08."""
     reports = [tune_validity(t) for t in token_lists]
     per_tune = {"header": [r.header for r in reports], "chords": [r.chords_balanced for r in reports],
                 "tonic": [r.ends_on_tonic for r in reports], "valid": [r.valid for r in reports]}
-    out = {name: bootstrap_interval(np.array(v, dtype=float), n_boot=n_boot, level=level, seed=seed)
-           for name, v in per_tune.items()}
+    share = proportion_interval if proportions else bootstrap_interval
+    out = {name: share(np.array(v, dtype=float), n_boot=n_boot, level=level, seed=seed) for name, v in per_tune.items()}
     bars = np.array([[r.bars_ok, r.bars] for r in reports], dtype=float).reshape(-1, 2)
     pooled = lambda v: float(v[:, 0].sum() / v[:, 1].sum()) if v[:, 1].sum() else float("nan")
     out["bars"] = (bootstrap_interval(bars, pooled, n_boot=n_boot, level=level, seed=seed) if bars[:, 1].sum()
@@ -234,15 +303,18 @@ def shared_grid(*samples, size: int = 512, pad: float = 4.0) -> np.ndarray:
     return np.linspace(lo - pad * h, hi + pad * h, size)
 
 
-def kde(values, grid, bandwidth: float | None = None) -> np.ndarray:
+def kde(values, grid, bandwidth: float | None = None, reach: float = 4.0) -> np.ndarray:
     """Gaussian kernel density estimate of a 1-D sample on an evenly spaced ``grid``, normalised to
     integrate to 1 there (trapezoid rule). Bandwidth: Scott's rule unless given, never below the
     grid step (identical values, e.g. the polyphony 1 of every melody, still give a density).
 
     Binned, as large distance sets need (250,000 inter-set distances are common): each value
     splits its weight between the two grid points around it, and the counts are convolved with
-    the Gaussian kernel sampled on the grid; this equals the sum of one Gaussian per value up to
-    the grid step, in O(n + grid) instead of O(n x grid) time."""
+    the Gaussian kernel sampled on the grid out to ``reach`` bandwidths; this equals the sum of one
+    Gaussian per value up to the grid step, in O(n + grid) instead of O(n x grid) time. Beyond
+    ``reach`` bandwidths from every value the density is exactly 0: ``distance_overlap`` passes
+    ``reach=40`` (where a Gaussian underflows anyway), so that its KL is infinite only where the
+    densities truly do not meet, not where a kernel was cut off."""
     values = np.asarray(values, dtype=float).ravel()
     grid = np.asarray(grid, dtype=float)
     if len(values) == 0:
@@ -253,7 +325,7 @@ def kde(values, grid, bandwidth: float | None = None) -> np.ndarray:
     left = np.minimum(pos.astype(int), len(grid) - 2)
     right_share = pos - left
     counts = (np.bincount(left, 1 - right_share, len(grid)) + np.bincount(left + 1, right_share, len(grid)))
-    half = int(np.ceil(4 * h / step))                          # the kernel out to 4 bandwidths
+    half = min(int(np.ceil(reach * h / step)), 2 * len(grid))  # the kernel out to ``reach`` bandwidths
     kernel = np.exp(-0.5 * (np.arange(-half, half + 1) * step / h) ** 2)
     density = np.convolve(counts, kernel)[half:half + len(grid)]
     return density / _integrate(density, grid)
@@ -272,6 +344,16 @@ def kl_divergence(p, q, grid, eps: float = np.finfo(float).tiny) -> float:
     p, q = np.asarray(p, dtype=float), np.maximum(np.asarray(q, dtype=float), eps)
     terms = np.where(p > 0, p * (np.log(np.maximum(p, eps)) - np.log(q)), 0.0)   # a difference: no overflow
     return max(float(_integrate(terms, grid)), 0.0)       # KL >= 0; rounding can give -1e-17
+
+
+def kl_floor_share(p, q, grid, eps: float = np.finfo(float).tiny) -> float:
+    """The share of p's mass where q is at ``kl_divergence``'s floor (q <= eps): where this is not 0,
+    the KL(p ‖ q) of the two densities is infinite (q is 0 there: ``distance_overlap``'s KDEs reach
+    40 bandwidths, where a Gaussian underflows), and the finite number ``kl_divergence`` returns is
+    about -ln(eps) ≈ 708 times this share: the floor, not a measurement."""
+    p, q = np.asarray(p, dtype=float), np.asarray(q, dtype=float)
+    total = _integrate(p, grid)
+    return float(_integrate(np.where(q <= eps, p, 0.0), grid) / total) if total > 0 else 0.0
 
 
 class DistanceOverlap(NamedTuple):
@@ -296,7 +378,7 @@ def distance_overlap(real_features, generated_features, grid_size: int = 512) ->
     if len(intra) == 0 or len(inter) == 0:
         raise ValueError("need at least two real samples and one generated sample without nan features")
     grid = shared_grid(intra, inter, size=grid_size)
-    p, q = kde(intra, grid), kde(inter, grid)
+    p, q = kde(intra, grid, reach=40.0), kde(inter, grid, reach=40.0)   # to where a Gaussian underflows
     return DistanceOverlap(overlap_area(p, q, grid), kl_divergence(p, q, grid), intra, inter, grid, p, q)
 
 
@@ -337,6 +419,19 @@ def jaccard_nearest(x_bars, corpus_bars, chunk: int = 2048) -> tuple[np.ndarray,
     empty = nx == 0
     best[empty], index[empty] = float("nan"), -1
     return best.numpy().astype(float), index.numpy()
+
+
+def copy_summary(distances, clusters=None, seed: int = 0) -> dict:
+    """The distances of a set of bars to their nearest training bars (``jaccard_nearest``; nan for
+    an empty bar, dropped) summed up: {"median": the median distance with its percentile-bootstrap
+    ``Interval``, "exact": the share of exact copies (distance 0) as a ``Proportion``}, both
+    resampling whole ``clusters`` (one label per bar: its piece) when given.
+    Notebooks: 08."""
+    d = np.asarray(distances, dtype=float)
+    keep = ~np.isnan(d)
+    groups = None if clusters is None else np.asarray(clusters)[keep]
+    return {"median": bootstrap_interval(d[keep], lambda v: float(np.median(v)), seed=seed, clusters=groups),
+            "exact": proportion_interval((d[keep] == 0).astype(float), clusters=groups, seed=seed)}
 
 
 class RunMatch(NamedTuple):
@@ -451,27 +546,103 @@ def content_id(obj, length: int = 12) -> str:
 
 # ----------------------------------------------------------------------------- 5. scaling laws
 
-def fit_scaling_law(n_params, losses) -> dict:
+def _scaling_law(n, E, logA, alpha):
+    return E + np.exp(logA - alpha * np.log(n))
+
+
+def fit_scaling_law(n_params, losses, starts=(0.1, 0.3, 1.0)) -> dict:
     """Fit L(N) = E + A / N^alpha (Kaplan et al. 2020; Hoffmann et al. 2022's parametric form
-    without the data term) by least squares (scipy's ``curve_fit``). Returns {"E", "A", "alpha",
-    "predicted", "residuals"} (residuals = measured - predicted loss, in nats).
-    Notebooks: 10."""
+    without the data term) by least squares (scipy's ``curve_fit``), with E between 0 and the
+    smallest loss, from one start per alpha in ``starts`` (the best fit is kept). Returns {"E", "A",
+    "alpha", "predicted", "residuals", "E_at_bound"} (residuals = measured - predicted loss, in
+    nats; ``E_at_bound``: E ended within 1e-4 nats of 0 or of the smallest loss, so the points do
+    not place the floor and alpha is not identified by them)."""
     from scipy.optimize import curve_fit
 
     N = np.asarray(n_params, dtype=float)
     L = np.asarray(losses, dtype=float)
-    if len(N) < 4:
-        raise ValueError(f"fitting 3 parameters needs at least 4 sizes, got {len(N)}")
-
-    def law(n, E, logA, alpha):
-        return E + np.exp(logA - alpha * np.log(n))
-
-    p0 = (0.9 * L.min(), math.log(max(L.max() - 0.9 * L.min(), 1e-3)) + 0.3 * math.log(N.min()), 0.3)
-    (E, logA, alpha), _ = curve_fit(law, N, L, p0=p0, bounds=([0.0, -50.0, 0.0], [L.min(), 50.0, 3.0]),
-                                    maxfev=20000)
-    predicted = law(N, E, logA, alpha)
+    if len(np.unique(N)) < 4:
+        raise ValueError(f"fitting 3 parameters needs at least 4 sizes, got {len(np.unique(N))}")
+    best = None
+    for alpha0 in starts:
+        p0 = (0.9 * L.min(), math.log(max(L.max() - 0.9 * L.min(), 1e-3)) + alpha0 * math.log(N.min()), alpha0)
+        try:
+            params, _ = curve_fit(_scaling_law, N, L, p0=p0, bounds=([0.0, -50.0, 0.0], [L.min(), 50.0, 3.0]),
+                                  maxfev=20000)
+        except RuntimeError:        # no convergence from this start
+            continue
+        sse = float(np.sum((L - _scaling_law(N, *params)) ** 2))
+        if best is None or sse < best[0]:
+            best = (sse, params)
+    if best is None:
+        raise RuntimeError("the scaling-law fit did not converge from any start")
+    E, logA, alpha = best[1]
+    predicted = _scaling_law(N, E, logA, alpha)
     return {"E": float(E), "A": float(math.exp(logA)), "alpha": float(alpha), "predicted": predicted,
-            "residuals": L - predicted}
+            "residuals": L - predicted, "E_at_bound": bool(E < 1e-4 or E > L.min() - 1e-4)}
+
+
+def bootstrap_scaling_law(n_params, losses, n_boot: int = 200, level: float = 0.95, seed: int = 0) -> dict:
+    """Fit L(N) = E + A / N^alpha to the mean loss of each size and bootstrap it by resampling the
+    seeds *within* each size (several runs per N: ``n_params`` and ``losses`` hold one entry per
+    trained model). Returns {"fit" (``fit_scaling_law`` of the means), "sizes", "means", "E", "A",
+    "alpha" (each an ``Interval``: the estimate and the percentile interval of the ``n_boot``
+    refits), "bound_share" (the share of refits whose E ended on a bound), "identified", "why"}.
+    ``identified`` is False, with the reasons in ``why``, when E sits on a bound, when more than 10%
+    of the refits put it on one, when alpha's interval spans more than a factor of 2, or when E's
+    is wider than half the spread of the means: the points then do not pin the floor, and the
+    exponent depends on where it is put. With 2 or 3 seeds a size the interval is, if anything,
+    too narrow (a bootstrap of n values sees a (n - 1) / n share of their variance).
+    Notebooks: 10."""
+    N, L = np.asarray(n_params, dtype=float), np.asarray(losses, dtype=float)
+    sizes = np.unique(N)
+    groups = [np.flatnonzero(N == n) for n in sizes]
+    if min(len(g) for g in groups) < 2:
+        raise ValueError("bootstrapping over seeds needs at least 2 runs of every size")
+    means = np.array([L[g].mean() for g in groups])
+    fit = fit_scaling_law(sizes, means)
+    rng = np.random.default_rng(seed)
+    draws = []
+    for _ in range(n_boot):
+        resampled = np.array([rng.choice(L[g], len(g)).mean() for g in groups])
+        f = fit_scaling_law(sizes, resampled, starts=(fit["alpha"], 0.3))
+        draws.append((f["E"], f["A"], f["alpha"], f["E_at_bound"]))
+    draws = np.array(draws)
+    q = [(1 - level) / 2, (1 + level) / 2]
+    iv = {k: Interval(fit[k], *map(float, np.quantile(draws[:, col], q)), len(L)) for col, k in enumerate(("E", "A", "alpha"))}
+    bound_share = float(draws[:, 3].mean())
+    why = [reason for reason, flagged in (
+        ("E sits on a bound of the fit", fit["E_at_bound"]),
+        (f"E lands on a bound in {bound_share:.0%} of the refits", bound_share > 0.1),
+        ("alpha's interval spans more than a factor of 2", iv["alpha"].high > 2 * iv["alpha"].low),
+        ("E's interval is wider than half the spread of the losses", iv["E"].high - iv["E"].low > 0.5 * np.ptp(means)),
+    ) if flagged]
+    return {"fit": fit, "sizes": sizes, "means": means, **iv, "bound_share": bound_share,
+            "identified": not why, "why": "; ".join(why)}
+
+
+def heldout_seed_errors(n_params, losses, seeds) -> dict:
+    """A test of a scaling-law fit that can fail: leave out one seed at a time, fit on the other
+    seeds' mean loss per size, and predict the left-out runs. Returns the root-mean-square error
+    of three predictions: "power law" (``fit_scaling_law``), "straight line in log N" (L = a + b
+    log N, two parameters, no floor) and "other seeds' mean" (each size's mean over the other
+    seeds, no law at all: about the seed-to-seed noise). A power law worth its floor E predicts
+    left-out seeds better than the straight line.
+    Notebooks: 10."""
+    N, L, seeds = np.asarray(n_params, dtype=float), np.asarray(losses, dtype=float), np.asarray(seeds)
+    errors = {"power law": [], "straight line in log N": [], "other seeds' mean": []}
+    for s in np.unique(seeds):
+        train, test = seeds != s, seeds == s
+        sizes = np.unique(N[train])
+        means = np.array([L[train & (N == n)].mean() for n in sizes])
+        fit = fit_scaling_law(sizes, means)
+        line = np.polyfit(np.log(sizes), means, 1)
+        predictions = {"power law": _scaling_law(N[test], fit["E"], math.log(fit["A"]), fit["alpha"]),
+                       "straight line in log N": np.polyval(line, np.log(N[test])),
+                       "other seeds' mean": means[np.searchsorted(sizes, N[test])]}
+        for name, predicted in predictions.items():
+            errors[name].extend(L[test] - predicted)
+    return {name: float(np.sqrt(np.mean(np.square(e)))) for name, e in errors.items()}
 
 
 def describe_samples(token_lists, train_pitches) -> dict:

@@ -70,9 +70,9 @@ __all__ = [
     "parallel_perfect_rate", "check_audio", "linear_r2", "hidden_attacks", "stft_spectral_convergence",
     "waveform_error", "key_mode", "tonic_class", "corpus_summary", "transposed_pitch_classes",
     "bar_set_stats", "walk_summary", "LENGTH_BINS", "LENGTH_BIN_LABELS", "exact_length_histogram",
-    "tune_statistics", "last_bass_pitch_class", "texture_metrics", "continuation_faults", "interval_relation", "closer_than_baselines",
+    "tune_statistics", "piece_clips", "clip_texture", "last_bass_pitch_class", "texture_metrics", "continuation_faults", "interval_relation", "closer_than_baselines",
     "confusion_shares", "per_bar_metrics", "four_key_share", "continuation_metrics",
-    "cellwise_bars", "random_bars", "tune_roll", "distinct_clips", "scale_fit", "distinct_ngrams",
+    "cellwise_bars", "random_bars", "tune_roll", "scale_fit", "distinct_ngrams",
     "long_note_share", "attention_head_stats", "quiet_share", "key_pitch_classes", "out_of_key_share",
 ]
 
@@ -687,15 +687,47 @@ def tune_roll(tokens, low: int = 36, high: int = 96, steps_per_quarter: int = 4)
     return piano_roll(notes, steps_per_quarter=steps_per_quarter, low=low, high=high)
 
 
-def distinct_clips(bars, n: int, steps: int = 32) -> list:
-    """Up to ``n`` different clips of two consecutive bars (bars 0-1, 2-3, ...), each cut to
-    ``steps`` frames; a clip identical to an earlier one (a tune repeats its bars) is skipped.
+def piece_clips(bars, pieces, n: int, seed: int = 0, steps: int = 32, glued: bool = False) -> tuple[list, list]:
+    """``n`` real clips of two bars, each cut to ``steps`` frames, from pieces drawn at random
+    (seeded), no piece used twice: ``bars`` is a stack (e.g. ``bar_dataset``'s) and ``pieces`` the
+    piece of each bar. By default a clip is two consecutive bars of one piece, from a random place
+    in it (pieces with one bar are skipped); ``glued=True``: two bars of two different pieces, each
+    a random bar of its piece, made as a bar model's clip of two independently drawn bars is made.
+    Returns (clips, the pieces of each clip as a tuple); fewer pieces than needed raise ValueError.
     Notebooks: 08."""
-    clips = {}
-    for i in range(0, len(bars) - 1, 2):
-        clip = np.asarray(np.concatenate(bars[i:i + 2]), dtype=np.float32)[:steps]
-        clips.setdefault(clip.tobytes(), clip)
-    return list(clips.values())[:n]
+    bars, pieces = np.asarray(bars), np.asarray(pieces)
+    rng = np.random.default_rng(seed)
+    rows = {p: np.flatnonzero(pieces == p) for p in np.unique(pieces)}
+    usable = [p for p, r in rows.items() if glued or len(r) > 1]
+    need = 2 * n if glued else n
+    if len(usable) < need:
+        raise ValueError(f"{need} distinct pieces needed, {len(usable)} available")
+    chosen = [usable[i].item() for i in rng.permutation(len(usable))[:need]]   # plain ints or strings
+    clips, used = [], []
+    for c in range(n):
+        if glued:
+            group = tuple(chosen[2 * c:2 * c + 2])
+            index = [rng.choice(rows[p]) for p in group]
+        else:
+            group = (chosen[c],)
+            start = rng.integers(0, len(rows[chosen[c]]) - 1)
+            index = rows[chosen[c]][start:start + 2]
+        clips.append(np.concatenate([bars[i] for i in index]).astype(np.float32)[:steps])
+        used.append(group)
+    return clips, used
+
+
+def clip_texture(clips, steps_per_beat: int = 4) -> dict:
+    """What a set of clips (rolls (T, keys)) sounds like as texture and rhythm, pooled over the
+    clips: "keys per step", the mean number of keys down where something sounds (1 = one line,
+    about 4 = a four-part chorale), and "notes < beat", the share of notes shorter than a beat
+    (a clip built from beat frames has none). A listener can hear both, whoever wrote the clip.
+    Notebooks: 08."""
+    clips = [as_binary(c) for c in clips]
+    keys = np.concatenate([c.sum(axis=-1) for c in clips]) if clips else np.zeros(0)
+    lengths = np.concatenate([note_runs(c)[1] for c in clips]) if clips else np.zeros(0)
+    return {"keys per step": float(keys[keys > 0].mean()) if (keys > 0).any() else float("nan"),
+            "notes < beat": float(np.mean(lengths < steps_per_beat)) if len(lengths) else float("nan")}
 
 
 def scale_fit(y, sr: int = 22050) -> float:

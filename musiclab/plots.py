@@ -8,7 +8,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.ticker import FormatStrFormatter, MaxNLocator
 
-from .evaluation import bootstrap_interval
+from .evaluation import bootstrap_interval, kl_floor_share, proportion_interval
 from .metrics import LENGTH_BIN_LABELS, bar_set_stats, corpus_summary, key_mode, tonic_class
 from .music import HIGHEST, LOWEST
 
@@ -18,7 +18,7 @@ __all__ = [
     "shared_pitch_range", "plot_roll_panels", "plot_bar_sets", "bar_stats_table", "plot_code_map",
     "print_table", "plot_influence_maps", "plot_gradient_reach", "plot_next_note_training",
     "plot_hidden_states", "plot_melodies", "plot_ngram_sweep", "plot_losses_vs_baselines",
-    "plot_tune_statistics", "print_tune_statistics", "validity_table", "plot_key_statistics", "plot_lines",
+    "plot_tune_statistics", "print_tune_statistics", "validity_table", "rating_table", "plot_key_statistics", "plot_lines",
     "plot_discriminator",
     "plot_value_by_shift", "plot_discriminator_runs", "plot_histogram_snapshots",
     "plot_ring_snapshots", "plot_shares", "plot_bar_snapshots", "value_table", "plot_metric_path",
@@ -242,7 +242,7 @@ def plot_roll_panels(rolls: dict, steps_per_quarter: int = 4, low: int = 21, pit
     ``side_by_side``; ``bar_steps`` draws a red line every that many steps (bar lines);
     ``colorbar``: the label of one colour bar (grey level 0..1) beside all panels, for rolls of
     probabilities.
-    Notebooks: 02, 04, 05, 08, 11."""
+    Notebooks: 02, 04, 05, 07, 08, 11."""
     pitch_range = shared_pitch_range(*rolls.values(), low=low) if pitch_range is None else pitch_range
     shape = (1, len(rolls)) if side_by_side else (len(rolls), 1)
     figsize = (4 * len(rolls), 2.8) if side_by_side else (14, 2.3 * len(rolls) + 0.4)
@@ -498,7 +498,7 @@ def validity_table(intervals: dict) -> None:
     """Print the validity of several sets of tunes ({set: ``validity_intervals``}) as one table:
     the number of tunes and of inner bars, then each rate in percent with its 95% bootstrap
     interval, "97% [94, 99]" ("bars add up" pools the inner bars, the others count tunes).
-    Notebooks: 04."""
+    Notebooks: 04, 08."""
     def percent(i):
         return "-" if np.isnan(i.estimate) else f"{i.estimate:.0%} [{100 * i.low:.0f}, {100 * i.high:.0f}]"
 
@@ -738,18 +738,52 @@ def plot_metric_path(path, curves, references: dict, names, xlabel: str = "alpha
 
 
 # ----------------------------------------------------------------------------- notebooks 08, 09 and 11
-def interval_table(values: dict, title: str = "") -> dict:
+def _binary(v) -> bool:
+    """Whether every non-nan value is 0 or 1 (a per-item hit, e.g. an empty bar)."""
+    v = np.asarray(v, dtype=float)
+    v = v[~np.isnan(v)]
+    return len(v) > 0 and bool(np.isin(v, (0.0, 1.0)).all())
+
+
+def interval_table(values: dict, title: str = "", clusters: dict | None = None) -> dict:
     """Every metric with its spread: ``values`` maps a row (a set of samples) to {metric: one value
     per sample} (e.g. ``per_bar_metrics``). Prints ``title`` and a table of "mean [low, high]" per
-    metric (the 95% percentile-bootstrap interval of ``bootstrap_interval``, nan values dropped)
-    with each row's number of samples, then a blank line, and returns the intervals, stats[row][metric].
+    metric with each row's number of samples, then notes and a blank line, and returns the
+    intervals, stats[row][metric]. The interval is the 95% percentile bootstrap of
+    ``bootstrap_interval`` (nan values dropped; a cell whose n is smaller says "n=..."), resampling
+    whole clusters where ``clusters`` gives a row one label per sample (the piece of each real bar:
+    bars of one piece are not independent). A 0/1 metric (EB) gets ``proportion_interval`` (Wilson's,
+    or by piece the wider of Wilson's and the bootstrap's: never a point at 0 of n); a metric on
+    which every sample of a row agrees (to 1e-9: a share computed two ways can differ in the last
+    bit) prints "all n equal" instead of a point interval.
     Notebooks: 08."""
-    stats = {row: {m: bootstrap_interval(v) for m, v in metrics.items()} for row, metrics in values.items()}
+    clusters = clusters or {}
+    stats, cells = {}, {}
+    binary = {m for m in next(iter(values.values())) if all(_binary(metrics[m]) for metrics in values.values())}
+    for row, metrics in values.items():
+        n = len(next(iter(metrics.values())))
+        stats[row], cells[row] = {}, {"n": str(n)}
+        for m, v in metrics.items():
+            v = np.asarray(v, dtype=float)
+            if m in binary:
+                i = stats[row][m] = proportion_interval(v, clusters=clusters.get(row))
+            else:
+                i = stats[row][m] = bootstrap_interval(v, clusters=clusters.get(row))
+            kept = v[~np.isnan(v)]
+            digits = 2   # more where two decimals would print a real interval as a point
+            while digits < 4 and i.low < i.high and f"{i.low:.{digits}f}" == f"{i.high:.{digits}f}":
+                digits += 1
+            text = (f"{i.estimate:.2f} (all {i.n} equal)" if m not in binary and len(kept) and np.allclose(kept, kept[0], rtol=0, atol=1e-9)
+                    else f"{i.estimate:.{digits}f} [{i.low:.{digits}f}, {i.high:.{digits}f}]")
+            cells[row][m] = text + (f" n={i.n}" if i.n != n else "")
     if title:
         print(title)
-    print_table({row: {"n": str(len(next(iter(values[row].values()))))}
-                 | {m: f"{i.estimate:.2f} [{i.low:.2f}, {i.high:.2f}]" for m, i in s.items()} for row, s in stats.items()},
-                label="set")
+    print_table(cells, label="set")
+    if binary:
+        print(f"{', '.join(sorted(binary))}: a share of 0/1 values, with Wilson's interval (by piece: the wider of "
+              "Wilson's and the bootstrap's)")
+    if clusters:
+        print(f"resampled by piece: {', '.join(clusters)}")
     print()
     return stats
 
@@ -757,14 +791,33 @@ def interval_table(values: dict, title: str = "") -> dict:
 def overlap_table(overlaps, title: str = "") -> None:
     """Print Yang & Lerch's overlapping area (OA) and KL divergence of ``overlaps`` ((set, feature,
     d) triples, d a ``DistanceOverlap``) after ``title``: one row per set, "OA (KL ...)" per feature
-    ("-" where a set lacks one), then a blank line.
+    ("-" where a set lacks one), with the number of the set's samples used (those with the feature:
+    an empty bar has no pitch-class histogram) where it is below the row's largest, then a blank
+    line. A KL whose value comes from the numerical floor (``kl_floor_share`` > 0: part of the real
+    density lies where the set's density is 0) is infinite: it prints "KL inf", with the share of
+    the real density that no distance of the set reaches, instead of the floor's large finite number.
     Notebooks: 08."""
     rows, features = {}, list(dict.fromkeys(feature for _, feature, _ in overlaps))
+    used = {}
     for name, feature, d in overlaps:
-        rows.setdefault(name, dict.fromkeys(features, "-"))[feature] = f"{d.oa:.3f} (KL {d.kl:.3f})"
+        n_real = int(round((1 + np.sqrt(1 + 8 * len(d.intra))) / 2))
+        used[name, feature] = len(d.inter) // max(n_real, 1)
+    floored = False
+    for name, feature, d in overlaps:
+        share = kl_floor_share(d.intra_density, d.inter_density, d.grid)
+        apart = f"{share:.0%}" if share >= 0.01 else f"{share:.1%}" if share >= 0.0005 else "<0.1%"
+        kl = f"KL inf, {apart} apart" if share > 0 else f"KL {d.kl:.3g}"
+        floored |= share > 0
+        most = max(n for (r, _), n in used.items() if r == name)
+        n = f" n={used[name, feature]}" if used[name, feature] < most else ""
+        rows.setdefault(name, {"n": "-"} | dict.fromkeys(features, "-"))[feature] = f"{d.oa:.3f} ({kl}){n}"
+        rows[name]["n"] = str(most)
     if title:
         print(title)
     print_table(rows, label="set")
+    if floored:
+        print("KL inf: that share of the real pairs' distance density lies where the set's density is 0 (no distance "
+              "to the set within 40 bandwidths): KL(intra || inter) is infinite, the floor would print ~708 x share")
     print()
 
 
@@ -794,6 +847,21 @@ def plot_copied_run(query, source, match, labels=("sample", "training piece"), a
     ax.set(xlabel="note (aligned at the shared run)", ylabel="MIDI pitch", title="the longest copied run")
     ax.legend(fontsize=8)
     return fig
+
+
+def rating_table(summary: dict) -> None:
+    """Print a listening test's ``preference_summary`` (or ``ListeningTest.summary()``), one line per
+    model: how often its clip was taken for the person's (k/n ratings, raters), the Wilson interval,
+    and the rater bootstrap only where it is not narrower than Wilson's on the same counts (with a
+    few raters it sees only a few rates and can be too narrow; then the line says so).
+    Notebooks: 08."""
+    for model, s in summary.items():
+        width = lambda kind: s[f"{kind}_high"] - s[f"{kind}_low"]
+        boot = (f"rater bootstrap [{s['boot_low']:.2f}, {s['boot_high']:.2f}]"
+                if np.isfinite(s["boot_low"]) and width("boot") >= width("wilson")
+                else f"rater bootstrap not shown (narrower than Wilson's with {s['raters']} raters)")
+        print(f"{model:<18} taken for the person's in {s['fooled']}/{s['n']} ratings ({s['raters']} raters): "
+              f"{s['rate']:.2f}, Wilson [{s['wilson_low']:.2f}, {s['wilson_high']:.2f}], {boot}")
 
 
 def plot_accuracy_by_position(accuracy: dict, positions, parts: dict, shaded=(), chance=None, title: str = "",
@@ -833,15 +901,23 @@ def plot_loglog(x, measured: dict, references: dict = None, xlabel: str = "", yl
     return fig
 
 
-def plot_bits_per_note(rows, title: str = "", highlight: str = "ABC", ax=None):
+def plot_bits_per_note(rows, title: str = "", highlight: str = "ABC", ax=None, intervals=None):
     """The tokenizer study (``tokenizer_study`` rows): test bits per note per tokenizer, each bar
     labelled with its tokens per note; ``highlight`` (folk-rnn's ABC) in another colour, named in the legend.
+    ``intervals`` ({tokenizer: Interval}, e.g. ``study_intervals``): drawn as error bars, and each
+    seed's value (a row's "seed_bits") as a black dot.
     Notebooks: 11."""
     fig, ax = _axes(ax, (8, 3.2))
     names = [r["tokenizer"] for r in rows]
     ax.bar(names, [r["bits_per_note"] for r in rows], color=["C1" if n == highlight else "C0" for n in names])
     for i, r in enumerate(rows):
-        ax.text(i, r["bits_per_note"], f"{r['tokens_per_note']:.2f} tok/note", ha="center", va="bottom", fontsize=8)
+        top = r["bits_per_note"]
+        if intervals is not None:
+            iv = intervals[r["tokenizer"]]
+            ax.errorbar(i, iv.estimate, yerr=[[iv.estimate - iv.low], [iv.high - iv.estimate]], color="k", capsize=4)
+            ax.plot([i] * len(r.get("seed_bits", [])), r.get("seed_bits", []), "k.", ms=4)
+            top = max(top, iv.high)
+        ax.text(i, top, f"{r['tokens_per_note']:.2f} tok/note", ha="center", va="bottom", fontsize=8)
     ax.set(ylabel="test bits per note", title=title)
     ax.tick_params(axis="x", labelrotation=20)
     handles = [plt.Rectangle((0, 0), 1, 1, color=c) for c in ("C1", "C0")]
@@ -887,23 +963,37 @@ def plot_data_sweep(histories: dict, title: str = ""):
 
 
 def plot_scaling_fit(n_params, losses, fit: dict, ax=None,
-                     title: str = "scaling with model size at a fixed token budget"):
+                     title: str = "scaling with model size at a fixed token budget",
+                     subtract_floor: bool = False, runs=None):
     """Draw measured losses against parameter counts on log-log axes, the fitted curve
     L(N) = E + A / N^alpha (``fit``: ``fit_scaling_law``'s dict) from half the smallest to four
-    times the largest N, and the fitted floor E as a dotted line.
+    times the largest N, and the fitted floor E as a dotted line. With ``subtract_floor`` the
+    y axis is L - E instead, where the law is the straight line A N^-alpha (Kaplan et al. 2020
+    read their exponents as slopes of such lines); points at or below E cannot be drawn on a log
+    axis and are counted in the legend. ``runs``: optional (N, L) of the single runs (seeds),
+    drawn as small dots behind the points.
     Notebooks: 10."""
     n_params, losses = np.asarray(n_params, dtype=float), np.asarray(losses, dtype=float)
     fig, ax = _axes(ax, (6, 4))
     grid = np.geomspace(n_params.min() / 2, n_params.max() * 4, 100)
-    ax.loglog(n_params, losses, "o", label="measured (validation)")
-    ax.loglog(grid, fit["E"] + fit["A"] * grid ** -fit["alpha"], "-",
+    floor = fit["E"] if subtract_floor else 0.0
+    if runs is not None:
+        run_n, run_l = (np.asarray(v, dtype=float) for v in runs)
+        keep = run_l - floor > 0
+        ax.loglog(run_n[keep], run_l[keep] - floor, ".", c="gray", alpha=0.6, label="single runs (seeds)")
+    shown = losses - floor > 0
+    hidden = int(np.sum(~shown))
+    ax.loglog(n_params[shown], losses[shown] - floor, "o",
+              label="measured (validation)" + (f"; {hidden} at or below E, not drawn" if hidden else ""))
+    ax.loglog(grid, fit["E"] - floor + fit["A"] * grid ** -fit["alpha"], "-",
               label=f"fit: {fit['E']:.2f} + {fit['A']:.0f} N^-{fit['alpha']:.2f}")
-    ax.axhline(fit["E"], ls=":", c="gray", label=f"E = {fit['E']:.2f} (the fitted floor)")
+    if not subtract_floor:
+        ax.axhline(fit["E"], ls=":", c="gray", label=f"E = {fit['E']:.2f} (the fitted floor)")
     ax.set_xlabel("non-embedding parameters N")
-    ax.set_ylabel("validation NLL per token (nats)")
-
-    for set_formatter in (ax.yaxis.set_major_formatter, ax.yaxis.set_minor_formatter):   # 2.2, not 2.2 x 10^0
-        set_formatter(FormatStrFormatter("%.1f"))
+    ax.set_ylabel("validation NLL minus E (nats)" if subtract_floor else "validation NLL per token (nats)")
+    if not subtract_floor:
+        for set_formatter in (ax.yaxis.set_major_formatter, ax.yaxis.set_minor_formatter):   # 2.2, not 2.2 x 10^0
+            set_formatter(FormatStrFormatter("%.1f"))
     ax.legend(fontsize=8)
     ax.set_title(title)
     return fig

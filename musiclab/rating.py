@@ -7,7 +7,8 @@ Blind means the listener can learn nothing from anything but the music:
 * every clip is cut or padded to the same length with the same fade-out (``equal_length``), so the
   duration the browser's player shows is the same number for all of them (a silent clip too);
 * the generated clip lands on A or B at random (seeded; A in half of each model's pairs), and the
-  order is stored in the CSV row;
+  order is stored in the CSV row; ``ListeningTest(shuffle=True)`` plays the pairs in an order of
+  each rater's own (seeded by the rater's name);
 * the pair id carries a hash of both clips' samples, so ratings belong to the sound that was
   heard: a retrained model (other audio) gets new ids and never inherits old ratings, while a
   restarted kernel (same audio) finds its ratings again.
@@ -282,6 +283,7 @@ def wilson_interval(k: int, n: int, z: float = 1.96) -> tuple:
         centre = (p^ + z^2/2n) / (1 + z^2/n),  half-width = z/(1 + z^2/n) sqrt(p^(1-p^)/n + z^2/4n^2)
 
     ``n = 0`` gives (0, 1): no ratings, no information.
+        Notebooks: 07.
     """
     if n < 0 or k < 0 or k > n:
         raise ValueError(f"need 0 <= k <= n, got k={k}, n={n}")
@@ -354,16 +356,21 @@ class ListeningTest:
     long, so the duration the browser shows is the same for all), the two questions, and a
     "save, next pair" button. ``choose("A", "same")`` is what the button calls (call it yourself
     to simulate a listener). Pairs this rater has rated (found in the CSV) are skipped, so a
-    restarted kernel resumes where it stopped.
+    restarted kernel resumes where it stopped. ``shuffle=True``: each rater hears the pairs in an
+    order of their own, seeded by the rater's name (the same order again after a restart), so no
+    pair is always heard first or after the same other pair.
     Notebooks: 08."""
 
-    def __init__(self, pairs, path, rater: str):
+    def __init__(self, pairs, path, rater: str, shuffle: bool = False):
         import ipywidgets as widgets
         if not pairs:
             raise ValueError("a listening test needs at least one pair")
         if not rater or not rater.strip():
             raise ValueError("a listening test needs a rater's name (the summary is clustered by rater)")
         self.pairs, self.rater = list(pairs), rater
+        if shuffle:
+            seed = int(hashlib.sha1(rater.encode("utf-8")).hexdigest()[:8], 16)
+            self.pairs = [self.pairs[i] for i in np.random.default_rng(seed).permutation(len(self.pairs))]
         if len({p.id for p in self.pairs}) < len(self.pairs):
             raise ValueError("two pairs have the same id (the same clips twice)")
         lengths = {len(y) for p in self.pairs for y in (p.a, p.b)}

@@ -4,8 +4,8 @@
   :func:`study_tunes`. A tune's notes become a ``symusic.Score`` (:func:`notes_to_score`) that
   miditok tokenizes (Fradet et al. 2021, miditok) with one fixed :func:`tokenizer_config`:
   the tunes' pitch range, 24 ticks per quarter note (sixteenths, eighth triplets and 32nds all
-  fall on it), no velocities, tempos or time signatures (bars are a 4/4 grid; ABC's tokens
-  carry the real meter). :func:`on_grid` says whether a tune fits that grid exactly, :func:`misfit`
+  fall on it), no velocities or tempos, and the tune's meter as a time signature, so REMI's and
+  CPWord's bars are the real bars (``time_signatures=False``: a 4/4 grid whatever the meter). :func:`on_grid` says whether a tune fits that grid exactly, :func:`misfit`
   which note does not (``encode`` refuses such a note rather than round or drop it).
 * :class:`NoteTokenizer` makes every tokenization a plain list of ids, so one GPT recipe models
   them all: REMI (Huang & Yang 2020: Bar, Position, Pitch, Duration), TSD (TimeShift, Pitch,
@@ -30,38 +30,47 @@ import numpy as np
 
 from .config import by_mode, with_overrides
 from .data import BOUNDARY, token_data
+from .evaluation import bootstrap_interval
 from .models.music_gpt import token_nll, train_from_recipe, tune_stream
 from .course.recipes import tune_split
 
 __all__ = ["TICKS_PER_QUARTER", "PITCH_RANGE", "BEAT_RES", "BPE_SIZES", "tokenizer_config", "notes_to_score",
            "score_to_notes", "misfit", "on_grid", "NoteTokenizer", "make_tokenizer", "round_trip_failures",
            "tokens_per_note", "bits_per_note", "study_tunes", "study_recipe", "train_token_gpt",
-           "study_names", "tokenizer_study"]
+           "study_names", "tokenizer_study", "METERS", "study_intervals", "rank_with_ties"]
 
 TICKS_PER_QUARTER = 24              # time grid: 1/24 quarter holds 16ths (6), 8th triplets (8), 32nds (3)
 PITCH_RANGE = (55, 94)              # MIDI 55 (G3) .. 93 (A6): every O'Neill's and Ryan's note (high end exclusive)
 BEAT_RES = {(0, 2): 24, (2, 8): 4}  # durations: 1/24 steps up to a half note, 1/4 steps up to 8 quarters
-BPE_SIZES = (400, 600, 1000)        # BPE vocabularies learned on top of REMI's base vocabulary
+BPE_SIZES = (600, 800, 1000)        # BPE vocabularies learned on top of REMI's base vocabulary (412 tokens)
+METERS = {8: [3, 6, 9, 12], 4: [2, 3, 4, 6], 2: [2]}   # denominator: numerators (every meter of the tunes)
 _NAME = re.compile(r"(REMI|TSD)(?:\+BPE(\d+))?|CPWord")
 
 
-def tokenizer_config():
+def tokenizer_config(time_signatures: bool = True):
     """The one miditok ``TokenizerConfig`` of the study (notebook 11): pitch range of the tunes,
-    the 1/24-quarter grid of :data:`BEAT_RES`, no velocities (all notes alike), tempos, time
-    signatures, chords or rests; special tokens PAD and BOS (BOS is the tune boundary ``<s>``).
+    the 1/24-quarter grid of :data:`BEAT_RES`, no velocities (all notes alike), tempos, chords or
+    rests; special tokens PAD and BOS (BOS is the tune boundary ``<s>``). With ``time_signatures``
+    (miditok's ``use_time_signatures``, the meters of :data:`METERS`) the tune's meter is written
+    (REMI and CPWord: a ``TimeSig`` token after every ``Bar``; TSD: once) and bars are the real
+    bars; without, miditok assumes 4/4 for every tune.
     Notebooks: 11."""
     import miditok
     return miditok.TokenizerConfig(pitch_range=PITCH_RANGE, beat_res=BEAT_RES, use_velocities=False,
-                                   use_time_signatures=False, use_pitchdrum_tokens=False,
-                                   special_tokens=["PAD", "BOS"])
+                                   use_time_signatures=time_signatures, time_signature_range=METERS,
+                                   use_pitchdrum_tokens=False, special_tokens=["PAD", "BOS"])
 
 
-def notes_to_score(notes):
+def notes_to_score(notes, meter: str | None = None):
     """Notes (N, >=3) [start, end, pitch, ...] in quarter notes -> a one-track ``symusic.Score``
-    at :data:`TICKS_PER_QUARTER` ticks per quarter (times rounded to the grid)."""
-    from symusic import Note, Score, Track
+    at :data:`TICKS_PER_QUARTER` ticks per quarter (times rounded to the grid); ``meter`` ("6/8")
+    becomes its time signature from tick 0 (the tunes' notes put bar 1 at a bar line, a pickup before it)."""
+    from symusic import Note, Score, TimeSignature, Track
     notes = np.asarray(notes, dtype=float)
     score, track = Score(TICKS_PER_QUARTER), Track(program=0)
+    if meter is not None:
+        numerator, denominator = (int(x) for x in meter.split("/"))
+        score.time_signatures.append(TimeSignature(0, numerator, denominator))
     ticks = np.round(notes[:, :2] * TICKS_PER_QUARTER).astype(int)
     for (start, end), pitch in zip(ticks, notes[:, 2].astype(int)):
         track.notes.append(Note(int(start), int(end - start), int(pitch), 90))
@@ -148,14 +157,19 @@ class NoteTokenizer:
         self.tokenizer.decode_token_ids(seq)
         return "+".join(seq.tokens)
 
-    def encode(self, notes) -> list[int]:
-        """The ids of a tune's notes (N, >=3) [start, end, pitch, ...] in quarter notes. A note the
+    def encode(self, notes, meter: str | None = None) -> list[int]:
+        """The ids of a tune's notes (N, >=3) [start, end, pitch, ...] in quarter notes, in the tune's
+        ``meter`` ("6/8"; None: miditok's 4/4) when the tokenizer writes time signatures. A note the
         tokens cannot write exactly (see :func:`misfit`) raises ValueError naming it, instead
         of being rounded to the grid or dropped; an empty tune gives []."""
         problem = misfit(notes)
         if problem:
             raise ValueError(f"{self.name} cannot encode the tune exactly: {problem}")
-        seq = self.tokenizer(notes_to_score(notes))[0]   # one track, one sequence
+        if len(notes) == 0:
+            return []
+        if not self.tokenizer.config.use_time_signatures:
+            meter = None
+        seq = self.tokenizer(notes_to_score(notes, meter))[0]   # one track, one sequence
         if not self.compound:
             return list(seq.ids)
         return [self.index[t] for compound in seq.tokens for t in compound if t != "Ignore_None"]
@@ -199,16 +213,17 @@ class NoteTokenizer:
         return ids.tolist()
 
 
-def make_tokenizer(name: str, train_notes=None) -> NoteTokenizer:
+def make_tokenizer(name: str, train_notes=None, train_meters=None, time_signatures: bool = True) -> NoteTokenizer:
     """"REMI", "TSD", "CPWord", or "REMI+BPE<size>" / "TSD+BPE<size>" (BPE learned on
-    ``train_notes``, a list of note arrays: the training tunes only) with :func:`tokenizer_config`.
+    ``train_notes``, a list of note arrays: the training tunes only, in ``train_meters``, one meter
+    string per tune) with :func:`tokenizer_config` (``time_signatures``: the tunes' meters and bars).
     Notebooks: 11."""
     import miditok
     match = _NAME.fullmatch(name)
     if match is None:
         raise ValueError(f"unknown tokenizer {name!r}: use 'REMI', 'TSD', 'CPWord' or e.g. 'REMI+BPE600'")
     base, size = match[1] or "CPWord", match[2]
-    tokenizer = getattr(miditok, base)(tokenizer_config())
+    tokenizer = getattr(miditok, base)(tokenizer_config(time_signatures))
     if size is not None:
         if not train_notes:
             raise ValueError(f"{name}: BPE needs train_notes (the training tunes) to learn its merges")
@@ -216,21 +231,23 @@ def make_tokenizer(name: str, train_notes=None) -> NoteTokenizer:
             raise ValueError(f"{name}: the BPE vocabulary must be larger than {base}'s {len(tokenizer)} base tokens")
         with tempfile.TemporaryDirectory() as folder:   # miditok learns BPE from MIDI files
             paths = [Path(folder) / f"{i}.mid" for i in range(len(train_notes))]
-            for path, notes in zip(paths, train_notes):
-                notes_to_score(notes).dump_midi(path)
+            meters = train_meters if train_meters is not None and time_signatures else [None] * len(train_notes)
+            for path, notes, meter in zip(paths, train_notes, meters):
+                notes_to_score(notes, meter).dump_midi(path)
             tokenizer.train(vocab_size=int(size), model="BPE", files_paths=paths)
     return NoteTokenizer(name, tokenizer)
 
 
-def round_trip_failures(tokenizer: NoteTokenizer, tunes) -> int:
-    """How many notes of ``tunes`` (note arrays) do not come back from ``decode(encode(notes))``
-    with the same start, end and pitch (to 1e-6 quarter); 0 means the tokenizer loses nothing.
-    The tunes must fit the grid (:func:`on_grid`): ``encode`` refuses a note it cannot write.
+def round_trip_failures(tokenizer: NoteTokenizer, tunes, meters=None) -> int:
+    """How many notes of ``tunes`` (note arrays; ``meters``, one per tune, or None) do not come back
+    from ``decode(encode(notes, meter))`` with the same start, end and pitch (to 1e-6 quarter); 0
+    means the tokenizer loses nothing. The tunes must fit the grid (:func:`on_grid`): ``encode``
+    refuses a note it cannot write.
     Notebooks: 11."""
     failed = 0
-    for notes in tunes:
+    for notes, meter in zip(tunes, meters if meters is not None else [None] * len(tunes)):
         want = score_to_notes(notes_to_score(notes))
-        got = tokenizer.decode(tokenizer.encode(notes))
+        got = tokenizer.decode(tokenizer.encode(notes, meter))
         if len(got) != len(want) or not np.allclose(got, want, atol=1e-6):
             same = {tuple(r) for r in np.round(got, 6)}
             failed += sum(tuple(r) not in same for r in np.round(want, 6)) or abs(len(want) - len(got))
@@ -261,11 +278,12 @@ def study_tunes(seed: int = 0) -> dict:
 
 def study_recipe() -> dict:
     """The one GPT recipe of the study. Quick mode (2 CPU cores): 2 layers x 4 heads x 64 channels,
-    a 128-token context, 200 steps of 4 windows, no validation. Full mode (a GPU): 4 x 4 x 256,
+    a 128-token context, 200 steps of 16 windows, no validation (notebook 11 sets the steps by
+    ``epochs`` instead: the same passes over every tokenization's training tunes). Full mode (a GPU): 4 x 4 x 256,
     256 tokens, 3000 steps of 64 windows, the best validation weights kept (every 250 steps).
     Notebooks: 11."""
     return dict(n_layer=by_mode(4, 2), n_head=4, n_embd=by_mode(256, 64), block_size=by_mode(256, 128),
-                dropout=by_mode(0.1, 0.0), steps=by_mode(3000, 200), batch_size=by_mode(64, 4),
+                dropout=by_mode(0.1, 0.0), steps=by_mode(3000, 200), batch_size=by_mode(64, 16),
                 lr=by_mode(1e-3, 1e-2), warmup=by_mode(100, 20), eval_every=by_mode(250, 0))
 
 
@@ -294,29 +312,84 @@ def _abc_ids(tunes: dict):
     return {side: data.ids(side) for side in sides}, len(data.vocab), data.vocab.index(BOUNDARY)
 
 
-def tokenizer_study(tunes: dict, names=None, tokenizers=None, seed: int = 0, device="cpu", **overrides) -> list[dict]:
+def tokenizer_study(tunes: dict, names=None, tokenizers=None, seed: int = 0, device="cpu", epochs: float | None = None,
+                    seeds=None, **overrides) -> list[dict]:
     """Notebook 11's table: for each tokenization (:func:`study_names`) the vocabulary size, tokens
     per note of the training tunes, the test bits per note of the same GPT recipe
     (:func:`train_token_gpt`), the uniform baseline ``log2(vocab) x test tokens per note`` and the
     round-trip failures on the test tunes (None for ABC, whose notes come from music21's parser).
+    miditok tokenizations read each tune in its meter (``Piece.meter``) when they write time signatures.
     ``tokenizers`` ({name: NoteTokenizer}) are used instead of building those again (BPE must have
     learned on ``tunes["train"]``); ``overrides`` change settings of the recipe for every tokenization alike.
+    ``epochs``: train every tokenization for the same number of passes over its own training
+    stream (steps = epochs x stream tokens / (batch x context), rounded, at least 1) instead of the
+    recipe's fixed steps. ``seeds``: one training per seed (default: ``seed`` alone); the row's
+    "bits_per_note" is the mean over seeds, "seed_bits" each seed's, "tune_bits" (seeds x test
+    tunes) each test tune's bits and "tune_notes" its notes (for :func:`study_intervals`);
+    "steps" and "epochs" say how long each model trained.
     Notebooks: 11."""
     names = study_names() if names is None else names
+    seeds = [seed] if seeds is None else list(seeds)
     notes = {side: [p.notes for p in pieces] for side, pieces in tunes.items()}
+    meters = {side: [p.meter for p in pieces] for side, pieces in tunes.items()}
     n_notes = {side: sum(len(n) for n in notes[side]) for side in notes}
+    recipe = with_overrides(study_recipe(), overrides)
     rows = []
     for name in names:
         if name == "ABC":
             ids, size, bos = _abc_ids(tunes)
             failures = None
         else:
-            tok = (tokenizers or {}).get(name) or make_tokenizer(name, notes["train"] if "BPE" in name else None)
-            ids = {side: [tok.encode(n) for n in notes[side]] for side in notes}
-            size, bos, failures = len(tok), tok.bos, round_trip_failures(tok, notes["test"])
-        model, _ = train_token_gpt(ids["train"], ids["val"], size, bos, seed=seed, device=device, desc=name, **overrides)
+            tok = (tokenizers or {}).get(name) or make_tokenizer(name, notes["train"] if "BPE" in name else None,
+                                                                  meters["train"])
+            ids = {side: [tok.encode(n, m) for n, m in zip(notes[side], meters[side])] for side in notes}
+            size, bos, failures = len(tok), tok.bos, round_trip_failures(tok, notes["test"], meters["test"])
+        stream = sum(len(t) + 1 for t in ids["train"])          # the tokens of one pass, boundaries included
+        steps = recipe["steps"] if epochs is None else max(1, round(epochs * stream / (recipe["batch_size"]
+                                                                                      * recipe["block_size"])))
+        tune_bits = []
+        for s in seeds:
+            model, _ = train_token_gpt(ids["train"], ids["val"], size, bos, seed=s, device=device,
+                                       desc=f"{name} seed {s}", **{**overrides, "steps": steps})
+            tune_bits.append([float(nll.sum()) / math.log(2) for nll in token_nll(model, ids["test"], bos)])
+        tune_bits = np.array(tune_bits)
+        seed_bits = tune_bits.sum(axis=1) / n_notes["test"]
         test_tpn = tokens_per_note(ids["test"], n_notes["test"])
         rows.append(dict(tokenizer=name, vocab=size, tokens_per_note=tokens_per_note(ids["train"], n_notes["train"]),
-                         bits_per_note=bits_per_note(model, ids["test"], bos, n_notes["test"]),
+                         bits_per_note=float(seed_bits.mean()), seed_bits=seed_bits.tolist(), tune_bits=tune_bits,
+                         tune_notes=np.array([len(n) for n in notes["test"]]), steps=steps,
+                         epochs=steps * recipe["batch_size"] * recipe["block_size"] / stream,
                          uniform_bits_per_note=math.log2(size) * test_tpn, round_trip_failures=failures))
     return rows
+
+
+def study_intervals(rows, n_boot: int = 1000, level: float = 0.95) -> dict:
+    """{tokenizer: Interval} of test bits per note for :func:`tokenizer_study` rows: a bootstrap
+    over the test tunes (whole tunes drawn with replacement, ``bootstrap_interval``) of total
+    bits over total notes, each tune's bits averaged over the seeds. It says how much the number
+    depends on which tunes were tested; the seeds' spread is in each row's "seed_bits".
+    Notebooks: 11."""
+    out = {}
+    for r in rows:
+        pairs = np.stack([r["tune_bits"].mean(axis=0), r["tune_notes"]], axis=1)
+        out[r["tokenizer"]] = bootstrap_interval(pairs, lambda v: float(v[:, 0].sum() / v[:, 1].sum()),
+                                                 n_boot=n_boot, level=level)
+    return out
+
+
+def rank_with_ties(rows, intervals: dict) -> list[list[str]]:
+    """Tokenizers in tiers, fewest bits per note first: a tokenizer starts a new tier only when it
+    is separated from every member of the current tier, its interval (``intervals``, from
+    :func:`study_intervals`) above theirs and every one of its seeds worse than every one of
+    theirs; otherwise it ties with them. Returns [[names of tier 1], [tier 2], ...].
+    Notebooks: 11."""
+    tiers = []
+    for r in sorted(rows, key=lambda r: r["bits_per_note"]):
+        name = r["tokenizer"]
+        by = {q["tokenizer"]: q for q in rows}
+        if tiers and not all(intervals[name].low > intervals[m].high
+                             and min(r["seed_bits"]) > max(by[m]["seed_bits"]) for m in tiers[-1]):
+            tiers[-1].append(name)
+        else:
+            tiers.append([name])
+    return tiers

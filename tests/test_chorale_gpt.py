@@ -156,3 +156,15 @@ def test_continuing_by_zero_frames_gives_back_the_primes_and_bad_settings_are_re
                        (dict(temperature=float("nan")), "temperature must be a finite number")]:
         with pytest.raises(ValueError, match=words):
             continue_chorales(tiny_gpt(), primes, **{"n_frames": 2, **bad})
+
+
+def test_chorale_gpt_width_gives_the_nearest_parameter_count():
+    from musiclab.models.chorale_gpt import chorale_gpt_width
+    from musiclab.models.music_gpt import gpt_config
+    recipe = dict(ml.chorale_gpt_recipe(), n_layer=1, n_head=2, block_size=32)
+    count = lambda width: ChoraleGPT(gpt_config(dict(recipe, n_embd=width), CHORALE_VOCAB)).num_params()
+    target = count(24) + 100                                   # just above a width-24 model
+    width = chorale_gpt_width(target, n_layer=1, n_head=2, block_size=32)
+    assert width % 2 == 0
+    assert all(abs(count(width) - target) <= abs(count(w) - target) for w in range(2, 64, 2))
+    assert chorale_gpt_width(count(40), n_layer=1, n_head=2, block_size=32) == 40

@@ -321,3 +321,51 @@ def test_f1_difference_interval_matches_frame_f1_and_resamples_whole_pieces():
     # one piece holding every bar: resampling pieces cannot vary anything
     one = ml.f1_difference_interval(roll, good, 0.5, noisy, 0.5, np.zeros(120))
     assert one.low == pytest.approx(one.high)
+
+
+# ----------------------------------------------------------------------------- notebook 08's reference samples and shares
+
+def test_reference_sample_draws_every_group_in_proportion_at_random():
+    import musiclab as ml
+    groups = np.array(["chorales"] * 300 + ["oneills"] * 900 + ["ryans"] * 5)   # sorted, as a stack by corpus is
+    index = ml.reference_sample(groups, 120, seed=0)
+    assert len(index) == len(set(index)) == 120
+    counts = {g: int(np.sum(groups[index] == g)) for g in np.unique(groups)}
+    assert counts["ryans"] >= 1 and abs(counts["chorales"] - 30) <= 1 and abs(counts["oneills"] - 90) <= 1
+    assert not np.array_equal(np.sort(index), np.arange(120))                    # not the first rows
+    assert np.array_equal(index, ml.reference_sample(groups, 120, seed=0))       # seeded
+    assert set(ml.reference_sample(groups, 120, seed=1)) != set(index)
+    assert sorted(ml.reference_sample(groups, 5000, seed=0)) == list(range(len(groups)))   # at most all of them
+
+
+def test_proportion_interval_is_never_a_point_and_widens_for_clusters():
+    import musiclab as ml
+    none = ml.proportion_interval(np.zeros(200))
+    assert (none.k, none.n, none.estimate, none.low, none.method) == (0, 200, 0.0, 0.0, "Wilson")
+    assert none.high > 0.01                                    # 0 of 200 is not "certainly never"
+    assert ml.proportion_interval(np.r_[np.ones(50), np.nan]).n == 50
+    hits = np.repeat([1.0, 0.0, 1.0, 0.0, 1.0, 1.0, 0.0, 0.0], 25)   # 8 pieces, each all hits or all misses
+    plain, by_piece = ml.proportion_interval(hits), ml.proportion_interval(hits, clusters=np.repeat(np.arange(8), 25))
+    assert plain.estimate == by_piece.estimate == 0.5
+    assert by_piece.method == "bootstrap" and by_piece.high - by_piece.low > 2 * (plain.high - plain.low)
+    with pytest.raises(ValueError):
+        ml.proportion_interval([0.5, 1.0])
+
+
+def test_copy_summary_gives_the_median_and_the_exact_copies_with_intervals():
+    import musiclab as ml
+    d = np.r_[np.zeros(30), np.full(70, 0.5), np.nan]
+    c = ml.copy_summary(d)
+    assert c["median"].estimate == 0.5 and c["median"].n == 100
+    assert (c["exact"].k, c["exact"].n, c["exact"].estimate) == (30, 100, 0.3) and c["exact"].low < 0.3 < c["exact"].high
+    pieces = np.r_[np.repeat(np.arange(10), 10), 99]
+    assert ml.copy_summary(d, clusters=pieces)["exact"].high - ml.copy_summary(d, clusters=pieces)["exact"].low > \
+        c["exact"].high - c["exact"].low                       # copies sit in 3 of 10 pieces: a wider interval
+
+
+def test_validity_intervals_can_give_shares_that_are_never_points():
+    bad = ["M:4/4", "K:C", "A", "|", "B", "|"]
+    plain, shares = validity_intervals([bad] * 12), validity_intervals([bad] * 12, proportions=True)
+    assert plain["valid"].high == 0.0                          # the bootstrap of 0 of 12 is the point [0, 0]
+    assert shares["valid"].estimate == 0.0 and shares["valid"].high > 0.15 and shares["valid"].n == 12
+    assert np.allclose(shares["bars"][:3], plain["bars"][:3], equal_nan=True)   # the pooled bar rate: as before

@@ -66,6 +66,30 @@ def test_spectral_norm_keeps_each_layer_near_one():
         assert raw > 3 and abs(used - 1) < 0.05, (raw, used)
 
 
+def test_spectral_norm_can_be_switched_off_for_the_plain_mlp():
+    shape = dict(hidden=16, **SHAPE)
+    plain, normed = ml.BarDiscriminator(spectral_norm=False, **shape), ml.BarDiscriminator(**shape)
+    assert not any(hasattr(m, "parametrizations") for m in plain.modules())
+    assert sum(hasattr(m, "parametrizations") for m in normed.modules()) == 5
+    assert plain.config["spectral_norm"] is False and normed.config["spectral_norm"] is True
+    with torch.no_grad():                              # a steep plain layer stays steep
+        plain.features[0].weight.mul_(7.0)
+    assert torch.linalg.matrix_norm(plain.features[0].weight, ord=2) > 3
+    bars, styles = toy_bars(n_per_style=4)              # the recipe's switch reaches D
+    _, D, _ = ml.train_bar_gan(bars, styles, "cpu", steps=2, batch=4, hidden=8, z_dim=4, spectral_norm=False,
+                               progress=False)
+    assert not any(hasattr(m, "parametrizations") for m in D.modules())
+
+
+def test_predict_styles_can_give_empty_bars_their_own_label():
+    bars, styles = toy_bars(n_per_style=10)
+    clf, _ = ml.train_style_classifier(bars, styles, n_styles=4, epochs=100)   # label 3 never seen in training
+    mixed = np.concatenate([bars[:6], np.zeros((2, 16, 24), np.float32)])
+    plain, marked = ml.predict_styles(clf, mixed), ml.predict_styles(clf, mixed, empty_label=3)
+    assert (plain[:6] == styles[:6]).all() and (plain[6:] != 3).all()   # the classifier alone never says 3
+    assert (marked[:6] == plain[:6]).all() and (marked[6:] == 3).all()
+
+
 def test_checkpoint_round_trip(tmp_path):
     G, _ = small_gan()
     path = tmp_path / "gan.pt"

@@ -97,13 +97,48 @@ def test_tune_roll_gives_none_for_a_tune_music21_cannot_read():
     assert ml.tune_roll([]) is None
 
 
-def test_distinct_clips_skips_repeated_bars_and_cuts_to_length():
-    a, b, c = (np.full((16, 5), v, np.float32) * (np.arange(5) == v) for v in range(3))
-    bars = [a, b, a, b, b, c]           # clips: (a, b), (a, b) again, (b, c)
-    clips = ml.distinct_clips(bars, n=5, steps=20)
-    assert len(clips) == 2 and all(clip.shape == (20, 5) for clip in clips)
-    assert np.array_equal(clips[0], np.concatenate([a, b])[:20]) and np.array_equal(clips[1], np.concatenate([b, c])[:20])
-    assert len(ml.distinct_clips(bars, n=1)) == 1
+def pieces_of_bars():
+    """20 bars of 8 pieces (1 to 4 bars each); bar i has key i % 24 on at every step, so it names itself."""
+    pieces = np.array([0, 0, 0, 1, 2, 2, 3, 3, 3, 3, 4, 5, 5, 6, 6, 6, 7, 7, 7, 7])
+    bars = np.stack([bar({i % 24: range(16)}) for i in range(len(pieces))])
+    return bars, pieces
+
+
+def test_piece_clips_take_consecutive_bars_of_distinct_pieces_at_random():
+    bars, pieces = pieces_of_bars()
+    clips, used = ml.piece_clips(bars, pieces, n=5, seed=0, steps=32)
+    assert len(clips) == 5 and all(c.shape == (32, 24) for c in clips)
+    assert len({u[0] for u in used}) == 5 and all(len(u) == 1 for u in used)
+    for clip, (piece,) in zip(clips, used):
+        first, second = clip[:16].argmax(axis=1)[0], clip[16:].argmax(axis=1)[0]   # which bars (by their key)
+        assert second == first + 1 and pieces[first] == pieces[second] == piece      # consecutive, in that piece
+    assert 1 not in {u[0] for u in used} and 4 not in {u[0] for u in used}           # one-bar pieces are skipped
+    other, _ = ml.piece_clips(bars, pieces, n=5, seed=1, steps=32)
+    assert ml.piece_clips(bars, pieces, n=5, seed=0)[1] == used                        # seeded
+    assert any(not np.array_equal(a, b) for a, b in zip(clips, other))                 # another seed, other clips
+    with pytest.raises(ValueError, match="distinct pieces"):
+        ml.piece_clips(bars, pieces, n=7)                                              # only 6 pieces have two bars
+
+
+def test_glued_piece_clips_join_bars_of_two_different_pieces():
+    bars, pieces = pieces_of_bars()
+    clips, used = ml.piece_clips(bars, pieces, n=4, seed=2, steps=32, glued=True)
+    flat = [p for u in used for p in u]
+    assert len(flat) == 8 and len(set(flat)) == 8                                       # every piece once
+    for clip, (a, b) in zip(clips, used):
+        assert pieces[clip[:16].argmax(axis=1)[0]] == a and pieces[clip[16:].argmax(axis=1)[0]] == b
+    with pytest.raises(ValueError):
+        ml.piece_clips(bars, pieces, n=5, glued=True)                                  # 10 pieces needed, 8 exist
+
+
+def test_clip_texture_counts_keys_per_sounding_step_and_short_notes():
+    line = bar({0: range(0, 4), 2: range(4, 6), 4: range(6, 8)}, steps=8)             # one quarter, two eighths
+    chords = bar({0: range(8), 4: range(8), 7: range(8), 9: range(4)}, steps=8)        # 3-4 keys, beat-long notes
+    t = ml.clip_texture([line])
+    assert t["keys per step"] == 1.0 and t["notes < beat"] == pytest.approx(2 / 3)
+    t = ml.clip_texture([chords])
+    assert t["keys per step"] == pytest.approx(3.5) and t["notes < beat"] == 0.0
+    assert np.isnan(ml.clip_texture([np.zeros((8, 24))])["keys per step"])
 
 
 def test_scale_fit_prefers_a_major_scale_to_a_chromatic_cluster():
@@ -128,10 +163,33 @@ def test_interval_table_prints_each_row_and_returns_its_intervals(capsys):
     assert out[0] == "bars" and out[-1] == ""
     assert out[1].split() == ["set", "n", "EB", "H"]
     assert out[2].startswith("real") and out[2].split()[1] == "4"
-    assert stats["real"]["EB"] == ml.bootstrap_interval(values["real"]["EB"])
+    assert stats["real"]["EB"] == ml.proportion_interval(values["real"]["EB"])      # a 0/1 column: a share
+    assert stats["real"]["H"] == ml.bootstrap_interval(values["real"]["H"])
     assert stats["real"]["H"].n == 3 and stats["real"]["H"].estimate == 2.0   # nan dropped
     assert f"{stats['real']['EB'].estimate:.2f} [{stats['real']['EB'].low:.2f}, {stats['real']['EB'].high:.2f}]" in out[2]
-    assert "1.00 [1.00, 1.00]" in out[3]
+    assert "n=3" in out[2] and "n=" not in out[3]                             # a cell's own n where smaller
+    assert "1.00 (all 4 equal)" in out[3]                                      # no point interval
+    assert stats["model"]["EB"].high > 0.3                                     # 0 of 4: Wilson's, not [0, 0]
+    assert out[4].startswith("EB:")
+
+
+def test_interval_table_prints_more_digits_where_two_would_show_a_point(capsys):
+    ml.interval_table({"model": {"SC": np.r_[np.ones(190), np.full(10, 0.99)]}})
+    cell = capsys.readouterr().out.splitlines()[1]
+    assert "[1.00, 1.00]" not in cell and "[0.999, 1.000]" in cell
+    ml.interval_table({"model": {"SC": 1 + np.r_[0.0, 1e-15, -1e-15]}})   # equal up to rounding
+    assert "1.00 (all 3 equal)" in capsys.readouterr().out
+
+
+def test_interval_table_resamples_whole_clusters_of_a_row(capsys):
+    rng = np.random.default_rng(0)
+    piece_means = rng.normal(size=5)
+    values = {"real": {"x": np.repeat(piece_means, 20) + rng.normal(scale=0.01, size=100)}}
+    plain = ml.interval_table(values)["real"]["x"]
+    clustered = ml.interval_table(values, clusters={"real": np.repeat(np.arange(5), 20)})["real"]["x"]
+    assert clustered.estimate == plain.estimate
+    assert clustered.high - clustered.low > 3 * (plain.high - plain.low)       # 5 pieces, not 100 bars
+    assert "resampled by piece: real" in capsys.readouterr().out
 
 
 def overlaps():
@@ -145,9 +203,26 @@ def test_overlap_table_prints_oa_and_kl_per_feature(capsys):
     ml.overlap_table([("real", "pitch", d["real"]), ("real", "length", d["noise"]), ("noise", "pitch", d["noise"])],
                      title="Irish")
     out = capsys.readouterr().out.splitlines()
-    assert out[0] == "Irish" and out[1].split() == ["set", "pitch", "length"]
-    assert f"{d['real'].oa:.3f} (KL {d['real'].kl:.3f})" in out[2] and f"{d['noise'].oa:.3f}" in out[2]
+    assert out[0] == "Irish" and out[1].split() == ["set", "n", "pitch", "length"]
+    assert f"{d['real'].oa:.3f} (KL {d['real'].kl:.3g})" in out[2] and f"{d['noise'].oa:.3f}" in out[2]
     assert out[3].startswith("noise")
+
+
+def test_overlap_table_says_when_kl_is_infinite_and_how_many_samples_it_used(capsys):
+    rng = np.random.default_rng(0)
+    real = rng.random((30, 12))
+    far = ml.distance_overlap(real[:20], 50 + rng.random((10, 12)))       # no inter-set distance near an intra one
+    near = ml.distance_overlap(real[:20], real[:20])                      # every intra distance is an inter one
+    share = ml.kl_floor_share(far.intra_density, far.inter_density, far.grid)
+    assert share > 0.99 and far.kl > 600                                   # the floor's finite number
+    assert ml.kl_floor_share(near.intra_density, near.inter_density, near.grid) == 0
+    fewer = ml.distance_overlap(real[:20], np.vstack([real[20:25], np.full((5, 12), np.nan)]))
+    ml.overlap_table([("far", "pitch", far), ("near", "pitch", near), ("near", "length", fewer)])
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].split() == ["set", "n", "pitch", "length"]
+    assert "KL inf, 100% apart" in out[1] and str(round(far.kl)) not in out[1]
+    assert out[2].split()[1] == "20" and "n=5" in out[2]                   # the nan rows were not used
+    assert out[3].startswith("KL inf:")
 
 
 def test_plot_overlap_densities_draws_the_intra_set_density_and_one_curve_per_set():
@@ -195,3 +270,14 @@ def test_plot_bits_per_note_draws_one_bar_per_tokenizer():
     assert [p.get_height() for p in ax.patches] == [5.6, 9.1]
     assert ax.patches[0].get_facecolor() != ax.patches[1].get_facecolor()   # folk-rnn's ABC stands out
     assert [t.get_text() for t in ax.texts] == ["1.60 tok/note", "3.10 tok/note"]
+
+
+def test_rating_table_shows_the_rater_bootstrap_only_when_not_narrower_than_wilson(capsys):
+    wide = dict(n=30, raters=10, fooled=9, rate=0.3, wilson_low=0.17, wilson_high=0.48, boot_low=0.1, boot_high=0.55)
+    narrow = dict(n=6, raters=3, fooled=2, rate=1 / 3, wilson_low=0.10, wilson_high=0.70, boot_low=0.0, boot_high=0.5)
+    one = dict(n=4, raters=1, fooled=1, rate=0.25, wilson_low=0.05, wilson_high=0.70, boot_low=np.nan, boot_high=np.nan)
+    ml.rating_table({"gan": wide, "lstm": narrow, "gpt": one})
+    out = capsys.readouterr().out.splitlines()
+    assert "9/30 ratings (10 raters)" in out[0] and "Wilson [0.17, 0.48]" in out[0] and "rater bootstrap [0.10, 0.55]" in out[0]
+    assert "Wilson [0.10, 0.70]" in out[1] and "[0.00, 0.50]" not in out[1] and "not shown" in out[1]
+    assert "not shown" in out[2]

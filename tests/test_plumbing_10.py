@@ -125,6 +125,21 @@ def test_plot_scaling_fit_draws_points_curve_and_floor():
     assert ax.get_xscale() == ax.get_yscale() == "log"
 
 
+def test_plot_scaling_fit_minus_the_floor_is_a_straight_line():
+    N = np.array([1e3, 1e4, 1e5, 1e6])
+    fit = {"E": 1.5, "A": 30.0, "alpha": 0.5}
+    L = np.array([2.5, 1.8, 1.5, 1.5])                 # the last two at the floor: not drawable on a log axis
+    fig = ml.plot_scaling_fit(N, L, fit, subtract_floor=True, runs=(np.repeat(N, 2), np.repeat(L, 2) + 0.01))
+    ax = fig.axes[0]
+    runs, points, curve = ax.get_lines()
+    assert np.allclose(points.get_ydata(), [1.0, 0.3]) and "2 at or below E" in points.get_label()
+    assert len(runs.get_ydata()) == 8
+    x = np.asarray(curve.get_xdata())
+    slope = np.diff(np.log(curve.get_ydata())) / np.diff(np.log(x))
+    assert np.allclose(slope, -0.5)                      # A N^-alpha: a line of slope -alpha
+    assert ax.get_xscale() == ax.get_yscale() == "log" and "minus E" in ax.get_ylabel()
+
+
 def test_plot_attention_heads_one_panel_per_head_with_marks():
     maps = torch.softmax(torch.randn(3, 8, 8), -1)
     fig = ml.plot_attention_heads(maps, marks=[2, 5], layer=1)

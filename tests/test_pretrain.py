@@ -210,6 +210,39 @@ def test_fit_scaling_law_recovers_a_known_law():
     fit = evaluation.fit_scaling_law(N, E + A / N ** alpha)
     assert np.isclose(fit["E"], E, atol=1e-3) and np.isclose(fit["alpha"], alpha, atol=1e-3)
     assert np.isclose(fit["A"], A, rtol=1e-2) and np.abs(fit["residuals"]).max() < 1e-6
+    assert not fit["E_at_bound"]
+
+
+def scaling_runs(E, A, alpha, noise, sizes, seeds=3, seed=0):
+    rng = np.random.default_rng(seed)
+    N = np.repeat(sizes, seeds)
+    return N, E + A / N ** alpha + noise * rng.standard_normal(len(N)), np.tile(np.arange(seeds), len(sizes))
+
+
+def test_bootstrap_scaling_law_recovers_alpha_and_E_from_noisy_seeds():
+    E, A, alpha = 1.7, 40.0, 0.35
+    N, L, seeds = scaling_runs(E, A, alpha, 0.005, np.geomspace(1e3, 1e6, 7))
+    boot = evaluation.bootstrap_scaling_law(N, L, n_boot=100)
+    assert boot["identified"] and boot["why"] == ""
+    assert boot["alpha"].low < alpha < boot["alpha"].high and boot["E"].low < E < boot["E"].high
+    assert abs(boot["alpha"].estimate - alpha) < 0.05 and abs(boot["E"].estimate - E) < 0.05
+    assert list(boot["sizes"]) == sorted(set(N)) and len(boot["means"]) == 7
+    errors = evaluation.heldout_seed_errors(N, L, seeds)
+    assert errors["power law"] < errors["straight line in log N"]     # the bend is real here
+
+
+def test_bootstrap_scaling_law_flags_an_unidentified_floor():
+    # sizes far below the bend: the losses are close to a straight line in log N and do not place E
+    N, L, seeds = scaling_runs(0.5, 3.0, 0.05, 0.02, np.geomspace(1e3, 3e4, 5), seeds=2)
+    boot = evaluation.bootstrap_scaling_law(N, L, n_boot=100)
+    assert not boot["identified"] and boot["why"]
+    # a curve bent the other way (falling faster at the large end) pushes E onto a bound
+    N = np.repeat(np.geomspace(1e3, 1e5, 5), 2)
+    L = 3.0 - 0.05 * np.log(N) ** 1.5 + 0.001 * np.tile([1, -1], 5)
+    fit = evaluation.fit_scaling_law(N, L)
+    assert fit["E_at_bound"] and min(fit["E"], L.min() - fit["E"]) < 1e-4
+    with pytest.raises(ValueError):
+        evaluation.bootstrap_scaling_law(N[::2], L[::2])      # one run per size: nothing to resample
 
 
 def test_sample_gpt_never_draws_unk_keeps_the_prompt_and_is_seeded():

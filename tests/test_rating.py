@@ -301,3 +301,12 @@ def test_the_widget_is_blind_and_its_buttons_record(tmp_path):
                                                 "chorale")], tmp_path / "y.csv", rater="ana")
     with pytest.raises(ValueError, match="rater"):
         ListeningTest(pairs, path, rater="")
+
+
+def test_each_rater_hears_the_pairs_in_an_order_of_their_own(tmp_path):
+    pairs = make_pairs({"irish": clips(8, 220)}, {"gan": {"irish": clips(8, 330)}}, SECONDS, seed=1)
+    order = lambda rater: [p.id for p in ListeningTest(pairs, tmp_path / "r.csv", rater=rater, shuffle=True).pairs]
+    assert [p.id for p in ListeningTest(pairs, tmp_path / "r.csv", rater="ana").pairs] == [p.id for p in pairs]
+    assert order("ana") == order("ana")                              # the same order after a restart
+    assert sorted(order("ana")) == sorted(p.id for p in pairs)       # every pair, once
+    assert len({tuple(order(f"rater {i}")) for i in range(5)}) > 1   # raters differ

@@ -31,8 +31,8 @@ def test_round_trip_gives_back_every_note(name, tunes):
 
 def test_bpe_learns_on_training_tunes_and_round_trips(tunes):
     train, held_out = tunes
-    remi, bpe = tk.make_tokenizer("REMI"), tk.make_tokenizer("REMI+BPE300", train_notes=train)
-    assert len(bpe) == 300 > len(remi)
+    remi, bpe = tk.make_tokenizer("REMI"), tk.make_tokenizer("REMI+BPE500", train_notes=train)
+    assert len(bpe) == 500 > len(remi)
     assert tk.round_trip_failures(bpe, held_out) == 0          # merges learned elsewhere still decode exactly
     n = sum(len(t) for t in held_out)
     assert tk.tokens_per_note([bpe.encode(t) for t in held_out], n) < tk.tokens_per_note(
@@ -41,7 +41,7 @@ def test_bpe_learns_on_training_tunes_and_round_trips(tunes):
 
 
 def test_flattened_cpword_writes_each_field_once():
-    tok = tk.make_tokenizer("CPWord")
+    tok = tk.make_tokenizer("CPWord", time_signatures=False)
     names = tok.tokens(tok.encode(PIECE))
     assert "Ignore_None" not in names
     notes = [i for i, t in enumerate(names) if t == "Family_Note"]
@@ -54,7 +54,7 @@ def test_flattened_cpword_writes_each_field_once():
 
 
 def test_tokens_per_note_on_a_hand_made_piece():
-    remi, tsd = tk.make_tokenizer("REMI"), tk.make_tokenizer("TSD")
+    remi, tsd = tk.make_tokenizer("REMI", time_signatures=False), tk.make_tokenizer("TSD", time_signatures=False)
     remi_names = remi.tokens(remi.encode(PIECE))
     # REMI: bars 0 and 1 (the pickup bar, then the tune's bar: times 0..4, 4..8), 5 onsets, 5 x (Pitch, Duration)
     assert remi_names.count("Bar_None") == 2
@@ -65,6 +65,38 @@ def test_tokens_per_note_on_a_hand_made_piece():
     shifts = [t for t in tsd_names if t.startswith("TimeShift_")]
     assert len(shifts) == 5 and len(tsd_names) == 15
     assert tk.tokens_per_note([tsd.encode(PIECE)] * 2, 2 * len(PIECE)) == 3.0
+
+
+def test_time_signatures_put_the_bars_where_the_meter_does():
+    remi, flat = tk.make_tokenizer("REMI"), tk.make_tokenizer("REMI", time_signatures=False)
+    jig = np.array([[2.5, 3.0, 67], [3.0, 4.5, 72], [4.5, 6.0, 71], [6.0, 9.0, 67]], dtype=np.float32)  # 6/8, a pickup
+    names = remi.tokens(remi.encode(jig, "6/8"))
+    assert names.count("Bar_None") == 3 and names.count("TimeSig_6/8") == 3     # bars at 0, 3 and 6 quarters
+    assert flat.tokens(flat.encode(jig, "6/8")).count("Bar_None") == 2          # 4/4: bars at 0 and 4
+    assert "Position_0" in names[names.index("Bar_None", 1):][:3]                 # the 6/8 bar line falls on a note
+    np.testing.assert_allclose(remi.decode(remi.encode(jig, "6/8")), jig, atol=1e-6)
+    tsd = tk.make_tokenizer("TSD")
+    assert tsd.tokens(tsd.encode(jig, "9/8")).count("TimeSig_9/8") == 1          # TSD: the meter once
+    pieces = [p for p in load_corpus("oneills", limit=30) if tk.on_grid(p.notes)]
+    for name in ("REMI", "TSD", "CPWord"):
+        assert tk.round_trip_failures(tk.make_tokenizer(name), [p.notes for p in pieces], [p.meter for p in pieces]) == 0
+
+
+def test_intervals_and_ties_from_seeds_and_test_tunes():
+    notes = np.array([10, 20, 30, 40])
+    def row(name, bits):   # bits per note of each test tune, seeds x tunes
+        bits = np.asarray(bits, dtype=float)
+        tune_bits = bits * notes
+        return dict(tokenizer=name, tune_bits=tune_bits, tune_notes=notes,
+                    seed_bits=list(tune_bits.sum(axis=1) / notes.sum()), bits_per_note=float(tune_bits.sum() / 3 / notes.sum()))
+    a = row("a", [[2, 2.1, 1.9, 2]] * 3)
+    b = row("b", [[2.05, 2.0, 2.0, 1.95]] * 3)        # overlaps a
+    c = row("c", [[4, 4.2, 3.9, 4.1], [4.1, 4.0, 4.0, 4.2], [3.9, 4.1, 4.0, 4.0]])
+    iv = tk.study_intervals([a, b, c], n_boot=200)
+    assert iv["a"].low <= a["bits_per_note"] <= iv["a"].high and iv["c"].low > iv["a"].high
+    assert tk.rank_with_ties([c, b, a], iv) in ([["a", "b"], ["c"]], [["b", "a"], ["c"]])
+    c_close = dict(c, seed_bits=[1.5, 4.0, 4.0])       # one seed of c better than a's: no longer separated
+    assert len(tk.rank_with_ties([a, c_close], iv)) == 1
 
 
 def test_on_grid_spots_notes_the_tokens_cannot_write():
@@ -107,17 +139,31 @@ def test_study_rows_on_a_tiny_run():
     pieces = [p for p in load_corpus("oneills", limit=40) if tk.on_grid(p.notes)]
     tunes = {"train": pieces[:24], "val": pieces[24:27], "test": pieces[27:30]}
     remi = tk.make_tokenizer("REMI")
-    rows = tk.tokenizer_study(tunes, names=["ABC", "REMI", "REMI+BPE300"], tokenizers={"REMI": remi},
+    rows = tk.tokenizer_study(tunes, names=["ABC", "REMI", "REMI+BPE500"], tokenizers={"REMI": remi},
                               steps=4, n_layer=1, n_embd=16, block_size=32, batch_size=2)
     by = {r["tokenizer"]: r for r in rows}
-    assert list(by) == ["ABC", "REMI", "REMI+BPE300"]
+    assert list(by) == ["ABC", "REMI", "REMI+BPE500"]
     assert by["ABC"]["round_trip_failures"] is None and by["REMI"]["round_trip_failures"] == 0
-    assert by["REMI"]["vocab"] == len(remi) and by["REMI+BPE300"]["vocab"] == 300
+    assert by["REMI"]["vocab"] == len(remi) and by["REMI+BPE500"]["vocab"] == 500
+    assert all(r["steps"] == 4 and len(r["seed_bits"]) == 1 for r in rows)
     test = [p.notes for p in tunes["test"]]
     n = sum(len(t) for t in test)
-    expected = math.log2(len(remi)) * tk.tokens_per_note([remi.encode(t) for t in test], n)
+    expected = math.log2(len(remi)) * tk.tokens_per_note([remi.encode(t, p.meter) for t, p in zip(test, tunes["test"])], n)
     assert by["REMI"]["uniform_bits_per_note"] == pytest.approx(expected)
     assert all(math.isfinite(r["bits_per_note"]) and r["bits_per_note"] > 0 for r in rows)
+
+
+def test_study_by_epochs_gives_every_tokenization_the_same_passes():
+    pieces = [p for p in load_corpus("oneills", limit=30) if tk.on_grid(p.notes)]
+    tunes = {"train": pieces[:16], "val": pieces[16:18], "test": pieces[18:21]}
+    rows = tk.tokenizer_study(tunes, names=["REMI", "TSD"], epochs=0.5, seeds=(0, 1),
+                              n_layer=1, n_embd=16, block_size=32, batch_size=2)
+    for r in rows:
+        assert r["epochs"] == pytest.approx(0.5, abs=0.05) and r["tune_bits"].shape == (2, 3)
+        assert r["bits_per_note"] == pytest.approx(np.mean(r["seed_bits"]))
+        assert r["bits_per_note"] == pytest.approx(r["tune_bits"].sum(axis=1).mean() / r["tune_notes"].sum())
+    by = {r["tokenizer"]: r for r in rows}
+    assert by["REMI"]["steps"] != by["TSD"]["steps"]          # the longer tokenization trains for more steps
 
 
 def test_encode_names_the_first_note_it_cannot_write_exactly():

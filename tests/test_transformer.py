@@ -127,6 +127,9 @@ def test_param_count_matches_the_model(bias, positions):
     assert param_count(config, non_embedding=True) == model.num_params(non_embedding=True)
     n_position = config.block_size * config.n_embd if positions == "learned" else 0
     assert param_count(config) - param_count(config, non_embedding=True) == n_position
+    kaplan = param_count(config, non_embedding=True, token_table=False)   # no embedding table at all
+    blocks = sum(p.numel() for name, p in model.named_parameters() if not name.startswith(("wte.", "wpe.")))
+    assert kaplan == blocks == param_count(config, non_embedding=True) - config.vocab_size * config.n_embd
 
 
 def test_flop_formula_equals_flop_counter():

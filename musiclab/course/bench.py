@@ -59,7 +59,7 @@ SIZES = {  # name -> keyword arguments of each benchmark; "gpt": music_gpt_recip
              "gpt": dict(vocab=20, n_layer=1, n_head=2, n_embd=16, block_size=8, batch=2),
              "gan": dict(hidden=8, batch=4), "dic": dict(sizes=(64, 16, 4), batch=8)},
     "quick": {"lstm": dict(vocab=137, hidden=64, layers=1, batch=16, seq_len=128),
-              "gpt": dict(vocab=137, n_layer=2, n_head=4, n_embd=64, block_size=64, batch=32),
+              "gpt": dict(vocab=137, n_layer=2, n_head=4, n_embd=64, block_size=128, batch=16),
               "gan": dict(hidden=128, batch=64), "dic": dict(sizes=(64, 128, 64, 8), batch=256)},
     "full": {"lstm": dict(vocab=137, hidden=512, layers=3, batch=64, seq_len=128),
              "gpt": dict(vocab=137, n_layer=6, n_head=6, n_embd=384, block_size=256, batch=64),

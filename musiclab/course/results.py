@@ -37,7 +37,7 @@ def record(name: str, value):
     LSTM"); returns None, so a cell ending with it echoes nothing. Under the full-mode runner the
     file named by ``MUSICLAB_RESULTS`` is rewritten at once, so a notebook that fails later keeps
     what it had.
-    Notebooks: 02, 04, 05, 07, 10, 11."""
+    Notebooks: 02, 04, 05, 06, 07, 10, 11."""
     if not isinstance(name, str) or not name.strip():
         raise ValueError(f"a result needs a non-empty name, got {name!r}")
     if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
@@ -54,7 +54,7 @@ def claim(name: str, value, above=None, below=None):
     nothing (the value is in :func:`compare`'s table). Every training notebook states its
     claims so (02, 04, 05, 07, 08, 10, 11) and prints them with :func:`compare` in its "What this
     run showed" cell, bound beside value. A claim needs a bound: ValueError without one.
-    Notebooks: 02, 04, 05, 07, 08, 10, 11."""
+    Notebooks: 02, 04, 05, 06, 07, 08, 10, 11."""
     if above is None and below is None:
         raise ValueError(f"claim {name!r} needs a bound: above=... or below=... (a number with no bound: record)")
     record(name, value)
@@ -160,7 +160,7 @@ def compare(notebook: str, path=None) -> None:
     that run's device, date, commit and wall time ("unknown device", "unknown" for what the
     entry does not say); or say that none is recorded. The training notebooks' "What this run
     showed" cell (``ml.compare("05")``); it returns nothing, so a notebook shows the table once.
-    Notebooks: 02, 04, 05, 07, 08, 10, 11."""
+    Notebooks: 02, 04, 05, 06, 07, 08, 10, 11."""
     entries = load_results(path)
     mine, name = recorded(), full_name(notebook, entries)
     entry = None if name is None else entries[name]

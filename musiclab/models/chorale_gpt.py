@@ -2,8 +2,10 @@
 
 05's ``ChoraleLSTM`` predicts the 88 keys of the next frame independently given the past, so it
 cannot say "C-E-G or D-F-A, not a mix of the two". Here each frame is written as its sounding keys
-from bass to soprano followed by a frame-end token, the way Music Transformer and Coconet
-serialise chorales (Huang et al. 2019; 2017), and a ``GPT`` predicts one token at a time. The
+from bass to soprano followed by a frame-end token, the way Music Transformer serialises
+chorales (Huang et al. 2019), and a ``GPT`` predicts one token at a time. (Coconet, Huang et al.
+2017, is not a serialisation: an orderless NADE, a convolutional net trained to fill in masked
+notes of the four-voice grid, sampled by blocked Gibbs sampling.) The
 chain rule then gives the exact probability of a whole frame,
 
     p(frame_t | past) = prod_j p(key_j | keys < j of frame_t, past) * p(end | frame_t, past),
@@ -18,11 +20,11 @@ import torch
 
 from ..config import by_mode, with_overrides
 from ..checks import check_counts
-from .music_gpt import token_nll, train_from_recipe, tune_stream
+from .music_gpt import gpt_config, token_nll, train_from_recipe, tune_stream
 from .transformer import GPT, KVCache, check_sampling, next_logits, sample_next
 
 __all__ = ["N_KEYS", "FRAME_END", "CHORALE_BOS", "CHORALE_VOCAB", "frame_tokens", "roll_from_tokens",
-           "ChoraleGPT", "frame_nlls", "chorale_gpt_nll", "transpose_roll", "chorale_gpt_recipe",
+           "ChoraleGPT", "frame_nlls", "chorale_gpt_nll", "transpose_roll", "chorale_gpt_recipe", "chorale_gpt_width",
            "train_chorale_gpt", "continue_chorales"]
 
 N_KEYS = 88                   # token k < 88: key k of the 88-key roll sounds in this frame
@@ -128,6 +130,22 @@ def chorale_gpt_recipe() -> dict:
                 block_size=by_mode(512, 128), dropout=by_mode(0.2, 0.0), transpose=by_mode(5, 0),
                 steps=by_mode(4000, 300), batch_size=by_mode(64, 32), lr=by_mode(6e-4, 1e-2),
                 warmup=by_mode(200, 20), weight_decay=0.1, eval_every=by_mode(250, 50))
+
+
+def chorale_gpt_width(params: int, **overrides) -> int:
+    """The width ``n_embd`` (a multiple of the recipe's ``n_head``) whose ``ChoraleGPT``, with the
+    other sizes of ``chorale_gpt_recipe()`` (``overrides`` change them), has the parameter count
+    nearest ``params``: a joint model the size of another (e.g. 05's LSTM), for a comparison at
+    matched parameters.
+    Notebooks: 11."""
+    r = with_overrides(chorale_gpt_recipe(), overrides)
+    count = lambda width: ChoraleGPT(gpt_config({**r, "n_embd": width}, CHORALE_VOCAB)).num_params()
+    step = r["n_head"]
+    low, high = 1, 4096 // step                  # widths low*step .. high*step; the count grows with the width
+    while high - low > 1:
+        mid = (low + high) // 2
+        low, high = (mid, high) if count(mid * step) < params else (low, mid)
+    return min((low * step, high * step), key=lambda width: abs(count(width) - params))
 
 
 def train_chorale_gpt(train_rolls, val_rolls, device="cpu", seed: int = 0, **overrides):

@@ -8,8 +8,11 @@ bar (steps x keys piano roll) is on; the discriminator D(x, c) scores a bar give
   generative adversarial nets".
 * Spectral normalisation of D's layers: Miyato et al. (2018), "Spectral normalization for
   generative adversarial networks"; the projection discriminator: Miyato & Koyama (2018),
-  "cGANs with projection discriminator"; D's auxiliary style classifier: AC-GAN, Odena, Olah &
-  Shlens (2017), "Conditional image synthesis with auxiliary classifier GANs".
+  "cGANs with projection discriminator".
+* D's style head and G's style loss: an auxiliary style classifier on D's features, trained on the
+  *real* bars only, whose cross-entropy on the fakes G minimises (a classifier-guided loss). This is
+  not the AC-GAN of Odena, Olah & Shlens (2017), "Conditional image synthesis with auxiliary
+  classifier GANs", whose D also learns to name the style of the fakes; G's term is the same.
 * Bars as binary piano rolls, hard thresholding of G's probabilities and the bar metrics:
   MuseGAN, Dong et al. (2018), "MuseGAN: multi-track sequential generative adversarial networks
   for symbolic music generation and accompaniment".
@@ -67,16 +70,20 @@ class BarDiscriminator(nn.Module):
     Features phi(x) come from an MLP; the logit is w . phi(x) + (V c) . phi(x): a style-free
     score plus a style's own direction in feature space (the projection discriminator of
     Miyato & Koyama 2018), so D must check that the bar fits *the asked* style. A second head,
-    ``style_logits``, classifies phi(x) into the styles (the auxiliary classifier of AC-GAN,
-    Odena et al. 2017). Every layer is spectrally normalised (W / sigma_max(W), sigma estimated
-    by power iteration), so D is about 1-Lipschitz in its input and cannot draw arbitrarily sharp
-    boundaries around the exactly-0/1 real bars (Miyato et al. 2018).
+    ``style_logits``, classifies phi(x) into the styles: an auxiliary classifier that
+    ``gan_step`` trains on real bars only (unlike AC-GAN, Odena et al. 2017, which trains it on
+    the fakes too). With ``spectral_norm=True`` (the default) every layer is spectrally normalised
+    (W / sigma_max(W), sigma estimated by power iteration), so D is about 1-Lipschitz in its input
+    and cannot draw arbitrarily sharp boundaries around the exactly-0/1 real bars (Miyato et al.
+    2018); ``spectral_norm=False`` gives the plain MLP, for the experiment notebook 07 suggests.
     Notebooks: 07."""
 
-    def __init__(self, n_styles: int = 3, steps: int = 16, n_keys: int = 60, hidden: int = 128):
+    def __init__(self, n_styles: int = 3, steps: int = 16, n_keys: int = 60, hidden: int = 128,
+                 spectral_norm: bool = True):
         super().__init__()
-        self.config = dict(n_styles=n_styles, steps=steps, n_keys=n_keys, hidden=hidden)
-        sn = nn.utils.parametrizations.spectral_norm
+        self.config = dict(n_styles=n_styles, steps=steps, n_keys=n_keys, hidden=hidden,
+                           spectral_norm=spectral_norm)
+        sn = nn.utils.parametrizations.spectral_norm if spectral_norm else (lambda layer: layer)
         self.features = nn.Sequential(
             sn(nn.Linear(steps * n_keys, 2 * hidden)), nn.LeakyReLU(0.2),
             sn(nn.Linear(2 * hidden, hidden)), nn.LeakyReLU(0.2))
@@ -94,10 +101,10 @@ class BarDiscriminator(nn.Module):
 
 
 def gan_recipe() -> dict:
-    """Sizes of notebook 07's GAN in this mode (quick mode: about a minute on one CPU thread).
+    """Sizes and settings of notebook 07's GAN in this mode (quick mode: about a minute on one CPU thread).
     Notebooks: 07."""
     return dict(steps=by_mode(20000, 2000), batch=by_mode(128, 64), hidden=by_mode(512, 128),
-                z_dim=64, lr=by_mode(2e-4, 1e-3), style_weight=1.0)
+                z_dim=64, lr=by_mode(2e-4, 1e-3), style_weight=1.0, spectral_norm=True)
 
 
 def gan_step(G, D, opt_G, opt_D, x, c, y, z, style_weight: float) -> dict:
@@ -107,7 +114,7 @@ def gan_step(G, D, opt_G, opt_D, x, c, y, z, style_weight: float) -> dict:
     fake = G(z, c)
     # D's loss (Goodfellow et al. 2014): L_D = softplus(-D(x)) + softplus(D(G(z))) = -log sigma(D(x))
     # - log(1 - sigma(D(G(z)))): real bars up, fakes down; G's output is detached, so this step moves
-    # D only. Plus the style head's cross-entropy on the real bars (AC-GAN).
+    # D only. Plus the style head's cross-entropy on the real bars only (AC-GAN would add the fakes').
     d_real, d_fake = D(x, c), D(fake.detach(), c)
     adv_D = F.softplus(-d_real).mean() + F.softplus(d_fake).mean()
     style_real = F.cross_entropy(D.style_logits(x), y)
@@ -116,7 +123,7 @@ def gan_step(G, D, opt_G, opt_D, x, c, y, z, style_weight: float) -> dict:
     opt_D.step()
     # G's non-saturating loss (Goodfellow et al. 2014): L_G = softplus(-D(G(z))) = -log sigma(D(G(z)))
     # on the same fakes, through the updated D; plus the style head's cross-entropy on the fakes:
-    # G's bars must be recognisable as the asked style.
+    # G's bars must be recognisable as the asked style (a classifier-guided loss, as AC-GAN's G term).
     adv_G = F.softplus(-D(fake, c)).mean()
     style_fake = F.cross_entropy(D.style_logits(fake), y)
     opt_G.zero_grad()
@@ -133,12 +140,14 @@ def train_bar_gan(bars, styles, device, n_styles: int | None = None, seed: int =
 
     ``bars``: (n, steps, keys) 0/1 training bars; ``styles``: (n,) style index of each bar.
     ``overrides`` change settings of :func:`gan_recipe` (steps, batch, hidden, z_dim, lr,
-    style_weight; an unknown one raises ValueError). Every batch is style-balanced (each style
+    style_weight, spectral_norm: False trains a D without spectral normalisation; an unknown one
+    raises ValueError). Every batch is style-balanced (each style
     equally likely, whatever its number of bars); each step is one :func:`gan_step`. With
     a = D(x, c) on real bars and b = D(G(z, c), c) on fakes:
 
     * D minimises softplus(-a) + softplus(b) = -log sigma(a) - log(1 - sigma(b)) (Goodfellow et al. 2014),
-      plus ``style_weight`` x the cross-entropy of its style head on the *real* bars (AC-GAN);
+      plus ``style_weight`` x the cross-entropy of its style head on the *real* bars only (AC-GAN,
+      Odena et al. 2017, would train the head on the fakes too);
     * G minimises the non-saturating loss softplus(-b) = -log sigma(b), plus ``style_weight`` x the
       cross-entropy of D's style head on its fakes: its bars must be recognisable as the asked style.
 
@@ -157,7 +166,8 @@ def train_bar_gan(bars, styles, device, n_styles: int | None = None, seed: int =
 
     seed_everything(seed)
     shape = dict(n_styles=n_styles, steps=X.shape[1], n_keys=X.shape[2], hidden=r["hidden"])
-    G, D = BarGenerator(z_dim=z_dim, **shape).to(device), BarDiscriminator(**shape).to(device)
+    G = BarGenerator(z_dim=z_dim, **shape).to(device)
+    D = BarDiscriminator(spectral_norm=r["spectral_norm"], **shape).to(device)
     opt_G = torch.optim.Adam(G.parameters(), lr=r["lr"], betas=(0.5, 0.999))
     opt_D = torch.optim.Adam(D.parameters(), lr=r["lr"], betas=(0.5, 0.999))
     history = {k: [] for k in ["D", "G", "D(x) real", "D(G(z)) fake", "style real", "style fake"]}
@@ -200,7 +210,8 @@ class StyleClassifier(nn.Module):
     """Which style is a bar in? Multinomial logistic regression on four summaries of a 0/1 bar
     (n, steps, keys): its pitch profile (share of steps each key sounds), the note onsets on each
     key, and its rhythm (share of keys on, and onsets, at each step). Notebook 07 trains it on real
-    training bars, measures it on held-out real bars and asks it to label the GAN's bars.
+    training bars plus a "not music" class of noise bars (the random baselines' kind), measures it
+    on held-out real bars and asks it to label the GAN's bars and fresh noise.
     Notebooks: 07."""
 
     def __init__(self, n_styles: int = 3, steps: int = 16, n_keys: int = 60):
@@ -242,7 +253,14 @@ def train_style_classifier(bars, styles, n_styles: int | None = None, epochs: in
 
 
 @torch.no_grad()
-def predict_styles(classifier, bars) -> np.ndarray:
-    """The style index the classifier gives each bar (n,).
+def predict_styles(classifier, bars, empty_label: int | None = None) -> np.ndarray:
+    """The style index the classifier gives each bar (n,). ``empty_label``: the label given to a
+    bar with no note on instead (notebook 07's "not music": real bars are never empty, since
+    ``piece_bars`` drops empty bars, and all of an empty bar's features are 0, so the classifier's
+    own answer for it is only its biases).
     Notebooks: 07, 08."""
-    return classifier.eval()(torch.as_tensor(np.asarray(bars), dtype=torch.float32)).argmax(1).numpy()
+    bars = torch.as_tensor(np.asarray(bars), dtype=torch.float32)
+    labels = classifier.eval()(bars).argmax(1).numpy()
+    if empty_label is not None:
+        labels[~(bars > 0.5).flatten(1).any(1).numpy()] = empty_label
+    return labels

@@ -303,11 +303,13 @@ def cache_logit_gap(model, idx) -> float:
     return gap
 
 
-def param_count(config: GPTConfig, non_embedding: bool = False) -> int:
+def param_count(config: GPTConfig, non_embedding: bool = False, token_table: bool = True) -> int:
     """Parameters of ``GPT(config)`` from its sizes: the tied token table V C, the position
     table T C (if learned), per block 12 C^2 weights (4 C^2 attention, 8 C^2 MLP) plus 2 C
     LayerNorm gains and 11 C biases, and the final LayerNorm. ``non_embedding`` leaves out the
     position table only (nanoGPT's get_num_params): the tied token table is also the output layer.
+    ``token_table=False`` leaves out the tied token table V C too: with ``non_embedding`` that is
+    Kaplan et al. (2020)'s non-embedding N, every embedding excluded (for scaling laws).
     Notebook 09 checks it.
     Notebooks: 09, 10."""
     V, T, L, C, b = config.vocab_size, config.block_size, config.n_layer, config.n_embd, config.bias
@@ -315,7 +317,7 @@ def param_count(config: GPTConfig, non_embedding: bool = False) -> int:
     n = V * C + L * per_block + C + (C if b else 0)
     if config.positions == "learned" and not non_embedding:
         n += T * C
-    return n
+    return n if token_table else n - V * C
 
 
 def forward_flops_per_token(config: GPTConfig, seq_len: int | None = None) -> int:
