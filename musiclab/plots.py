@@ -980,7 +980,8 @@ def plot_scaling_fit(n_params, losses, fit: dict, ax=None,
     if runs is not None:
         run_n, run_l = (np.asarray(v, dtype=float) for v in runs)
         keep = run_l - floor > 0
-        ax.loglog(run_n[keep], run_l[keep] - floor, ".", c="gray", alpha=0.6, label="single runs (seeds)")
+        ax.loglog(run_n[keep], run_l[keep] - floor, ".", c="gray", alpha=0.6, label="single runs (seeds)"
+                  + (f"; {int(np.sum(~keep))} at or below E, not drawn" if not keep.all() else ""))
     shown = losses - floor > 0
     hidden = int(np.sum(~shown))
     ax.loglog(n_params[shown], losses[shown] - floor, "o",
