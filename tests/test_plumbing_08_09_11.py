@@ -272,6 +272,17 @@ def test_plot_bits_per_note_draws_one_bar_per_tokenizer():
     assert [t.get_text() for t in ax.texts] == ["1.60 tok/note", "3.10 tok/note"]
 
 
+def test_plot_bits_per_note_draws_intervals_and_seeds():
+    from musiclab.evaluation import Interval
+    rows = [{"tokenizer": "ABC", "bits_per_note": 5.6, "tokens_per_note": 1.6, "seed_bits": [5.5, 5.6, 5.7]},
+            {"tokenizer": "REMI", "bits_per_note": 9.1, "tokens_per_note": 3.1, "seed_bits": [9.0, 9.1, 9.2]}]
+    intervals = {"ABC": Interval(5.6, 5.2, 6.0, 40), "REMI": Interval(9.1, 8.7, 9.6, 40)}
+    ax = ml.plot_bits_per_note(rows, intervals=intervals).axes[0]
+    dots = [line for line in ax.lines if line.get_marker() == "."]
+    assert [list(d.get_ydata()) for d in dots] == [[5.5, 5.6, 5.7], [9.0, 9.1, 9.2]]
+    assert [t.get_position()[1] for t in ax.texts] == [6.0, 9.6]          # labels above the interval
+
+
 def test_rating_table_shows_the_rater_bootstrap_only_when_not_narrower_than_wilson(capsys):
     wide = dict(n=30, raters=10, fooled=9, rate=0.3, wilson_low=0.17, wilson_high=0.48, boot_low=0.1, boot_high=0.55)
     narrow = dict(n=6, raters=3, fooled=2, rate=1 / 3, wilson_low=0.10, wilson_high=0.70, boot_low=0.0, boot_high=0.5)
