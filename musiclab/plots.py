@@ -969,8 +969,8 @@ def plot_scaling_fit(n_params, losses, fit: dict, ax=None,
     L(N) = E + A / N^alpha (``fit``: ``fit_scaling_law``'s dict) from half the smallest to four
     times the largest N, and the fitted floor E as a dotted line. With ``subtract_floor`` the
     y axis is L - E instead, where the law is the straight line A N^-alpha (Kaplan et al. 2020
-    read their exponents as slopes of such lines); points at or below E cannot be drawn on a log
-    axis and are counted in the legend. ``runs``: optional (N, L) of the single runs (seeds),
+    read their exponents as slopes of such lines); points at or below E (within 1e-6 nats) cannot
+    be drawn on a log axis and are counted in the legend. ``runs``: optional (N, L) of the single runs (seeds),
     drawn as small dots behind the points.
     Notebooks: 10."""
     n_params, losses = np.asarray(n_params, dtype=float), np.asarray(losses, dtype=float)
@@ -979,10 +979,10 @@ def plot_scaling_fit(n_params, losses, fit: dict, ax=None,
     floor = fit["E"] if subtract_floor else 0.0
     if runs is not None:
         run_n, run_l = (np.asarray(v, dtype=float) for v in runs)
-        keep = run_l - floor > 0
+        keep = run_l - floor > 1e-6                      # within 1e-6 nats of E: on the floor
         ax.loglog(run_n[keep], run_l[keep] - floor, ".", c="gray", alpha=0.6, label="single runs (seeds)"
                   + (f"; {int(np.sum(~keep))} at or below E, not drawn" if not keep.all() else ""))
-    shown = losses - floor > 0
+    shown = losses - floor > 1e-6
     hidden = int(np.sum(~shown))
     ax.loglog(n_params[shown], losses[shown] - floor, "o",
               label="measured (validation)" + (f"; {hidden} at or below E, not drawn" if hidden else ""))
