@@ -94,6 +94,15 @@ def test_compare_beside_a_full_mode_run(tmp_path, capsys):
     assert compared(capsys, "05_rnn_chorales", path) == lines
 
 
+def test_compare_says_when_the_full_mode_run_recorded_none_of_these_metrics(tmp_path, capsys):
+    results.record("only in quick", 0.25)
+    lines = compared(capsys, "05", write(tmp_path / "r.json", {"05_rnn_chorales": entry(metrics={})}))
+    assert lines[-1].startswith("(that full-mode run recorded none of these metrics")
+    assert lines[-2].split()[-2:] == ["0.25", "-"]
+    results.record("test NLL (nats/frame): LSTM", 7.0)     # one shared metric: no such line
+    assert not compared(capsys, "05", write(tmp_path / "r.json", {"05_rnn_chorales": entry()}))[-1].startswith("(that")
+
+
 def test_claim_records_and_checks_the_number():
     assert results.claim("test NLL: LSTM", 1.5, below=2.0) is None      # nothing echoed under a cell
     results.claim("valid tunes", np.float64(0.75), above=0.5, below=1.0)

@@ -158,7 +158,8 @@ def compare(notebook: str, path=None) -> None:
     """Print this run's recorded numbers, the bound each claim checked (:func:`claim`), beside the
     committed full-mode run of ``notebook``, with
     that run's device, date, commit and wall time ("unknown device", "unknown" for what the
-    entry does not say); or say that none is recorded. The training notebooks' "What this run
+    entry does not say); or say that none is recorded, and say so under the table when that run
+    recorded none of this run's metrics. The training notebooks' "What this run
     showed" cell (``ml.compare("05")``); it returns nothing, so a notebook shows the table once.
     Notebooks: 02, 04, 05, 06, 07, 08, 10, 11."""
     entries = load_results(path)
@@ -180,6 +181,8 @@ def compare(notebook: str, path=None) -> None:
     widths = [max(len(r[i]) for r in [header] + rows) for i in range(len(header))]
     for row in [header] + rows:
         lines.append("  ".join([row[0].ljust(widths[0])] + [c.rjust(w) for c, w in zip(row[1:], widths[1:])]).rstrip())
+    if entry is not None and mine and not any(n in full for n in mine):
+        lines.append("(that full-mode run recorded none of these metrics: its column holds no result)")
     print("\n".join(lines))
 
 
