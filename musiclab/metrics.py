@@ -51,6 +51,7 @@ asks "two notes at once?", and ``threshold=3`` gives MuseGAN's and MusPy's numbe
 """
 from collections import Counter
 from fractions import Fraction
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -59,7 +60,7 @@ from .abc import detokenize_abc
 from .corpora import parse_abc
 from .data import to_c
 from .models.music_gpt import token_type
-from .music import key_shift, piano_roll, transpose
+from .music import LOWEST, key_shift, piano_roll, transpose
 from .synth import RELEASE_TAIL, render_midi
 
 __all__ = [
@@ -70,9 +71,9 @@ __all__ = [
     "parallel_perfect_rate", "check_audio", "linear_r2", "hidden_attacks", "stft_spectral_convergence",
     "waveform_error", "key_mode", "tonic_class", "corpus_summary", "transposed_pitch_classes",
     "bar_set_stats", "walk_summary", "LENGTH_BINS", "LENGTH_BIN_LABELS", "exact_length_histogram",
-    "tune_statistics", "piece_clips", "clip_texture", "last_bass_pitch_class", "texture_metrics", "continuation_faults", "interval_relation", "closer_than_baselines",
-    "confusion_shares", "per_bar_metrics", "four_key_share", "continuation_metrics",
-    "cellwise_bars", "random_bars", "tune_roll", "scale_fit", "distinct_ngrams",
+    "tune_statistics", "piece_clips", "clip_texture", "last_bass_pitch_class", "texture_metrics", "continuation_faults", "interval_relation", "closer_than_baselines", "nearest_style",
+    "confusion_shares", "per_bar_metrics", "four_key_share", "continuation_metrics", "voice_leading_metrics",
+    "cellwise_bars", "random_bars", "tune_roll", "TuneClips", "tune_clips", "beat_clip", "glued_clips", "scale_fit", "distinct_ngrams",
     "long_note_share", "attention_head_stats", "quiet_share", "key_pitch_classes", "out_of_key_share",
 ]
 
@@ -601,13 +602,37 @@ def interval_relation(interval, reference) -> str:
 
 
 # ----------------------------------------------------------------------------- notebooks 06-08
-def closer_than_baselines(model: dict, real: dict, baselines) -> list:
-    """The metrics (keys of ``real``) on which ``model``'s value lies closer to ``real``'s than
-    every baseline's does: ``model``, ``real`` and each baseline map a metric name to a value (one
-    style's ``bar_metrics``). A tie with a baseline does not count as closer.
+def closer_than_baselines(model: dict, real: dict, baselines, metrics=None) -> list:
+    """The metrics (keys of ``real``, or those in ``metrics``) on which ``model``'s value lies
+    closer to ``real``'s than every baseline's does: ``model``, ``real`` and each baseline map a
+    metric name to a value (one style's ``bar_metrics``). A tie with a baseline does not count as
+    closer (so a metric on which real data and every baseline agree, like the empty-bar rate of
+    bars built without empty ones, can never count: leave it out with ``metrics``).
     Notebooks: 07."""
     gap = lambda values, m: abs(values[m] - real[m])
-    return [m for m in real if gap(model, m) < min(gap(b, m) for b in baselines)]
+    return [m for m in real if (metrics is None or m in metrics)
+            and gap(model, m) < min(gap(b, m) for b in baselines)]
+
+
+def nearest_style(values: dict, references: dict, metrics=None, tie: float = 0.05) -> dict:
+    """For each metric, the references whose value lies nearest ``values``': {metric: [names]}.
+    ``values`` maps a metric to a value (e.g. the GAN's ``bar_metrics`` for one asked style),
+    ``references`` maps a name to such a dict (e.g. the real test bars of every style). Names whose
+    distance lies within ``tie`` x (the references' spread on that metric) of the smallest tie
+    and are all listed, nearest first (two real styles with the same polyphony cannot tell a
+    model's polyphony apart). ``metrics``: which (default: those of ``values``); a metric that is
+    nan anywhere is left out. A metric-wise look at what MuseGAN-style tables compare with real
+    data (Dong et al. 2018): which real music a model's numbers resemble, not only how far.
+    Notebooks: 07."""
+    out = {}
+    for m in (values if metrics is None else metrics):
+        ref = {name: float(r[m]) for name, r in references.items()}
+        if not np.isfinite(values[m]) or not all(np.isfinite(list(ref.values()))):
+            continue
+        gaps = {name: abs(v - float(values[m])) for name, v in ref.items()}
+        slack = tie * (max(ref.values()) - min(ref.values()))
+        out[m] = sorted((n for n, g in gaps.items() if g <= min(gaps.values()) + slack), key=gaps.get)
+    return out
 
 
 def confusion_shares(predicted, n_labels: int) -> np.ndarray:
@@ -638,7 +663,7 @@ def per_bar_metrics(bars, low: int = 21) -> dict:
 def four_key_share(x, among_sounding: bool = True) -> float:
     """The share of frames with exactly four keys down (a four-part chorale's frame), among the
     frames where something sounds (``among_sounding=False``: among all frames).
-    Notebooks: 11."""
+    Notebooks: 07, 11."""
     keys = as_binary(x).sum(axis=-1)
     if among_sounding:
         keys = keys[keys > 0]
@@ -655,6 +680,25 @@ def continuation_metrics(continuations, low: int = 21) -> dict:
             "keys per frame": np.array([np.asarray(c).sum(-1).mean() for c in continuations]),
             "H (bits)": np.array([pitch_class_entropy(c, low=low) for c in continuations]),
             "SC": np.array([scale_consistency(c, low=low) for c in continuations])}
+
+
+def voice_leading_metrics(continuations, low: int = 21) -> dict:
+    """Chorale continuations (n, frames, keys), one frame per beat: {metric: one value per
+    continuation}, so that each gets an interval over the chorales: the share of its sounding frames
+    with exactly four keys ("4-key frames") and with more than four ("> 4 keys"), its scale
+    consistency (each continuation in its own key, not a major and a minor chorale pooled),
+    ``voice_motion`` and ``parallel_perfect_rate`` (nan without ``voice_pairs``) and the number of
+    ``voice_pairs`` these two read ("voice pairs": consecutive frames with equal voice counts).
+    Notebooks: 11."""
+    def sounding(c):
+        keys = as_binary(c).sum(-1)
+        return keys[keys > 0]
+    return {"4-key frames": np.array([four_key_share(c) for c in continuations]),
+            "> 4 keys": np.array([np.mean(sounding(c) > 4) if sounding(c).size else np.nan for c in continuations]),
+            "scale consistency": np.array([scale_consistency(c, low=low) for c in continuations]),
+            "voice motion": np.array([voice_motion(c) for c in continuations]),
+            "parallel 5ths/8ves": np.array([parallel_perfect_rate(c) for c in continuations]),
+            "voice pairs": np.array([sum(1 for _ in voice_pairs(c)) for c in continuations], dtype=float)}
 
 
 def cellwise_bars(train, n: int, rng) -> np.ndarray:
@@ -677,8 +721,7 @@ def random_bars(like, n: int, rng) -> np.ndarray:
 def tune_roll(tokens, low: int = 36, high: int = 96, steps_per_quarter: int = 4):
     """A generated ABC tune (folk-rnn tokens) moved to C (or A minor), its first note at time 0,
     as a piano roll of MIDI ``low``..``high - 1`` (a bar model's keys); None when music21 cannot
-    read the tune.
-    Notebooks: 08."""
+    read the tune."""
     try:
         notes = to_c(parse_abc(detokenize_abc(tokens)))
     except ValueError:
@@ -686,6 +729,67 @@ def tune_roll(tokens, low: int = 36, high: int = 96, steps_per_quarter: int = 4)
     notes[:, :2] -= notes[:, 0].min()
     return piano_roll(notes, steps_per_quarter=steps_per_quarter, low=low, high=high)
 
+
+
+class TuneClips(NamedTuple):
+    """``tune_clips``'s answer: the clips, the index of each clip's tune, the bars each clip holds,
+    and the indices of playable tunes skipped because their clip went quiet too early."""
+    clips: list
+    index: list
+    bars: list
+    short: list
+
+
+def tune_clips(token_lists, n: int | None = None, min_steps: int = 32, min_sounding: float = 0.8,
+               low: int = 36, high: int = 96, steps_per_quarter: int = 4) -> TuneClips:
+    """Listening-test clips from ABC tunes (folk-rnn tokens), tune by tune in order: each tune
+    ``tune_roll`` can play (moved to C, its first note at time 0) is cut to the fewest whole bars of
+    its own meter (its first ``M:`` token; 4/4 when free) lasting at least ``min_steps`` steps, bars
+    counted from its first note: at 4 steps per quarter and 32 steps, two bars of 4/4 or 2/2, three
+    of 6/8 or 3/4, four of 2/4. A clip that sounds (to the end of its last note) for less than
+    ``min_sounding`` of its length (a tune that stops early) is skipped and its index listed in
+    ``short``, so that a listener cannot pick the real clip by its length; unreadable or silent
+    tunes are skipped. Stops after ``n`` clips (all when None). Returns a ``TuneClips``.
+    Notebooks: 08."""
+    out = TuneClips([], [], [], [])
+    for i, tokens in enumerate(token_lists):
+        if n is not None and len(out.clips) >= n:
+            break
+        roll = tune_roll(tokens, low=low, high=high, steps_per_quarter=steps_per_quarter)
+        if roll is None or not roll.any():
+            continue
+        meter = tokens[0][2:] if tokens and tokens[0].startswith("M:") and tokens[0] != "M:none" else "4/4"
+        bar_steps = max(1, int(Fraction(meter) * 4 * steps_per_quarter))
+        bars = max(1, -(-min_steps // bar_steps))
+        length = bars * bar_steps
+        clip = np.zeros((length, roll.shape[1]), dtype=np.float32)
+        clip[:min(length, len(roll))] = roll[:length]
+        if (np.flatnonzero(clip.any(axis=1)).max() + 1) / length < min_sounding:
+            out.short.append(i)
+            continue
+        out.clips.append(clip)
+        out.index.append(i)
+        out.bars.append(bars)
+    return out
+
+
+def beat_clip(frames, low: int, high: int, steps: int = 32, steps_per_beat: int = 4) -> np.ndarray:
+    """A listening-test clip from chorale beat frames (beats, 88 keys from MIDI 21): the keys
+    ``low``..``high - 1`` (a bar model's keys), each beat repeated ``steps_per_beat`` times (every
+    note at least a beat long), cut to ``steps``. Generated and real continuations go through it alike.
+    Notebooks: 08."""
+    frames = np.asarray(frames, dtype=np.float32)[:, low - LOWEST:high - LOWEST]
+    return np.repeat(frames, steps_per_beat, axis=0)[:steps]
+
+
+def glued_clips(bars, n: int, steps: int = 32) -> list:
+    """``n`` clips of a bar model: bars 2i and 2i + 1 of ``bars`` (drawn independently) glued
+    together, cut to ``steps``; ``piece_clips(glued=True)`` makes the real clips the same way.
+    Notebooks: 08."""
+    bars = np.asarray(bars, dtype=np.float32)
+    if len(bars) < 2 * n:
+        raise ValueError(f"{n} glued clips need {2 * n} bars, got {len(bars)}")
+    return [np.concatenate(bars[2 * i:2 * i + 2])[:steps] for i in range(n)]
 
 def piece_clips(bars, pieces, n: int, seed: int = 0, steps: int = 32, glued: bool = False) -> tuple[list, list]:
     """``n`` real clips of two bars, each cut to ``steps`` frames, from pieces drawn at random

@@ -90,6 +90,19 @@ def test_predict_styles_can_give_empty_bars_their_own_label():
     assert (marked[:6] == plain[:6]).all() and (marked[6:] == 3).all()
 
 
+def test_shuffle_bars_keeps_one_kind_of_evidence():
+    rng = np.random.default_rng(0)
+    bars = (rng.random((20, 16, 24)) < 0.1).astype(np.float32)
+    keys, time = ml.shuffle_bars(bars, "keys", seed=1), ml.shuffle_bars(bars, "time", seed=1)
+    assert keys.shape == time.shape == bars.shape
+    assert np.array_equal(keys.sum(axis=2), bars.sum(axis=2))      # keys shuffled: keys on per step kept
+    assert np.array_equal(time.sum(axis=1), bars.sum(axis=1))      # steps shuffled: each key's on-steps kept
+    assert not np.array_equal(keys, bars) and not np.array_equal(time, bars)
+    assert np.array_equal(ml.shuffle_bars(bars, "keys", seed=1), keys)   # seeded
+    with pytest.raises(ValueError):
+        ml.shuffle_bars(bars, "pitch")
+
+
 def test_checkpoint_round_trip(tmp_path):
     G, _ = small_gan()
     path = tmp_path / "gan.pt"

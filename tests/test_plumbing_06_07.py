@@ -158,6 +158,24 @@ def test_closer_than_baselines_counts_strictly_closer_metrics():
     assert ml.closer_than_baselines(model, real, [random]) == ["QN", "H"]
 
 
+def test_closer_than_baselines_can_leave_out_metrics():
+    real, model = {"EB": 0.0, "QN": 0.5}, {"EB": 0.02, "QN": 0.45}
+    cells = {"EB": 0.0, "QN": 0.05}
+    assert ml.closer_than_baselines(model, real, [cells], metrics=["QN"]) == ["QN"]
+    assert ml.closer_than_baselines(model, real, [cells], metrics=["EB"]) == []
+
+
+def test_nearest_style_names_the_nearest_reference_and_ties():
+    refs = {"chorale": {"poly": 3.9, "UPC": 7.0, "H": float("nan")}, "irish": {"poly": 1.001, "UPC": 4.4, "H": 2.0},
+            "german": {"poly": 1.0, "UPC": 2.9, "H": 1.4}}
+    found = ml.nearest_style({"poly": 1.46, "UPC": 3.1, "H": 1.5}, refs)
+    assert found["UPC"] == ["german"]                      # 3.1 lies nearer 2.9 than 4.4
+    assert sorted(found["poly"]) == ["german", "irish"]    # two references 0.001 apart tie
+    assert "H" not in found                                # nan in a reference: left out
+    assert ml.nearest_style({"poly": 1.46, "UPC": 3.1}, refs, metrics=["UPC"]) == {"UPC": ["german"]}
+    assert ml.nearest_style({"poly": 1.46}, refs, tie=0)["poly"] == ["irish"]
+
+
 def test_confusion_shares_rows_are_label_shares():
     predicted = [np.array([0, 0, 0, 1]), np.array([2, 1, 1, 1, 1]), np.array([], dtype=int)]
     conf = ml.confusion_shares(predicted, 3)
