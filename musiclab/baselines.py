@@ -14,7 +14,7 @@ __all__ = ["frame_nll", "mean_frame_nll", "fit_bernoulli", "fit_markov", "bernou
 
 def frame_nll(p, y) -> np.ndarray:
     """NLL in nats of each frame: Bernoulli log-loss summed over the keys. p, y: (frames, keys).
-    Notebooks: 05."""
+    Notebooks: 05, 08."""
     p = np.clip(p, 1e-12, 1 - 1e-12)
     return -(y * np.log(p) + (1 - y) * np.log(1 - p)).sum(axis=-1)
 

@@ -48,7 +48,7 @@ __all__ = ["describe_samples",
     "Interval", "bootstrap_interval", "validity_intervals", "f1_difference_interval", "NOTE_LENGTHS", "note_length_histogram", "FEATURES", "set_features",
     "intra_set_distances", "inter_set_distances", "kde", "shared_grid", "overlap_area", "kl_divergence",
     "DistanceOverlap", "distance_overlap", "jaccard_nearest", "RunMatch", "longest_common_run", "content_id",
-    "fit_scaling_law", "bootstrap_scaling_law", "heldout_seed_errors", "Proportion", "proportion_interval", "reference_sample", "kl_floor_share", "copy_summary",
+    "fit_scaling_law", "bootstrap_scaling_law", "heldout_seed_errors", "Proportion", "proportion_interval", "reference_sample", "kl_floor_share", "copy_summary", "nll_gap", "point_mass",
 ]
 
 
@@ -220,6 +220,29 @@ def f1_difference_interval(roll, probs_a, threshold_a: float, probs_b, threshold
                               level=level, seed=seed, clusters=pieces)
 
 
+
+def nll_gap(nats_a, nats_b, steps=None, n_boot: int = 1000, level: float = 0.95, seed: int = 0) -> Interval:
+    """NLL per step of model a minus that of model b on the same pieces (nats per token or per
+    frame; > 0: b is better), with a paired percentile-bootstrap interval over the pieces: each
+    bootstrap sample draws whole pieces with replacement and recomputes
+    (sum of a's nats - sum of b's nats) / (sum of steps), so the estimate is exactly the difference
+    of the two pooled NLLs of a table, and a piece's steps, which are not independent, move together.
+    ``nats_a``, ``nats_b``: one entry per piece, either the per-step NLLs of that piece (an array;
+    summed) or its total; ``steps``: the steps of each piece (default: the lengths of ``nats_a``'s
+    arrays, which ``nats_b``'s arrays must match). ``n`` of the Interval counts pieces.
+    Notebooks: 08."""
+    if len(nats_a) != len(nats_b):
+        raise ValueError(f"{len(nats_a)} pieces for model a, {len(nats_b)} for model b")
+    if steps is None:
+        steps = [np.size(a) for a in nats_a]
+        if any(np.ndim(a) == 0 for a in nats_a) or [np.size(b) for b in nats_b] != steps:
+            raise ValueError("without steps=, nats_a and nats_b must be per-step arrays of equal lengths per piece")
+    table = np.array([[np.sum(a), np.sum(b), n] for a, b, n in zip(nats_a, nats_b, steps)], dtype=float)
+    if len(table) == 0 or table[:, 2].sum() <= 0:
+        raise ValueError("nll_gap needs at least one piece with steps")
+    return bootstrap_interval(table, lambda v: (v[:, 0].sum() - v[:, 1].sum()) / v[:, 2].sum(),
+                              n_boot=n_boot, level=level, seed=seed)
+
 # ----------------------------------------------------------------------------- 2. Yang & Lerch
 
 _integrate = getattr(np, "trapezoid", None) or np.trapz     # the trapezoid rule (renamed in numpy 2)
@@ -355,6 +378,14 @@ def kl_floor_share(p, q, grid, eps: float = np.finfo(float).tiny) -> float:
     total = _integrate(p, grid)
     return float(_integrate(np.where(q <= eps, p, 0.0), grid) / total) if total > 0 else 0.0
 
+
+
+def point_mass(values) -> bool:
+    """True when a set of distances (``DistanceOverlap.intra``) holds one value only, e.g. the
+    polyphony of melodies (every bar 1 key: every distance 0). Its density is a point mass, which a
+    KDE only smears over a grid step: KL against it is undefined, not a measurement."""
+    values = np.asarray(values, dtype=float).ravel()
+    return bool(len(values)) and bool(np.ptp(values) == 0)
 
 class DistanceOverlap(NamedTuple):
     """Yang & Lerch's comparison of one feature: OA and KL of the intra-set distances of the real

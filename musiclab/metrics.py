@@ -213,7 +213,7 @@ def scale_consistency(x, low: int = 21) -> float:
 
     A natural minor scale has the pitch classes of its relative major (A minor = C major),
     so the maximum over 24 scales equals the maximum over the 12 major ones.
-    Notebooks: 05, 07, 11.
+    Notebooks: 05, 07.
     """
     p = pitch_class_histogram(x, low, by="notes")
     if np.isnan(p).any():
@@ -234,8 +234,7 @@ def polyphony(x) -> float:
 def polyphony_rate(x, threshold: int = 2) -> float:
     """Fraction of frames with at least ``threshold`` keys on (nan without frames). MuseGAN's
     polyphonicity and MusPy's ``polyphony_rate`` count frames with more than two keys: that is
-    ``threshold=3`` here (see the module docstring).
-    Notebooks: 11."""
+    ``threshold=3`` here (see the module docstring)."""
     on_per_frame = frames(x).sum(axis=1)
     return float(np.mean(on_per_frame >= threshold)) if len(on_per_frame) else float("nan")
 
@@ -255,8 +254,7 @@ def voice_pairs(x):
 def voice_motion(x) -> float:
     """Voice leading: the mean absolute move, in semitones, of a voice from one frame to the next
     (``voice_pairs``; nan without such pairs). Bach's voices move mostly by step (1-2 semitones) or
-    hold; a model that puts down unrelated chords leaps.
-    Notebooks: 11."""
+    hold; a model that puts down unrelated chords leaps."""
     moves = [np.abs(b - a) for a, b in voice_pairs(x)]
     return float(np.concatenate(moves).mean()) if moves else float("nan")
 
@@ -264,8 +262,7 @@ def voice_motion(x) -> float:
 def parallel_perfect_rate(x) -> float:
     """The share of ``voice_pairs`` with parallel fifths or octaves: two voices a perfect fifth or
     octave (or unison) apart, modulo the octave, that both move in the same direction and stay that
-    interval apart, which four-part writing avoids (nan without pairs).
-    Notebooks: 11."""
+    interval apart, which four-part writing avoids (nan without pairs)."""
     found = []
     for a, b in voice_pairs(x):
         ia, ib = (a[None, :] - a[:, None]) % 12, (b[None, :] - b[:, None]) % 12
@@ -663,7 +660,7 @@ def per_bar_metrics(bars, low: int = 21) -> dict:
 def four_key_share(x, among_sounding: bool = True) -> float:
     """The share of frames with exactly four keys down (a four-part chorale's frame), among the
     frames where something sounds (``among_sounding=False``: among all frames).
-    Notebooks: 07, 11."""
+    Notebooks: 07."""
     keys = as_binary(x).sum(axis=-1)
     if among_sounding:
         keys = keys[keys > 0]

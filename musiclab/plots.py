@@ -8,7 +8,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.ticker import FormatStrFormatter, MaxNLocator
 
-from .evaluation import bootstrap_interval, kl_floor_share, proportion_interval
+from .evaluation import bootstrap_interval, kl_floor_share, point_mass, proportion_interval
 from .metrics import LENGTH_BIN_LABELS, bar_set_stats, corpus_summary, key_mode, tonic_class
 from .music import HIGHEST, LOWEST
 
@@ -756,7 +756,7 @@ def interval_table(values: dict, title: str = "", clusters: dict | None = None) 
     or by piece the wider of Wilson's and the bootstrap's: never a point at 0 of n); a metric on
     which every sample of a row agrees (to 1e-9: a share computed two ways can differ in the last
     bit) prints "all n equal" instead of a point interval.
-    Notebooks: 08."""
+    Notebooks: 08, 11."""
     clusters = clusters or {}
     stats, cells = {}, {}
     binary = {m for m in next(iter(values.values())) if all(_binary(metrics[m]) for metrics in values.values())}
@@ -796,17 +796,22 @@ def overlap_table(overlaps, title: str = "") -> None:
     line. A KL whose value comes from the numerical floor (``kl_floor_share`` > 0: part of the real
     density lies where the set's density is 0) is infinite: it prints "KL inf", with the share of
     the real density that no distance of the set reaches, instead of the floor's large finite number.
+    Where all real distances are equal (``point_mass``: e.g. the polyphony of melodies, every bar
+    one key) the real density is a point mass and KL is undefined: "KL undefined" is printed.
     Notebooks: 08."""
     rows, features = {}, list(dict.fromkeys(feature for _, feature, _ in overlaps))
     used = {}
     for name, feature, d in overlaps:
         n_real = int(round((1 + np.sqrt(1 + 8 * len(d.intra))) / 2))
         used[name, feature] = len(d.inter) // max(n_real, 1)
-    floored = False
+    floored = massed = False
     for name, feature, d in overlaps:
         share = kl_floor_share(d.intra_density, d.inter_density, d.grid)
         apart = f"{share:.0%}" if share >= 0.01 else f"{share:.1%}" if share >= 0.0005 else "<0.1%"
         kl = f"KL inf, {apart} apart" if share > 0 else f"KL {d.kl:.3g}"
+        if point_mass(d.intra):
+            kl, share = "KL undefined", 0.0
+            massed = True
         floored |= share > 0
         most = max(n for (r, _), n in used.items() if r == name)
         n = f" n={used[name, feature]}" if used[name, feature] < most else ""
@@ -818,6 +823,9 @@ def overlap_table(overlaps, title: str = "") -> None:
     if floored:
         print("KL inf: that share of the real pairs' distance density lies where the set's density is 0 (no distance "
               "to the set within 40 bandwidths): KL(intra || inter) is infinite, the floor would print ~708 x share")
+    if massed:
+        print("KL undefined: every distance between two real training bars is the same (a point mass, e.g. one key "
+              "per bar in every bar), so the real density has no spread to compare; read the OA")
     print()
 
 
@@ -832,6 +840,7 @@ def plot_overlap_densities(overlaps, title: str = "", xlabel: str = "distance", 
     for name, d in overlaps:
         ax.plot(d.grid, d.inter_density, lw=1.2, label=f"inter-set, {name} (OA {d.oa:.2f})")
     ax.set(xlabel=xlabel, ylabel="density", title=title)
+    ax.set_xlim(left=0)   # a distance is never negative; the KDE tails below 0 are smoothing only
     ax.legend(fontsize=8)
     return fig
 

@@ -49,7 +49,7 @@ try:
 except ImportError:  # Windows: no lock (one listener per file)
     fcntl = None
 
-__all__ = ["Pair", "equal_length", "make_pairs", "RatingStore", "wilson_interval", "cluster_bootstrap",
+__all__ = ["Pair", "equal_length", "make_pairs", "sounding_seconds", "pair_sounding", "RatingStore", "wilson_interval", "cluster_bootstrap",
            "preference_summary", "ListeningTest"]
 
 FIELDS = ["time", "rater", "pair", "style", "a_source", "b_source", "person", "musical"]
@@ -106,6 +106,28 @@ class Pair:
     def model(self) -> str:
         return self.b_source if self.a_source == REAL else self.a_source
 
+
+
+def sounding_seconds(y, sr: int = SR, floor_db: float = -60.0) -> float:
+    """How long a clip sounds: the time of its last sample within ``floor_db`` of its peak (0 for
+    silence). Two clips cut to the same length can sound for very different times."""
+    y = np.abs(np.asarray(y, dtype=float))
+    if not y.size or y.max() <= 0:
+        return 0.0
+    return float(np.flatnonzero(y > y.max() * 10 ** (floor_db / 20)).max() / sr)
+
+
+def pair_sounding(pairs, min_ratio: float = 0.8, sr: int = SR) -> list:
+    """For every ``Pair``: dict(model, style, real, generated, short): the sounding seconds of its
+    real and generated clip (``sounding_seconds``), and ``short`` when the generated clip sounds
+    for less than ``min_ratio`` of its real partner, a length a listener could pick it out by.
+    Notebooks: 08."""
+    rows = []
+    for p in pairs:
+        real, gen = (p.a, p.b) if p.a_source == REAL else (p.b, p.a)
+        r, g = sounding_seconds(real, sr), sounding_seconds(gen, sr)
+        rows.append(dict(model=p.model, style=p.style, real=r, generated=g, short=bool(g < min_ratio * r)))
+    return rows
 
 def make_pairs(real: dict, generated: dict, seconds: float, seed: int = 0, sr: int = SR, fade: float = 0.25,
                **render_options) -> list:

@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from .config import by_mode, with_overrides
-from .data import BOUNDARY, token_data
+from .data import BOUNDARY, UNK, token_data
 from .evaluation import bootstrap_interval
 from .models.music_gpt import token_nll, train_from_recipe, tune_stream
 from .course.recipes import tune_split
@@ -37,7 +37,7 @@ from .course.recipes import tune_split
 __all__ = ["TICKS_PER_QUARTER", "PITCH_RANGE", "BEAT_RES", "BPE_SIZES", "tokenizer_config", "notes_to_score",
            "score_to_notes", "misfit", "on_grid", "NoteTokenizer", "make_tokenizer", "round_trip_failures",
            "tokens_per_note", "bits_per_note", "study_tunes", "study_recipe", "train_token_gpt",
-           "study_names", "tokenizer_study", "METERS", "study_intervals", "rank_with_ties"]
+           "study_names", "tokenizer_study", "METERS", "study_intervals", "rank_with_ties", "agreed_order"]
 
 TICKS_PER_QUARTER = 24              # time grid: 1/24 quarter holds 16ths (6), 8th triplets (8), 32nds (3)
 PITCH_RANGE = (55, 94)              # MIDI 55 (G3) .. 93 (A6): every O'Neill's and Ryan's note (high end exclusive)
@@ -254,10 +254,11 @@ def round_trip_failures(tokenizer: NoteTokenizer, tunes, meters=None) -> int:
     return failed
 
 
-def tokens_per_note(tunes_ids, n_notes: int) -> float:
-    """Tokens of the tunes (without boundaries) over their number of notes.
+def tokens_per_note(tunes_ids, n_notes: int, boundaries: bool = False) -> float:
+    """Tokens of the tunes (without boundaries) over their number of notes; ``boundaries=True``
+    also counts each tune's closing <s>, the tokens :func:`bits_per_note` scores.
     Notebooks: 11."""
-    return sum(len(t) for t in tunes_ids) / n_notes
+    return (sum(len(t) for t in tunes_ids) + (len(tunes_ids) if boundaries else 0)) / n_notes
 
 
 def bits_per_note(model, tunes_ids, bos: int, n_notes: int) -> float:
@@ -309,7 +310,7 @@ def _abc_ids(tunes: dict):
     pieces = [p for side in sides for p in tunes[side]]
     ends = np.cumsum([len(tunes[side]) for side in sides])
     data = token_data(pieces, {s: np.arange(e - len(tunes[s]), e) for s, e in zip(sides, ends)}, min_count=2)
-    return {side: data.ids(side) for side in sides}, len(data.vocab), data.vocab.index(BOUNDARY)
+    return {side: data.ids(side) for side in sides}, len(data.vocab), data.vocab.index(BOUNDARY), data.vocab.index(UNK)
 
 
 def tokenizer_study(tunes: dict, names=None, tokenizers=None, seed: int = 0, device="cpu", epochs: float | None = None,
@@ -326,19 +327,25 @@ def tokenizer_study(tunes: dict, names=None, tokenizers=None, seed: int = 0, dev
     recipe's fixed steps. ``seeds``: one training per seed (default: ``seed`` alone); the row's
     "bits_per_note" is the mean over seeds, "seed_bits" each seed's, "tune_bits" (seeds x test
     tunes) each test tune's bits and "tune_notes" its notes (for :func:`study_intervals`);
-    "steps" and "epochs" say how long each model trained.
+    "steps" and "epochs" say how long each model trained. The warmup scales with the run: the
+    recipe's share of warmup steps (``warmup / steps`` of :func:`study_recipe`) of each run's steps,
+    at least 1, unless ``overrides`` set "warmup" (row "warmup"), so a short run does not spend half of
+    its steps warming up. "uniform_bits_per_note" counts the closing <s> of every test tune, as
+    bits per note does. "unknown_test_tokens": ABC's test tokens mapped to <unk> (None for miditok),
+    of "test_tokens" (boundaries left out).
     Notebooks: 11."""
     names = study_names() if names is None else names
     seeds = [seed] if seeds is None else list(seeds)
     notes = {side: [p.notes for p in pieces] for side, pieces in tunes.items()}
     meters = {side: [p.meter for p in pieces] for side, pieces in tunes.items()}
     n_notes = {side: sum(len(n) for n in notes[side]) for side in notes}
-    recipe = with_overrides(study_recipe(), overrides)
+    recipe, base = with_overrides(study_recipe(), overrides), study_recipe()
     rows = []
     for name in names:
+        unknown = None
         if name == "ABC":
-            ids, size, bos = _abc_ids(tunes)
-            failures = None
+            ids, size, bos, unk = _abc_ids(tunes)
+            failures, unknown = None, int(sum(np.sum(np.asarray(t) == unk) for t in ids["test"]))
         else:
             tok = (tokenizers or {}).get(name) or make_tokenizer(name, notes["train"] if "BPE" in name else None,
                                                                   meters["train"])
@@ -347,17 +354,19 @@ def tokenizer_study(tunes: dict, names=None, tokenizers=None, seed: int = 0, dev
         stream = sum(len(t) + 1 for t in ids["train"])          # the tokens of one pass, boundaries included
         steps = recipe["steps"] if epochs is None else max(1, round(epochs * stream / (recipe["batch_size"]
                                                                                       * recipe["block_size"])))
+        warmup = overrides.get("warmup", max(1, round(steps * base["warmup"] / base["steps"])))
         tune_bits = []
         for s in seeds:
             model, _ = train_token_gpt(ids["train"], ids["val"], size, bos, seed=s, device=device,
-                                       desc=f"{name} seed {s}", **{**overrides, "steps": steps})
+                                       desc=f"{name} seed {s}", **{**overrides, "steps": steps, "warmup": warmup})
             tune_bits.append([float(nll.sum()) / math.log(2) for nll in token_nll(model, ids["test"], bos)])
         tune_bits = np.array(tune_bits)
         seed_bits = tune_bits.sum(axis=1) / n_notes["test"]
-        test_tpn = tokens_per_note(ids["test"], n_notes["test"])
+        test_tpn = tokens_per_note(ids["test"], n_notes["test"], boundaries=True)
         rows.append(dict(tokenizer=name, vocab=size, tokens_per_note=tokens_per_note(ids["train"], n_notes["train"]),
                          bits_per_note=float(seed_bits.mean()), seed_bits=seed_bits.tolist(), tune_bits=tune_bits,
-                         tune_notes=np.array([len(n) for n in notes["test"]]), steps=steps,
+                         tune_notes=np.array([len(n) for n in notes["test"]]), steps=steps, warmup=warmup,
+                         unknown_test_tokens=unknown, test_tokens=sum(len(t) for t in ids["test"]),
                          epochs=steps * recipe["batch_size"] * recipe["block_size"] / stream,
                          uniform_bits_per_note=math.log2(size) * test_tpn, round_trip_failures=failures))
     return rows
@@ -393,3 +402,16 @@ def rank_with_ties(rows, intervals: dict) -> list[list[str]]:
         else:
             tiers.append([name])
     return tiers
+
+
+def agreed_order(arms: dict) -> list[tuple[str, str]]:
+    """The pairs (a, b) that every arm of a study ranks the same way: ``arms`` maps an arm's name to
+    (rows, intervals) of :func:`tokenizer_study` and :func:`study_intervals` (e.g. equal passes and
+    equal steps); (a, b) is kept when, in every arm, a needs fewer bits per note than b and the two
+    are separated as :func:`rank_with_ties` separates them. Only tokenizers trained in every arm count.
+    Notebooks: 11."""
+    by = [({r["tokenizer"]: r for r in rows}, intervals) for rows, intervals in arms.values()]
+    names = [n for n in by[0][0] if all(n in rows for rows, _ in by)]
+    return [(a, b) for a in names for b in names if a != b and all(
+        rows[a]["bits_per_note"] < rows[b]["bits_per_note"] and len(rank_with_ties([rows[a], rows[b]], iv)) == 2
+        for rows, iv in by)]

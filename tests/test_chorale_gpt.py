@@ -94,6 +94,9 @@ def test_frame_nll_is_the_sum_of_the_token_log_probabilities():
         count += len(roll) - 1
     mean, n = chorale_gpt_nll(model, rolls)
     assert n == count and math.isclose(mean, total / count, rel_tol=1e-5)
+    per = chorale_gpt_nll(model, rolls, per_roll=True)   # one array per roll, frames 1..T-1
+    assert [len(x) for x in per] == [len(r) - 1 for r in rolls]
+    assert math.isclose(float(np.concatenate(per).mean()), mean, rel_tol=1e-9)
 
 
 def test_frame_nll_past_the_context_is_read_in_windows():

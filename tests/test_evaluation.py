@@ -369,3 +369,25 @@ def test_validity_intervals_can_give_shares_that_are_never_points():
     assert plain["valid"].high == 0.0                          # the bootstrap of 0 of 12 is the point [0, 0]
     assert shares["valid"].estimate == 0.0 and shares["valid"].high > 0.15 and shares["valid"].n == 12
     assert np.allclose(shares["bars"][:3], plain["bars"][:3], equal_nan=True)   # the pooled bar rate: as before
+
+
+def test_nll_gap_is_the_difference_of_pooled_nlls_and_resamples_whole_pieces():
+    from musiclab.evaluation import nll_gap
+    rng = np.random.default_rng(0)
+    lengths = rng.integers(20, 60, size=30)
+    a = [rng.exponential(2.0, n) for n in lengths]                    # model a: about 2 nats per step
+    b = [x - 0.3 + rng.normal(0, 0.2, len(x)) for x in a]            # model b: 0.3 nats better, step by step
+    gap = nll_gap(a, b)
+    pooled = np.concatenate(a).mean() - np.concatenate(b).mean()
+    assert gap.estimate == pytest.approx(pooled) and gap.n == 30
+    assert 0 < gap.low < gap.estimate < gap.high                      # paired: the shared noise cancels
+    totals = nll_gap([x.sum() for x in a], [x.sum() for x in b], steps=lengths)
+    assert totals == gap                                              # totals with steps= give the same answer
+    assert nll_gap(a, a).low == nll_gap(a, a).high == 0
+    unpaired_noise = [rng.exponential(2.0, n) for n in lengths]       # no better on average: the interval holds 0
+    tie = nll_gap(a, unpaired_noise)
+    assert tie.low < 0 < tie.high
+    with pytest.raises(ValueError):
+        nll_gap(a, b[:-1])
+    with pytest.raises(ValueError):
+        nll_gap([x.sum() for x in a], b)                              # totals need steps=

@@ -279,3 +279,19 @@ def test_linear_r2_finds_a_linear_target_and_not_noise():
     assert linear_r2(X_train, X_train @ w + 4, X_test, X_test @ w + 4) > 0.999
     noise_train, noise_test = rng.normal(size=200), rng.normal(size=100)
     assert linear_r2(X_train, noise_train, X_test, noise_test) < 0.1
+
+
+def test_voice_leading_metrics_give_one_value_per_continuation():
+    from musiclab.metrics import voice_leading_metrics
+    steady = np.zeros((4, 88))
+    steady[:, [40, 44, 47, 52]] = 1                        # four voices held: no motion, no parallels
+    moving = np.zeros((4, 88))
+    for t in range(4):
+        moving[t, [40 + 2 * t, 47 + 2 * t]] = 1            # two voices a fifth apart, moving up together
+    moving[3, 60:65] = 1                                   # the last beat: a five-key cluster on top
+    m = voice_leading_metrics(np.stack([steady, moving]))
+    assert all(len(v) == 2 for v in m.values())
+    assert m["4-key frames"].tolist() == [1.0, 0.0] and m["> 4 keys"].tolist() == [0.0, 0.25]
+    assert m["voice motion"][0] == 0 and m["voice motion"][1] == pytest.approx(2.0)
+    assert m["parallel 5ths/8ves"].tolist() == [0.0, 1.0]
+    assert m["voice pairs"].tolist() == [3, 2]             # equal voice counts only: the cluster beat breaks a pair

@@ -118,6 +118,9 @@ def test_padding_does_not_change_the_frame_losses():
     assert len(together) == sum(len(r) - 1 for r in rolls)
     assert torch.allclose(together, alone, atol=1e-5)
     assert ml.chorale_nll(model, rolls, batch_size=3) == pytest.approx((alone.mean().item(), len(alone)), rel=1e-5)
+    per = ml.chorale_nll(model, rolls, batch_size=3, per_roll=True)   # each roll's frames, in order
+    assert [len(x) for x in per] == [len(r) - 1 for r in rolls]
+    assert np.allclose(np.concatenate(per), alone.numpy(), atol=1e-5)
 
 
 class _SayLastFrame(torch.nn.Module):

@@ -292,3 +292,53 @@ def test_rating_table_shows_the_rater_bootstrap_only_when_not_narrower_than_wils
     assert "9/30 ratings (10 raters)" in out[0] and "Wilson [0.17, 0.48]" in out[0] and "rater bootstrap [0.10, 0.55]" in out[0]
     assert "Wilson [0.10, 0.70]" in out[1] and "[0.00, 0.50]" not in out[1] and "not shown" in out[1]
     assert "not shown" in out[2]
+
+
+# ----------------------------------------------------------------------------- 08: listening-test clips, KL of a point mass
+
+
+def test_tune_clips_cut_each_tune_at_a_bar_line_of_its_own_meter():
+    reel = ml.tokenize_abc("M:4/4\nK:Cmaj\n" + "cdef gabc|" * 4)               # 16 steps a bar
+    jig = ml.tokenize_abc("M:6/8\nK:Cmaj\n" + "cde fga|" * 4)                  # 12 steps a bar
+    two = ml.tokenize_abc("M:2/4\nL:1/8\nK:Cmaj\n" + "cdef|" * 6)              # 8 steps a bar
+    made = ml.tune_clips([reel, jig, two], min_steps=32, low=36, high=96, steps_per_quarter=4)
+    assert made.index == [0, 1, 2] and made.bars == [2, 3, 4]
+    assert [len(c) for c in made.clips] == [32, 36, 32] and made.short == []
+    assert all(c.shape[1] == 60 and c[0].any() and c[-1].any() for c in made.clips)   # notes to the end
+
+
+def test_tune_clips_pass_over_tunes_that_stop_early_or_cannot_be_read_and_stop_at_n():
+    full = ml.tokenize_abc("M:4/4\nK:Cmaj\n" + "cdef gabc|" * 3)
+    stub = ml.tokenize_abc("M:4/4\nK:Cmaj\ncdef|")                             # 4 of 32 steps sound
+    made = ml.tune_clips([stub, [], full, full, full], n=2, min_sounding=0.8)
+    assert made.index == [2, 3] and made.short == [0]                          # [] is unreadable: skipped, not short
+    assert ml.tune_clips([stub], min_sounding=0.1).index == [0]                # a lower bar lets it through
+
+
+def test_beat_clip_and_glued_clips_make_clips_the_way_their_docstrings_say():
+    frames = np.zeros((10, 88), np.float32)
+    frames[:, 60 - 21] = 1                                                     # middle C on every beat
+    frames[3, 40 - 21] = 1                                                     # below the window: dropped
+    clip = ml.beat_clip(frames, low=48, high=84, steps=32)
+    assert clip.shape == (32, 36) and clip[:, 60 - 48].all() and clip.sum() == 32
+    bars = np.stack([bar({i: range(16)}) for i in range(6)])
+    glued = ml.glued_clips(bars, 3, steps=24)
+    assert len(glued) == 3 and all(g.shape == (24, 24) for g in glued)
+    assert glued[1][0].argmax() == 2 and glued[1][-1].argmax() == 3            # bars 2 and 3, cut to 24 steps
+    with pytest.raises(ValueError):
+        ml.glued_clips(bars, 4)
+
+
+def test_overlap_table_says_kl_is_undefined_for_a_point_mass(capsys):
+    same = np.ones((20, 1))                                                    # every real bar: one key
+    d = ml.distance_overlap(same, same)
+    assert ml.point_mass(d.intra) and not ml.point_mass([0.0, 1.0])
+    ml.overlap_table([("real", "polyphony", d)])
+    out = capsys.readouterr().out
+    assert "KL undefined" in out.splitlines()[1] and "KL inf" not in out and "point mass" in out
+
+
+def test_plot_overlap_densities_starts_its_axis_at_distance_zero():
+    d = overlaps()
+    ax = ml.plot_overlap_densities(list(d.items())).axes[0]
+    assert ax.get_xlim()[0] == 0

@@ -8,7 +8,8 @@ from scipy.stats import binom, binomtest
 from musiclab.audio import SR
 from musiclab.listen import normalize
 from musiclab.rating import (FIELDS, REAL, ListeningTest, Pair, RatingStore, _content_hash, cluster_bootstrap,
-                             equal_length, make_pairs, preference_summary, wilson_interval)
+                             equal_length, make_pairs, pair_sounding, preference_summary, sounding_seconds,
+                             wilson_interval)
 
 SECONDS = 0.5
 
@@ -310,3 +311,17 @@ def test_each_rater_hears_the_pairs_in_an_order_of_their_own(tmp_path):
     assert order("ana") == order("ana")                              # the same order after a restart
     assert sorted(order("ana")) == sorted(p.id for p in pairs)       # every pair, once
     assert len({tuple(order(f"rater {i}")) for i in range(5)}) > 1   # raters differ
+
+
+def test_sounding_seconds_and_pair_sounding_flag_a_clip_that_stops_early():
+    tone = clips(3, 220.0, seconds=SECONDS)
+    short = tone[1].copy()
+    short[len(short) // 4:] = 0                                       # sounds for a quarter of the clip
+    assert sounding_seconds(tone[0]) == pytest.approx(SECONDS, abs=0.01)
+    assert sounding_seconds(short) == pytest.approx(SECONDS / 4, abs=0.01) and sounding_seconds(np.zeros(10)) == 0
+    pairs = make_pairs({"s": tone[2:] + clips(1, 330.0, seconds=SECONDS)}, {"m": {"s": [short, tone[0]]}}, SECONDS,
+                       fade=0.0)
+    rows = pair_sounding(pairs, min_ratio=0.8)
+    assert sorted(r["short"] for r in rows) == [False, True] and all(r["model"] == "m" for r in rows)
+    flagged = next(r for r in rows if r["short"])
+    assert flagged["generated"] < 0.8 * flagged["real"]

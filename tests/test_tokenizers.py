@@ -99,6 +99,28 @@ def test_intervals_and_ties_from_seeds_and_test_tunes():
     assert len(tk.rank_with_ties([a, c_close], iv)) == 1
 
 
+def test_agreed_order_keeps_only_pairs_every_arm_separates_the_same_way():
+    notes = np.array([10, 20, 30, 40])
+    def row(name, level, spread=0.05):   # every tune and seed near ``level`` bits per note
+        bits = level + spread * np.array([[0, 1, -1, 0], [1, 0, 0, -1], [-1, 0, 1, 0]])
+        tune_bits = bits * notes
+        return dict(tokenizer=name, tune_bits=tune_bits, tune_notes=notes,
+                    seed_bits=list(tune_bits.sum(axis=1) / notes.sum()), bits_per_note=float(tune_bits.sum() / 3 / notes.sum()))
+    passes = [row("a", 2), row("b", 4), row("c", 6)]
+    steps = [row("a", 2), row("b", 7), row("c", 6)]          # b and c swap places in the second arm
+    arms = {"passes": (passes, tk.study_intervals(passes, n_boot=200)), "steps": (steps, tk.study_intervals(steps, n_boot=200))}
+    assert sorted(tk.agreed_order(arms)) == [("a", "b"), ("a", "c")]
+    tied = [row("a", 2), row("b", 2.01), row("c", 6)]          # a and b tie in one arm: that pair is left open
+    arms["steps"] = (tied, tk.study_intervals(tied, n_boot=200))
+    assert sorted(tk.agreed_order(arms)) == [("a", "c"), ("b", "c")]
+
+
+def test_tokens_per_note_can_count_the_closing_boundaries():
+    tunes = [[1, 2, 3], [4, 5]]
+    assert tk.tokens_per_note(tunes, 4) == pytest.approx(5 / 4)
+    assert tk.tokens_per_note(tunes, 4, boundaries=True) == pytest.approx(7 / 4)
+
+
 def test_on_grid_spots_notes_the_tokens_cannot_write():
     assert tk.on_grid(PIECE)
     grace = PIECE.copy()
@@ -146,9 +168,12 @@ def test_study_rows_on_a_tiny_run():
     assert by["ABC"]["round_trip_failures"] is None and by["REMI"]["round_trip_failures"] == 0
     assert by["REMI"]["vocab"] == len(remi) and by["REMI+BPE500"]["vocab"] == 500
     assert all(r["steps"] == 4 and len(r["seed_bits"]) == 1 for r in rows)
+    assert all(r["warmup"] == 1 for r in rows)              # the recipe's warmup share of 4 steps, at least 1
+    assert by["REMI"]["unknown_test_tokens"] is None and 0 <= by["ABC"]["unknown_test_tokens"] <= by["ABC"]["test_tokens"]
     test = [p.notes for p in tunes["test"]]
     n = sum(len(t) for t in test)
-    expected = math.log2(len(remi)) * tk.tokens_per_note([remi.encode(t, p.meter) for t, p in zip(test, tunes["test"])], n)
+    expected = math.log2(len(remi)) * tk.tokens_per_note([remi.encode(t, p.meter) for t, p in zip(test, tunes["test"])], n,
+                                                         boundaries=True)
     assert by["REMI"]["uniform_bits_per_note"] == pytest.approx(expected)
     assert all(math.isfinite(r["bits_per_note"]) and r["bits_per_note"] > 0 for r in rows)
 
@@ -164,6 +189,8 @@ def test_study_by_epochs_gives_every_tokenization_the_same_passes():
         assert r["bits_per_note"] == pytest.approx(r["tune_bits"].sum(axis=1).mean() / r["tune_notes"].sum())
     by = {r["tokenizer"]: r for r in rows}
     assert by["REMI"]["steps"] != by["TSD"]["steps"]          # the longer tokenization trains for more steps
+    share = tk.study_recipe()["warmup"] / tk.study_recipe()["steps"]
+    assert all(r["warmup"] == max(1, round(r["steps"] * share)) for r in rows)   # warmup scales with the run
 
 
 def test_encode_names_the_first_note_it_cannot_write_exactly():

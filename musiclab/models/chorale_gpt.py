@@ -99,13 +99,17 @@ def frame_nlls(token_nll, roll) -> np.ndarray:
     return np.add.reduceat(np.asarray(token_nll, dtype=np.float64)[:-1], np.cumsum(sizes) - sizes)
 
 
-def chorale_gpt_nll(model, rolls, batch_size: int = 32) -> tuple[float, int]:
+def chorale_gpt_nll(model, rolls, batch_size: int = 32, per_roll: bool = False):
     """(mean NLL per frame in nats over frames 1..T-1 of every roll, number of frames): the frames
     05's ``chorale_nll`` scores (the first frame has no past there), so the two compare directly.
     The GPT reads <s> and the whole chorale (in overlapping windows past its context).
+    ``per_roll=True``: instead a list with the per-frame NLLs of each roll (frames 1..T-1).
     Notebooks: 08, 11."""
     nlls = token_nll(model, [frame_tokens(r) for r in rolls], CHORALE_BOS, batch_size=batch_size)
-    scored = np.concatenate([frame_nlls(nll, roll)[1:] for nll, roll in zip(nlls, rolls)])
+    per = [frame_nlls(nll, roll)[1:] for nll, roll in zip(nlls, rolls)]
+    if per_roll:
+        return per
+    scored = np.concatenate(per)
     return float(scored.mean()), len(scored)
 
 

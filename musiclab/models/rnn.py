@@ -245,13 +245,17 @@ def chorale_loss(model, batch):
 
 
 @torch.no_grad()
-def chorale_nll(model, rolls, batch_size: int = 64) -> tuple[float, int]:
+def chorale_nll(model, rolls, batch_size: int = 64, per_roll: bool = False):
     """(mean NLL per frame in nats over frames 1..T-1 of every roll, number of frames); eval mode.
+    ``per_roll=True``: instead a list with the per-frame NLLs of each roll (numpy, frames 1..T-1),
+    for intervals that resample whole chorales (``nll_gap``).
     Notebooks: 05, 08, 11."""
     model.eval()
     device = next(model.parameters()).device
     nll = torch.cat([frame_losses(model, [b.to(device) for b in pad_rolls(rolls[i:i + batch_size])])
                      for i in range(0, len(rolls), batch_size)])
+    if per_roll:
+        return np.split(nll.cpu().numpy(), np.cumsum([len(r) - 1 for r in rolls])[:-1])
     return nll.mean().item(), len(nll)
 
 
