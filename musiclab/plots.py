@@ -925,7 +925,7 @@ def plot_bits_per_note(rows, title: str = "", highlight: str = "ABC", ax=None, i
             iv = intervals[r["tokenizer"]]
             ax.errorbar(i, iv.estimate, yerr=[[iv.estimate - iv.low], [iv.high - iv.estimate]], color="k", capsize=4)
             ax.plot([i] * len(r.get("seed_bits", [])), r.get("seed_bits", []), "k.", ms=4)
-            top = max(top, iv.high)
+            top = max(top, iv.high, *r.get("seed_bits", []))   # above the interval and every seed's dot
         ax.text(i, top, f"{r['tokens_per_note']:.2f} tok/note", ha="center", va="bottom", fontsize=8)
     ax.set(ylabel="test bits per note", title=title)
     ax.tick_params(axis="x", labelrotation=20)

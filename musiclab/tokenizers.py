@@ -314,7 +314,7 @@ def _abc_ids(tunes: dict):
 
 
 def tokenizer_study(tunes: dict, names=None, tokenizers=None, seed: int = 0, device="cpu", epochs: float | None = None,
-                    seeds=None, **overrides) -> list[dict]:
+                    seeds=None, warmup_share: float | None = None, **overrides) -> list[dict]:
     """Notebook 11's table: for each tokenization (:func:`study_names`) the vocabulary size, tokens
     per note of the training tunes, the test bits per note of the same GPT recipe
     (:func:`train_token_gpt`), the uniform baseline ``log2(vocab) x test tokens per note`` and the
@@ -327,10 +327,10 @@ def tokenizer_study(tunes: dict, names=None, tokenizers=None, seed: int = 0, dev
     recipe's fixed steps. ``seeds``: one training per seed (default: ``seed`` alone); the row's
     "bits_per_note" is the mean over seeds, "seed_bits" each seed's, "tune_bits" (seeds x test
     tunes) each test tune's bits and "tune_notes" its notes (for :func:`study_intervals`);
-    "steps" and "epochs" say how long each model trained. The warmup scales with the run: the
-    recipe's share of warmup steps (``warmup / steps`` of :func:`study_recipe`) of each run's steps,
-    at least 1, unless ``overrides`` set "warmup" (row "warmup"), so a short run does not spend half of
-    its steps warming up. "uniform_bits_per_note" counts the closing <s> of every test tune, as
+    "steps" and "epochs" say how long each model trained. The warmup scales with the run: a share
+    of each run's steps (``warmup_share``; default the recipe's ``warmup / steps`` of
+    :func:`study_recipe`), at least 1, unless ``overrides`` set "warmup" (row "warmup"), so a short run
+    neither spends half of its steps warming up nor jumps to the peak learning rate in a few steps. "uniform_bits_per_note" counts the closing <s> of every test tune, as
     bits per note does. "unknown_test_tokens": ABC's test tokens mapped to <unk> (None for miditok),
     of "test_tokens" (boundaries left out).
     Notebooks: 11."""
@@ -354,7 +354,8 @@ def tokenizer_study(tunes: dict, names=None, tokenizers=None, seed: int = 0, dev
         stream = sum(len(t) + 1 for t in ids["train"])          # the tokens of one pass, boundaries included
         steps = recipe["steps"] if epochs is None else max(1, round(epochs * stream / (recipe["batch_size"]
                                                                                       * recipe["block_size"])))
-        warmup = overrides.get("warmup", max(1, round(steps * base["warmup"] / base["steps"])))
+        share = base["warmup"] / base["steps"] if warmup_share is None else warmup_share
+        warmup = overrides.get("warmup", max(1, round(steps * share)))
         tune_bits = []
         for s in seeds:
             model, _ = train_token_gpt(ids["train"], ids["val"], size, bos, seed=s, device=device,
