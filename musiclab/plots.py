@@ -966,7 +966,7 @@ def plot_data_sweep(histories: dict, title: str = ""):
     right.semilogx(tokens[order], best[order], "o-")
     right.set_xlabel("training tokens")
     right.set_ylabel("best validation NLL per token (nats)")
-    right.set_title("more data, lower loss")
+    right.set_title("best validation loss against training tokens")
     fig.tight_layout()
     return fig
 
