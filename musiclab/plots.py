@@ -853,7 +853,7 @@ def plot_copied_run(query, source, match, labels=("sample", "training piece"), a
     ax.plot(np.arange(len(query)) - match.start, query, ".-", lw=0.8, label=labels[0])
     ax.plot(np.arange(len(source)) - match.corpus_start, source, ".-", lw=0.8, alpha=0.7, label=labels[1])
     ax.axvspan(-0.5, match.length - 0.5, color="gold", alpha=0.3, label=f"shared run: {match.length} notes")
-    ax.set(xlabel="note (aligned at the shared run)", ylabel="MIDI pitch", title="the longest copied run")
+    ax.set(xlabel="note (aligned at the shared run)", ylabel="MIDI pitch", title="the longest shared run")
     ax.legend(fontsize=8)
     return fig
 
