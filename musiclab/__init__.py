@@ -34,6 +34,7 @@ from .course.recipes import *  # noqa: F401,F403
 from .source import *  # noqa: F401,F403
 from .reconstruction import *  # noqa: F401,F403
 from .validity import *  # noqa: F401,F403
+from .sampling import *  # noqa: F401,F403
 from .evaluation import *  # noqa: F401,F403
 from .tokenizers import *  # noqa: F401,F403
 from .course.results import claim, compare, full_results, print_mode, record  # noqa: F401

@@ -22,6 +22,9 @@ import math
 from collections import Counter, defaultdict
 
 import numpy as np
+import torch
+
+from .sampling import sample_tokens
 
 __all__ = ["NGramLM", "ngram_sweep"]
 
@@ -171,15 +174,30 @@ class NGramLM:
         total, count = self.nll(sequences)
         return math.exp(total / count)
 
-    def sample(self, rng: np.random.Generator, prefix=(), max_len: int = 1000) -> list:
-        """Draw a sequence (without boundaries) that starts with ``prefix``; stops at the boundary."""
-        seq = list(prefix)
-        while len(seq) < max_len:
-            token = self.vocab[rng.choice(len(self.vocab), p=self.distribution(seq))]
-            if token == self.boundary:
-                break
-            seq.append(token)
-        return seq
+    def sample(self, rng: np.random.Generator, prefix=(), max_len: int = 1000, constrain=False) -> list:
+        """Draw a sequence (without boundaries) that starts with ``prefix``; stops at the boundary or
+        at ``max_len`` tokens: ``sample_many`` with one row, seeded from ``rng``."""
+        return self.sample_many(1, prefix, int(rng.integers(2**31)), max_len, constrain)[0]
+
+    def sample_many(self, n: int, prefix=(), seed: int = 0, max_len: int = 1000, constrain=False,
+                    temperature: float = 1.0) -> list:
+        """Draw ``n`` sequences by the one sampling loop, ``musiclab.sampling.sample_tokens`` (the
+        model's ``distribution`` as logits; ``constrain=True`` or a ``TuneGrammar`` masks what would
+        break a tune's grammar; the unknown token <unk> is never drawn). Each starts with ``prefix``
+        and has at most ``max_len`` tokens."""
+        prefix = list(prefix)
+        if max_len <= len(prefix):
+            return [prefix[:] for _ in range(n)]
+        rows = [prefix[:] for _ in range(n)]
+
+        def next_logits(ids):
+            if ids.shape[1] == 1:
+                for row, i in zip(rows, ids[:, 0].tolist()):
+                    row.append(self.vocab[i])
+            return torch.log(torch.as_tensor(np.stack([self.distribution(r) for r in rows]), dtype=torch.float32))
+        new = sample_tokens(next_logits, self.vocab, n, prefix, temperature, None, None, seed, max_len - len(prefix),
+                            constrain, boundary=self.boundary)
+        return [prefix + r for r in new]
 
 
 def ngram_sweep(train, val, vocab, add_k_orders, kn_orders, k_values=(1.0, 0.1, 0.01, 0.001)):

@@ -6,9 +6,9 @@ from torch.nn.attention import SDPBackend, sdpa_kernel
 from torch.utils.flop_counter import FlopCounterMode
 
 import musiclab as ml
-from musiclab.models import (GPT, GPTConfig, KVCache, apply_temperature, flops_per_token,
-                             forward_flops_per_token, param_count, sample_next, sinusoidal_positions,
-                             top_k_filter, top_p_filter)
+from musiclab.models import (GPT, GPTConfig, KVCache, flops_per_token, forward_flops_per_token, param_count,
+                             sinusoidal_positions)
+from musiclab.sampling import apply_temperature, check_sampling, sample_next, top_k_filter, top_p_filter
 
 torch.set_num_threads(1)
 
@@ -265,7 +265,6 @@ def test_dropout_only_in_training():
 
 
 def test_sampling_settings_at_their_limits_are_accepted():
-    from musiclab.models import check_sampling
     check_sampling(0, np.int64(1), 1.0)                  # greedy, one token, the whole distribution
     check_sampling(np.float32(1e-3), 10**6, 1e-9)
     model, prompt = small_gpt(), torch.zeros(1, 2, dtype=torch.long)

@@ -26,10 +26,11 @@ from ..config import by_mode, seed_everything, with_overrides
 from ..data import BOUNDARY, UNK, tune_batches
 from ..checks import check_counts
 from ..train import autocast, train_gpt
-from .transformer import GPT, GPTConfig, check_sampling, next_logits, sample_next
+from ..sampling import sample_tokens
+from .transformer import GPT, GPTConfig, next_logits
 
 __all__ = ["STYLE_TOKENS", "style_token", "tune_stream", "music_gpt_recipe", "gpt_config", "train_from_recipe", "train_music_gpt", "token_nll",
-           "ngram_token_nll", "TOKEN_TYPES", "token_type", "nll_by_type", "sample_gpt"]
+           "ngram_token_nll", "TOKEN_TYPES", "token_type", "nll_by_type", "gpt_next_logits", "sample_gpt"]
 
 STYLE_TOKENS = {"oneills": "<irish>", "ryans": "<irish>", "essen": "<german>", "chorales": "<bach>"}
 
@@ -218,45 +219,33 @@ def nll_by_type(nlls, token_lists) -> dict:
 
 # ----------------------------------------------------------------------------- sampling
 
-@torch.no_grad()
+def gpt_next_logits(model):
+    """``next_logits`` of a GPT for ``sample_tokens``: appends the newest tokens to every row and
+    steps with a KV cache (``next_logits`` of the transformer module)."""
+    model.eval()
+    device = next(model.parameters()).device
+    idx, cache = None, None
+
+    def step(ids):
+        nonlocal idx, cache
+        idx = ids.to(device) if idx is None else torch.cat([idx, ids.to(device)], dim=1)
+        z, cache = next_logits(model, idx, cache)
+        return z
+    return step
+
+
 def sample_gpt(model, vocab, prefix=(), n: int = 1, max_len: int = 400, temperature: float = 1.0,
-               top_k: int | None = None, top_p: float | None = None, seed: int = 0) -> list:
+               top_k: int | None = None, top_p: float | None = None, seed: int = 0, constrain=False) -> list:
     """Draw ``n`` tunes from a GPT at once: each reads <s> + ``prefix`` (control tokens such as
     "<irish>", "M:6/8", "K:Dmaj") and continues, one token per step with a KV cache, until it
-    writes <s> or has ``max_len`` new tokens. Tokens are drawn by ``sample_next`` (temperature,
-    then top-k, then nucleus top-p); <unk> is never drawn. Returns lists of tokens: the prefix's
-    meter and key (if given) and the new tokens, without style tokens.
+    writes <s> or has ``max_len`` new tokens: the one sampling loop, ``sample_tokens`` (temperature,
+    then top-k, then nucleus top-p; <unk> never drawn; ``constrain=True`` or a ``TuneGrammar`` masks
+    what would break the tune's grammar). Returns lists of tokens: the prefix's meter and key (if
+    given) and the new tokens, without style tokens.
 
     Limits (ValueError): n and max_len integers >= 1, the prefix's tokens in ``vocab`` (which
     holds <s>), temperature, top_k and top_p as ``check_sampling`` allows.
     Notebooks: 08, 10."""
     check_counts(n=n, max_len=max_len)
-    check_sampling(temperature, top_k, top_p)
-    index = {t: i for i, t in enumerate(vocab)}
-    unknown = [t for t in [BOUNDARY, *prefix] if t not in index]
-    if unknown:
-        raise ValueError(f"tokens {unknown} of the prefix (or <s>) are not in the vocabulary")
-    model.eval()
-    device = next(model.parameters()).device
-    bos = index[BOUNDARY]
-    banned = [index[t] for t in (UNK,) if t in index]
-    idx = torch.tensor([[bos] + [index[t] for t in prefix]] * n, device=device)
-    generator = torch.Generator(device=device).manual_seed(seed)
-    done = torch.zeros(n, dtype=torch.bool, device=device)
-    cache = None
-    for _ in range(max_len):
-        z, cache = next_logits(model, idx, cache)
-        z = z.float()
-        z[:, banned] = -float("inf")
-        nxt = sample_next(z, temperature, top_k, top_p, generator)
-        nxt[done] = bos
-        idx = torch.cat([idx, nxt], dim=1)
-        done |= nxt[:, 0] == bos
-        if done.all():
-            break
-    tunes = []
-    for row in idx[:, 1:].tolist():
-        new = row[len(prefix):]
-        new = new[:new.index(bos)] if bos in new else new
-        tunes.append([t for t in prefix if not t.startswith("<")] + [vocab[i] for i in new])
-    return tunes
+    rows = sample_tokens(gpt_next_logits(model), vocab, n, prefix, temperature, top_k, top_p, seed, max_len, constrain)
+    return [[t for t in prefix if not t.startswith("<")] + row for row in rows]

@@ -22,10 +22,10 @@ from torch.utils.data import DataLoader
 from ..config import by_mode, seed_everything, with_overrides
 from ..data import BOUNDARY, PAD_TARGET, UNK, tune_batches
 from ..train import fit
-from .transformer import sample_next
+from ..sampling import sample_tokens
 
 __all__ = ["set_forget_bias", "TuneLSTM", "tune_loss", "tune_nll", "tune_lstm_recipe", "train_tune_lstm",
-           "sample_tune", "sample_tunes", "ChoraleLSTM", "pad_rolls", "frame_losses", "chorale_loss", "chorale_nll",
+           "lstm_next_logits", "sample_tune", "sample_tunes", "ChoraleLSTM", "pad_rolls", "frame_losses", "chorale_loss", "chorale_nll",
            "chorale_lstm_recipe", "train_chorale_lstm", "continue_rolls"]
 
 
@@ -133,66 +133,45 @@ def train_tune_lstm(data, device="cpu", seed: int = 0, **overrides):
     return model, history
 
 
-@torch.no_grad()
+def lstm_next_logits(model):
+    """``next_logits`` of a ``TuneLSTM`` for ``sample_tokens``: feeds the newest tokens of every row
+    and keeps the LSTM's state between calls (one forward step per token)."""
+    model.eval()
+    device = next(model.parameters()).device
+    state = None
+
+    def next_logits(ids):
+        nonlocal state
+        logits, state = model(ids.to(device), state)
+        return logits[:, -1]
+    return next_logits
+
+
 def sample_tune(model, vocab, prefix=(), temperature: float = 1.0, top_k: int | None = None, seed: int = 0,
-                max_len: int = 800) -> list:
-    """Draw one tune from a ``TuneLSTM``: the tokens after <s> + ``prefix`` (e.g. a meter and a
-    key), until it writes <s> or has ``max_len`` tokens. Each token is drawn by ``sample_next``
-    (temperature, then top-k); <unk> is never drawn, it is not music.
+                max_len: int = 800, constrain=False) -> list:
+    """Draw one tune from a ``TuneLSTM``: the prefix (e.g. a meter and a key) and the tokens after
+    it, until it writes <s> or has ``max_len`` tokens. The one sampling loop, ``sample_tokens``
+    (temperature, then top-k; <unk> never drawn); ``constrain=True`` (or a ``TuneGrammar``) masks what
+    would break the tune's grammar.
     Notebooks: 04, 08."""
-    model.eval()
-    device = next(model.parameters()).device
-    generator = torch.Generator().manual_seed(seed)
-    index = {token: i for i, token in enumerate(vocab)}
-    bos, unk = index[BOUNDARY], index.get(UNK)
-    tokens = list(prefix)
-    logits, state = model(torch.tensor([[bos] + [index[t] for t in tokens]], device=device))
-    while len(tokens) < max_len:
-        z = logits[:, -1].float().cpu()
-        if unk is not None:
-            z[:, unk] = -float("inf")
-        i = int(sample_next(z, temperature, top_k or None, generator=generator))
-        if i == bos:
-            break
-        tokens.append(vocab[i])
-        logits, state = model(torch.tensor([[i]], device=device), state)
-    return tokens
+    return sample_tunes(model, vocab, 1, prefix, temperature, top_k, seed, max_len, constrain=constrain)[0]
 
 
-@torch.no_grad()
 def sample_tunes(model, vocab, n: int, prefix=(), temperature: float = 1.0, top_k: int | None = None,
-                 seed: int = 0, max_len: int = 800, batch_size: int = 128) -> list:
-    """Draw ``n`` tunes from a ``TuneLSTM``, ``batch_size`` of them side by side: the rules of
-    ``sample_tune`` (the tokens after <s> + ``prefix``; each tune ends at its own <s> or at
-    ``max_len`` tokens; <unk> is never drawn), but one forward step serves a whole batch, so a
-    hundred tunes take about as long as a few drawn one at a time. Seeded by ``seed`` (one
-    generator for all rows: not the same draws as ``sample_tune`` with that seed).
+                 seed: int = 0, max_len: int = 800, batch_size: int = 128, constrain=False) -> list:
+    """Draw ``n`` tunes from a ``TuneLSTM``, ``batch_size`` of them side by side, by the rules of
+    ``sample_tune``: one forward step serves a whole batch, so a hundred tunes take about as long
+    as a few drawn one at a time. Batch b is seeded with ``seed + b * batch_size``, so the first
+    tune is ``sample_tune``'s with that seed.
     Notebooks: 04."""
-    model.eval()
-    device = next(model.parameters()).device
-    generator = torch.Generator().manual_seed(seed)
-    index = {token: i for i, token in enumerate(vocab)}
-    bos, unk = index[BOUNDARY], index.get(UNK)
+    prefix = list(prefix)
+    if max_len <= len(prefix):
+        return [prefix[:] for _ in range(n)]
     tunes = []
     for start in range(0, n, batch_size):
-        rows = [list(prefix) for _ in range(min(batch_size, n - start))]
-        open_ = [True] * len(rows)                   # rows still writing
-        x = torch.tensor([[bos] + [index[t] for t in prefix]] * len(rows), device=device)
-        logits, state = model(x)
-        for _ in range(max_len - len(prefix)):
-            z = logits[:, -1].float().cpu()
-            if unk is not None:
-                z[:, unk] = -float("inf")
-            drawn = sample_next(z, temperature, top_k or None, generator=generator)   # (B, 1)
-            for row, i in zip(range(len(rows)), drawn[:, 0].tolist()):
-                if open_[row] and i == bos:
-                    open_[row] = False
-                elif open_[row]:
-                    rows[row].append(vocab[i])
-            if not any(open_):
-                break
-            logits, state = model(drawn.to(device), state)   # finished rows run on, unread
-        tunes += rows
+        rows = sample_tokens(lstm_next_logits(model), vocab, min(batch_size, n - start), prefix, temperature,
+                             top_k or None, None, seed + start, max_len - len(prefix), constrain)
+        tunes += [prefix + row for row in rows]
     return tunes
 
 

@@ -18,10 +18,10 @@ import torch.nn as nn
 from torch.nn import functional as F
 
 from ..checks import MAX_PARAMS, check_counts
+from ..sampling import apply_temperature, check_sampling, sample_next, top_k_filter, top_p_filter  # noqa: F401
 
 __all__ = ["GPTConfig", "GPT", "Block", "CausalSelfAttention", "KVCache", "sinusoidal_positions", "param_count",
-           "forward_flops_per_token", "flops_per_token", "apply_temperature", "top_k_filter",
-           "top_p_filter", "check_sampling", "sample_next", "next_logits", "cache_logit_gap", "attention_maps", "weights_digest",
+           "forward_flops_per_token", "flops_per_token", "next_logits", "cache_logit_gap", "attention_maps", "weights_digest",
            "causal_attention"]
 
 
@@ -342,63 +342,6 @@ def flops_per_token(config: GPTConfig, seq_len: int | None = None) -> int:
     T = config.block_size if seq_len is None else seq_len
     N = param_count(config, non_embedding=True)
     return 6 * N + 12 * config.n_layer * T * config.n_embd
-
-
-def check_sampling(temperature: float = 1.0, top_k: int | None = None, top_p: float | None = None):
-    """Raise ValueError unless temperature is a finite number >= 0 (0: greedy), top_k None or an
-    integer >= 1, top_p None or in (0, 1]: the settings of ``sample_next``, ``GPT.generate``,
-    ``sample_gpt`` and ``continue_chorales`` (an infinite temperature would sample uniformly, NaN fail)."""
-    if isinstance(temperature, bool) or not isinstance(temperature, numbers.Real) or not 0 <= temperature < math.inf:
-        raise ValueError(f"temperature must be a finite number >= 0 (0 takes the most likely token), got {temperature!r}")
-    if top_k is not None and (isinstance(top_k, bool) or not isinstance(top_k, numbers.Integral) or top_k < 1):
-        raise ValueError(f"top_k must be a positive integer or None, got {top_k!r}")
-    if top_p is not None and (isinstance(top_p, bool) or not isinstance(top_p, numbers.Real) or not 0 < top_p <= 1):
-        raise ValueError(f"top_p must be in (0, 1] or None, got {top_p!r}")
-
-
-def apply_temperature(logits, temperature: float):
-    """logits / temperature: below 1 sharpens the distribution, above 1 flattens it.
-    Notebooks: 04."""
-    check_sampling(temperature)
-    if temperature == 0:
-        raise ValueError(f"temperature must be > 0 here (0 means greedy in sample_next), got {temperature}")
-    return logits / temperature
-
-
-def top_k_filter(logits, k: int):
-    """Keep the k largest logits of each row (exactly k, ties broken by position), set the
-    rest to -inf (Fan et al. 2018).
-    Notebooks: 04."""
-    check_sampling(top_k=k)
-    values, indices = torch.topk(logits, min(int(k), logits.size(-1)), dim=-1)
-    return torch.full_like(logits, float("-inf")).scatter(-1, indices, values)
-
-
-def top_p_filter(logits, p: float):
-    """Nucleus filter (Holtzman et al. 2020): keep the smallest set of most probable tokens whose
-    probability adds up to at least p, set the rest to -inf."""
-    check_sampling(top_p=p)
-    sorted_logits, order = torch.sort(logits, dim=-1, descending=True)
-    probs = sorted_logits.softmax(dim=-1)
-    mass_before = probs.cumsum(dim=-1) - probs  # probability of the tokens ranked above each one
-    sorted_logits = sorted_logits.masked_fill(mass_before >= p, float("-inf"))  # the top token always stays
-    return torch.full_like(logits, float("-inf")).scatter(-1, order, sorted_logits)
-
-
-def sample_next(logits, temperature: float = 1.0, top_k: int | None = None, top_p: float | None = None,
-                generator=None):
-    """Draw one token per row from logits (B, V) -> (B, 1): temperature, then top-k, then top-p;
-    temperature 0 takes the most likely token (greedy). Limits: ``check_sampling``.
-    Notebooks: 04, 10."""
-    check_sampling(temperature, top_k, top_p)
-    if temperature == 0:
-        return logits.argmax(dim=-1, keepdim=True)
-    logits = apply_temperature(logits, temperature)
-    if top_k is not None:
-        logits = top_k_filter(logits, top_k)
-    if top_p is not None:
-        logits = top_p_filter(logits, top_p)
-    return torch.multinomial(logits.softmax(dim=-1), num_samples=1, generator=generator)
 
 
 @torch.no_grad()
