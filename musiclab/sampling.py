@@ -328,7 +328,7 @@ class TuneGrammar:
             return None
         total = s.used + (s.cur or 0)
         if total == 0:
-            return s if s.prev in ("start", "bar") and not s.closing and (token == "|:" or s.prev == "bar") else None
+            return s if s.prev in ("key", "bar") and not s.closing and (token == "|:" or s.prev == "bar") else None
         if not self.bar_fits(s, total, token) or (s.closing and not s.cur_tonic):
             return None
         first, M = s.bars == 0, s.measure

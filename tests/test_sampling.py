@@ -1,0 +1,159 @@
+"""Constrained decoding (musiclab.sampling): each rule of TuneGrammar on hand-made bars, and the
+property the mask promises: tunes drawn from random distributions under it all read as tunes."""
+import numpy as np
+import pytest
+import torch
+
+import musiclab as ml
+
+NOTES = ["C", "D", "E", "F", "G", "A", "B", "c", "d", "e", "f", "g", "a", "b", "^F", "=F", "^c", "_B"]
+VOCAB = (["<s>", "<unk>", "<irish>", "M:6/8", "M:2/4", "M:4/4", "M:none", "K:Gmaj", "K:Dmaj", "K:Amin"] + NOTES
+         + ["z", "/2", "2", "3", "3/2", "4", "6", "/4", "|", "||", ":|", "|:", "|]", "|1", ":|2", "[", "]", "-",
+            ">", "<", ">>", "(3", "(5"])
+
+
+def grammar(**kw):
+    return ml.TuneGrammar(VOCAB, **{"min_bars": 2, "max_bars": 12, **kw})
+
+
+def allowed_after(g, text):
+    mask = g.allowed(g.read(text.split()))
+    return {t for t, ok in zip(VOCAB, mask) if ok}
+
+
+def test_token_kinds():
+    kinds = {t: ml.token_kind(t) for t in ["<s>", "<irish>", "M:6/8", "M:none", "K:Gmaj", "^f", "c'", "z", "3/2",
+                                           "|", ":|2", "[1", "[", "]", "-", ">>", "(3", "(3:2"]}
+    assert kinds == {"<s>": "end", "<irish>": "special", "M:6/8": "meter", "M:none": "other", "K:Gmaj": "key",
+                     "^f": "note", "c'": "note", "z": "rest", "3/2": "duration", "|": "bar", ":|2": "bar",
+                     "[1": "ending", "[": "chord_open", "]": "chord_close", "-": "tie", ">>": "broken",
+                     "(3": "tuplet", "(3:2": "tuplet"}
+
+
+def test_header_first_then_the_body_without_inline_changes():
+    g = grammar()
+    first = allowed_after(g, "")
+    assert first == {"M:6/8", "M:2/4", "M:4/4"}                    # a number meter, nothing else
+    assert allowed_after(g, "M:6/8") == {"K:Gmaj", "K:Dmaj", "K:Amin"}
+    body = allowed_after(g, "M:6/8 K:Gmaj")
+    assert not body & {"M:6/8", "K:Dmaj", "<irish>", "<unk>", "<s>", "|", "]", "-", ">", "2"}
+    assert {"G", "z", "[", "(3", "|:"} <= body
+    assert g.read(["<irish>", "M:6/8", "K:Gmaj"]).phase == "body"   # a GPT's control token before the header
+
+
+def test_a_bar_of_six_eighths_with_broken_rhythm():
+    g = grammar()
+    start = "M:6/8 K:Gmaj G | "                                   # a one-eighth upbeat, then full bars
+    assert "|" not in allowed_after(g, start + "A > B c d e")     # 3/2 + 1/2 + 3 = 5 eighths
+    assert "|" in allowed_after(g, start + "A > B c d e f")       # 6
+    after = allowed_after(g, start + "A > B c d e")
+    assert {"/2", "2"} <= after and "3" not in after              # e may become 2 (a full bar), not 3
+    assert allowed_after(g, start + "A >") == set(NOTES) | {"z"}  # the note that completes the pair
+    assert "6" not in allowed_after(g, start + "A 2 B")           # no note longer than what is left
+    assert g.accepts("M:6/8 K:Gmaj G | A > B c d e f | g 2 e d 2 B | G 3 G 2 |]".split())
+
+
+def test_a_triplet_in_two_four():
+    g = grammar()
+    start = "M:2/4 K:Dmaj A | (3"
+    inside = allowed_after(g, start + " B c")
+    assert not inside & {"|", "2", "/2", "[", ">"}                # plain notes, finished before the bar line
+    assert "|" in allowed_after(g, start + " B c d e f")          # (3 B c d = 2 eighths, e f = 2
+    assert "|" not in allowed_after(g, start + " B c d e")
+    assert "(3" not in allowed_after(g, "M:2/4 K:Dmaj A | B c d")  # no room for three in the time of two
+
+
+def test_a_chord_and_balanced_brackets():
+    g = grammar()
+    start = "M:2/4 K:Dmaj A | ["
+    assert not allowed_after(g, start) & {"]", "|", "2", "["}     # a chord needs a note first
+    inside = allowed_after(g, start + " D 2 F")
+    assert "]" in inside and "|" not in inside
+    assert not allowed_after(g, start + " D F A d") & set(NOTES)  # four notes at most
+    assert "|" in allowed_after(g, start + " D 2 F ] B c")        # the chord lasts as its first note: 2 + 2
+    assert "|" in allowed_after(g, start + " D F ] 2 B c")        # ] 2 doubles it
+    assert g.accepts("M:2/4 K:Dmaj A | [ D 2 F 2 ] B c | d 2 f e | [ D 2 F 2 ] d 2 |]".split())
+
+
+def test_pickups_and_section_upbeats():
+    g = grammar()
+    assert "|" in allowed_after(g, "M:6/8 K:Gmaj D")              # the first bar may be short (an upbeat)
+    two_bars = "M:6/8 K:Gmaj D | G 2 A B c d | e 2 d"
+    assert "|" not in allowed_after(g, two_bars)                  # an inner bar of 4: not after a plain line
+    assert "||" in allowed_after(g, two_bars)                     # before a section line it may be short
+    owed = two_bars + " ||"
+    assert "|" in allowed_after(g, owed + " B A G")               # ... and the next bar is the upbeat it owes
+    assert "|" not in allowed_after(g, owed + " B A")
+    assert "2" not in allowed_after(g, owed + " B A G")           # exactly 3 eighths, not more
+    assert g.accepts("M:6/8 K:Gmaj D | G 2 A B c d | e 2 d || B A G | G 3 G 2 B | G 3 G 3 |]".split())
+
+
+def test_the_end_on_the_tonic_after_enough_bars_and_the_closing_bar():
+    g = grammar(min_bars=2, max_bars=4)
+    assert "<s>" not in allowed_after(g, "M:2/4 K:Gmaj G A B c |")        # one bar: too short
+    assert "<s>" not in allowed_after(g, "M:2/4 K:Gmaj G A B c | d e d c |")   # ends on C, not G
+    assert "<s>" in allowed_after(g, "M:2/4 K:Gmaj G A B c | d e d G |")
+    closing = "M:2/4 K:Gmaj G A B c | d e d c | B A B c |"               # bar 3 of at most 4: the last one
+    assert "|" not in allowed_after(g, closing + " d e d c")             # its last note is the tonic
+    assert "|" in allowed_after(g, closing + " d e d g")
+    assert allowed_after(g, closing + " d e d g |") == {"<s>"}
+    assert "2" not in allowed_after(g, closing + " d e c")               # c 2 would end the bar on C
+    assert {"^F", "=F"} & allowed_after(g, "M:2/4 K:Gmaj G A B c | d e d c | B A B c | d e")  # not the tonic, room left
+
+
+def test_the_tonic_is_read_with_the_bar_accidentals():
+    g = grammar(min_bars=1, max_bars=3)
+    closing = "M:2/4 K:Gmaj G A B c | d e d c | ^G e d"              # bar 3 of at most 3: the closing bar
+    assert "|" not in allowed_after(g, closing + " G")                  # G is G sharp after ^G in this bar
+    assert "|" in allowed_after(g, closing + " g")                      # g, an octave up, is not
+
+
+def test_read_names_the_token_that_breaks_the_grammar_and_the_vocabulary_is_checked():
+    g = grammar()
+    with pytest.raises(ValueError, match=r"token 2 \('\|'\)"):
+        g.read(["M:2/4", "K:Gmaj", "|"])
+    with pytest.raises(ValueError, match="meter token"):
+        ml.TuneGrammar(["<s>", "C", "D"])
+    with pytest.raises(ValueError, match="min_bars"):
+        ml.TuneGrammar(VOCAB, min_bars=9, max_bars=4)
+
+
+def test_real_tunes_the_grammar_accepts_pass_validity():
+    pieces = ml.load_corpus("oneills")[:300]
+    tunes = [ml.tokenize_abc(p.abc) for p in pieces]
+    g = ml.TuneGrammar(["<s>", "<unk>"] + sorted({t for tune in tunes for t in tune}), min_bars=1, max_bars=10**4,
+                       max_len=10**5)
+    accepted = [t for t in tunes if g.accepts(t)]
+    assert len(accepted) > len(tunes) / 2                           # the rules are those tunes are written in
+    assert ml.validity_rates(accepted)["valid"] == 1.0
+
+
+def random_logits(vocab_size, seed):
+    generator = torch.Generator().manual_seed(seed)
+    return lambda ids: 3 * torch.randn(ids.shape[0], vocab_size, generator=generator)
+
+
+def test_the_mask_alone_makes_tunes_of_random_distributions():
+    """The property of the issue: 1,000 tunes drawn from a random next-token distribution
+    (fresh random logits at every step) under constrain= all pass every validity check."""
+    g = grammar(min_bars=4, max_bars=8, max_len=2000)
+    tunes = ml.sample_tokens(random_logits(len(VOCAB), 0), VOCAB, n=1000, seed=1, max_len=2000, constrain=g)
+    rates = ml.validity_rates(tunes)
+    assert rates["valid"] == 1.0 and rates["bars"] == 1.0 and rates["n_bars"] > 1000 * 2
+    free = ml.sample_tokens(random_logits(len(VOCAB), 0), VOCAB, n=50, seed=1, max_len=200)
+    assert ml.validity_rates(free)["valid"] < 0.5                   # the same draws without the mask
+
+
+def test_sample_tokens_checks_its_arguments_and_matches_the_models_samplers():
+    with pytest.raises(ValueError, match="not in the vocabulary"):
+        ml.sample_tokens(random_logits(len(VOCAB), 0), VOCAB, prefix=["M:7/8"])
+    with pytest.raises(ValueError, match="another vocabulary"):
+        ml.sample_tokens(random_logits(len(VOCAB), 0), VOCAB, constrain=ml.TuneGrammar(VOCAB[:-1]))
+    model = ml.TuneLSTM(len(VOCAB), hidden=16, layers=1, dropout=0.0)
+    tune = ml.sample_tune(model, VOCAB, ["M:6/8", "K:Gmaj"], seed=4, constrain=True)
+    assert tune[:2] == ["M:6/8", "K:Gmaj"] and ml.tune_validity(tune).valid
+    gpt = ml.GPT(vocab_size=len(VOCAB), block_size=64, n_layer=1, n_head=1, n_embd=8)
+    tunes = ml.sample_gpt(gpt, VOCAB, ["<irish>"], n=3, max_len=300, constrain=grammar(max_len=300))
+    assert all(ml.tune_validity(t).valid for t in tunes)
+    lm = ml.NGramLM(2, VOCAB, smoothing="add-k", k=1.0).fit([["M:2/4", "K:Gmaj", "G", "A", "|"]])
+    assert ml.tune_validity(lm.sample(np.random.default_rng(0), constrain=True)).valid
