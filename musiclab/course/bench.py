@@ -46,11 +46,16 @@ import torch.nn.functional as F
 from . import results
 from ..config import device as best_device
 from ..files import atomic_write
+from ..models.music_gpt import sample_gpt
+from ..models.rnn import TuneLSTM, sample_tunes
 from ..models.transformer import GPT, GPTConfig
+from ..sampling import TuneGrammar
+from ..train import load_model
 from ..checks import check_counts, check_positive
 from ..train import allow_tf32, autocast, gpt_optimizer
 
 __all__ = ["time_step", "lstm_step_rate", "gpt_step_rate", "gan_step_rate", "dic_step_rate", "core_benchmarks",
+           "sampling_rows", "sampling_report",
            "notebook_seconds", "find_notebooks", "run_full_notebook", "run_full", "merge_results",
            "results_table", "rates_table", "replace_block", "markdown_table", "SIZES"]
 
@@ -440,6 +445,40 @@ def core_report(dev, sizes, n_steps, thread_counts) -> tuple:
         [[r["what"], r["size"], r["threads"], fmt_rate(r["rate"]), r["unit"]] for r in core])
 
 
+SAMPLERS = {"04_rnn_melody.pt": ("tune LSTM (04)", TuneLSTM, sample_tunes),
+            "10_music_transformer.pt": ("music GPT (10)", GPT, lambda model, vocab, n, **kw: sample_gpt(model, vocab, n=n, **kw))}
+
+
+def sampling_rows(checkpoints, n: int = 50, max_len: int = 800) -> list:
+    """Rows ``{"model", "free", "constrained", "ratio"}``: tunes per second drawn by the models whose
+    checkpoints (04's LSTM, 10's GPT) are in the folder ``checkpoints``, freely and under the grammar
+    mask (``TuneGrammar``, issue 24: constrained should cost at most twice free), ``n`` tunes side by
+    side, on the CPU. Models without a checkpoint are left out."""
+    rows = []
+    for name, (label, cls, sample) in SAMPLERS.items():
+        path = Path(checkpoints) / name
+        if not path.exists():
+            continue
+        model, meta = load_model(path, cls)
+        rates = {}
+        for how, constrain in (("free", False), ("constrained", TuneGrammar(meta["vocab"], max_len=max_len))):
+            start = time.perf_counter()
+            sample(model, meta["vocab"], n, seed=0, max_len=max_len, constrain=constrain)
+            rates[how] = n / (time.perf_counter() - start)
+        rows.append({"model": label, **rates, "ratio": rates["free"] / rates["constrained"]})
+    return rows
+
+
+def sampling_report(checkpoints, n: int = 50) -> str:
+    """A Markdown table of ``sampling_rows`` (or a line saying that no checkpoint was found)."""
+    rows = sampling_rows(checkpoints, n)
+    if not rows:
+        return f"Sampling speed: no checkpoint of 04 or 10 in {checkpoints} (run those notebooks first)."
+    return f"Sampling speed on the CPU ({n} tunes side by side, tunes per second):\n\n" + markdown_table(
+        ["model", "free", "constrained", "constrained costs (x free)"],
+        [[r["model"], f"{r['free']:.2f}", f"{r['constrained']:.2f}", f"{r['ratio']:.2f}"] for r in rows])
+
+
 def check_args(args) -> None:
     """ValueError naming the first option out of range, before anything runs."""
     check_counts(**{"--parallel": args.parallel, "--steps": args.steps, "--timeout": args.timeout})
@@ -472,6 +511,7 @@ def main(argv=None) -> int:
     parser.add_argument("--steps", type=int, default=3, help="timed steps per core benchmark")
     parser.add_argument("--threads", default="", help="comma-separated CPU thread counts to compare, e.g. 1,2")
     parser.add_argument("--sizes", default="quick,full", help="comma-separated sizes: tiny, quick, full")
+    parser.add_argument("--no-sampling", action="store_true", help="skip the sampling-speed table (free vs constrained)")
     args = parser.parse_args(argv)
     try:
         check_args(args)
@@ -506,6 +546,8 @@ def main(argv=None) -> int:
         parts.append(table)
         if args.full:
             merge_results(args.results, rates={torch.device(dev).type: rates_entry(core, dev)})
+    if not args.no_sampling:
+        parts.append(sampling_report(Path(args.folder) / "checkpoints"))
     if args.full:
         data = read_file(args.results)
         ran = {p.stem for p in paths}
