@@ -167,6 +167,18 @@ class TuneGrammar:
         self.lengths = (Fraction(1),) + tuple(sorted(set(self.durations.values())))
         self._cache = {}
 
+    @classmethod
+    def for_tunes(cls, vocab, tunes, spread: float = 0.4, max_len: int = 800) -> "TuneGrammar":
+        """A grammar whose tunes are about as long as ``tunes`` (real token lists): between
+        (1 - spread) and (1 + spread) times their median number of written bars, so that what a
+        learner hears lasts 0.5-1.5 times a real tune (issue 24). Notebooks: 04, 08, 10."""
+        bars = [sum(token_kind(t) == "bar" for t in tune) for tune in tunes]
+        if not bars:
+            raise ValueError("for_tunes needs at least one real tune")
+        median = float(np.median(bars))
+        low = max(1, math.ceil((1 - spread) * median))
+        return cls(vocab, min_bars=low, max_bars=max(low, math.floor((1 + spread) * median)), max_len=max_len)
+
     # ------------------------------------------------------------------ reading tokens
     def start(self) -> TuneState:
         """The state before the first token."""
