@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from musiclab.corpora import Piece, load_corpus, parse_abc
+from musiclab.course.recipes import TUNE_QUICK_SIZES, tune_split
 from musiclab.splits import (assert_no_leak, max_shared_fraction, melody_pitches,
                              near_duplicate_groups, pitch_ngrams, split_groups, split_pieces,
                              title_key)
@@ -287,3 +288,14 @@ def test_subsample_keeps_each_side_inside_itself_and_repeats_from_the_seed(oneil
     assert set(small.train) <= set(split.train) and set(small.test) <= set(split.test)
     again = split.subsample({"train": 10, "test": 2}, seed=1)
     assert np.array_equal(small.train, again.train) and np.array_equal(small.test, again.test)
+
+
+def test_tune_split_in_quick_mode_keeps_every_training_tune_and_takes_other_sizes(monkeypatch):
+    monkeypatch.setenv("MUSICLAB_MODE", "quick")
+    pieces, split = tune_split(seed=0)
+    _, study = tune_split(seed=0, sizes={"train": 30, "val": 5, "test": 5})
+    for side in ("val", "test"):
+        assert len(split[side]) == TUNE_QUICK_SIZES[side] and len(study[side]) == 5
+    whole = split_pieces(pieces, fractions=(0.8, 0.1, 0.1), seed=0)
+    assert "train" not in TUNE_QUICK_SIZES and np.array_equal(split.train, whole.train)   # 04 trains on every tune
+    assert len(study.train) == 30 and set(study.train) <= set(whole.train)
