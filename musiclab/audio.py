@@ -46,7 +46,7 @@ def to_audio(x, sr: int = SR, program: int = 0, steps_per_quarter: int = 4, low:
     Notes with nan, negative or infinite times, pitches outside 0..127 or more than
     ``MAX_QUARTERS`` quarter notes (``MAX_SECONDS`` for a PrettyMIDI) raise ValueError, as does ABC
     text longer than ``MAX_ABC_CHARS`` (refused before music21 parses it: ``parse_abc``).
-    Notebooks: 01, 04, 05, 07, 10, 11."""
+    Notebooks: 01, 04, 05, 07, 08, 10, 11."""
     import pretty_midi
 
     if isinstance(x, str):

@@ -58,15 +58,24 @@ def markov_predictor(params):
     return lambda r: np.where(r[:-1] > 0.5, after_on, after_off)
 
 
-def markov_continue(params, primes, n_frames: int, rng) -> np.ndarray:
+def markov_continue(params, primes, n_frames: int, rng, voices: int | None = None) -> np.ndarray:
     """Continue each prime (B, P, keys) by ``n_frames`` frames of the Markov model: every key
-    drawn on its own from its probability given the same key's last frame.
+    drawn on its own from its probability given the same key's last frame. With ``voices`` every
+    frame gets exactly that many keys instead, drawn without replacement with weights those
+    probabilities (the decoding rule of ``continue_rolls(..., voices=)``).
     Notebooks: 05, 08."""
     after_off, after_on = params
     out = [np.asarray(primes)]
     for _ in range(n_frames):
         p = np.where(out[-1][:, -1:] > 0.5, after_on, after_off)
-        out.append((rng.random(p.shape) < p).astype(np.float32))
+        if voices is None:
+            out.append((rng.random(p.shape) < p).astype(np.float32))
+            continue
+        frame = np.zeros(p.shape, dtype=np.float32)
+        for b in range(len(p)):
+            w = np.maximum(p[b, 0], 1e-12)
+            frame[b, 0, rng.choice(len(w), size=voices, replace=False, p=w / w.sum())] = 1
+        out.append(frame)
     return np.concatenate(out, axis=1)
 
 

@@ -112,22 +112,30 @@ def bar_dataset(pieces, quarters: float = 4.0, **bar_options) -> tuple[np.ndarra
     return stack, owner
 
 
-def decode_bars(probs, rule: str = "threshold", threshold: float = 0.5, seed: int = 0) -> np.ndarray:
+def decode_bars(probs, rule: str = "threshold", threshold: float = 0.5, seed: int = 0,
+                melody: bool = False) -> np.ndarray:
     """The one rule from a model's cell probabilities to a 0/1 bar (notebooks 07, 08, 02).
 
     ``rule="threshold"`` (MuseGAN's hard thresholding, what 07 reports): a cell is on when its
     probability is above ``threshold``. ``rule="sample"``: each cell is drawn on with its
-    probability (Bernoulli, seeded). Returns float32 numpy of the same shape.
+    probability (Bernoulli, seeded). ``melody=True`` decodes a melody, at most one key per time
+    step (the last axis holds the keys): only the most probable key of each step can sound, kept
+    when it passes the rule (above ``threshold``, or its Bernoulli draw); the other keys of the step
+    are off. A decoding choice, not something the model learned (07's melody styles; chorales
+    keep their chords). Returns float32 numpy of the same shape.
     Notebooks: 02, 08."""
     p = torch.as_tensor(probs.detach().cpu() if torch.is_tensor(probs) else np.asarray(probs),
                         dtype=torch.float32)
     if p.numel() and (p.min() < 0 or p.max() > 1 or not torch.isfinite(p).all()):
         raise ValueError("decode_bars expects probabilities in [0, 1]")
+    if rule not in ("threshold", "sample"):
+        raise ValueError(f"rule must be 'threshold' or 'sample', got {rule!r}")
+    if melody and p.numel():
+        top, key = p.max(dim=-1, keepdim=True)              # the most probable key of each step
+        p = torch.zeros_like(p).scatter(-1, key, top)      # every other key of the step: probability 0
     if rule == "threshold":
         return (p > threshold).float().numpy()
-    if rule == "sample":
-        return torch.bernoulli(p, generator=torch.Generator().manual_seed(seed)).numpy()
-    raise ValueError(f"rule must be 'threshold' or 'sample', got {rule!r}")
+    return torch.bernoulli(p, generator=torch.Generator().manual_seed(seed)).numpy()
 
 
 def chorale_beat_roll(piece) -> np.ndarray:

@@ -49,7 +49,7 @@ try:
 except ImportError:  # Windows: no lock (one listener per file)
     fcntl = None
 
-__all__ = ["Pair", "equal_length", "make_pairs", "sounding_seconds", "pair_sounding", "RatingStore", "wilson_interval", "cluster_bootstrap",
+__all__ = ["Pair", "equal_length", "make_pairs", "sounding_seconds", "check_clip", "pair_sounding", "RatingStore", "wilson_interval", "cluster_bootstrap",
            "preference_summary", "ListeningTest"]
 
 FIELDS = ["time", "rater", "pair", "style", "a_source", "b_source", "person", "musical"]
@@ -110,11 +110,29 @@ class Pair:
 
 def sounding_seconds(y, sr: int = SR, floor_db: float = -60.0) -> float:
     """How long a clip sounds: the time of its last sample within ``floor_db`` of its peak (0 for
-    silence). Two clips cut to the same length can sound for very different times."""
+    silence). Two clips cut to the same length can sound for very different times.
+    Notebooks: 04, 05, 07, 08, 11."""
     y = np.abs(np.asarray(y, dtype=float))
     if not y.size or y.max() <= 0:
         return 0.0
     return float(np.flatnonzero(y > y.max() * 10 ** (floor_db / 20)).max() / sr)
+
+
+def check_clip(y, real_seconds: float, what: str, sr: int = SR, low: float = 0.5, high: float = 1.5) -> float:
+    """The sounding seconds of a generated clip ``y`` (``sounding_seconds``), after checking what a
+    learner is about to hear: ValueError naming ``what`` when the clip is silent, or sounds for less
+    than ``low`` or more than ``high`` times ``real_seconds`` (the real median length of its kind,
+    measured the same way). Issue 24: every clip a notebook plays goes through it.
+    Notebooks: 04, 05, 07, 08, 11."""
+    if not real_seconds > 0:
+        raise ValueError(f"real_seconds must be > 0 (the real median length), got {real_seconds!r}")
+    seconds = sounding_seconds(y, sr)
+    if seconds == 0:
+        raise ValueError(f"{what}: the clip is silent")
+    if not low * real_seconds <= seconds <= high * real_seconds:
+        raise ValueError(f"{what}: the clip sounds for {seconds:.1f} s, outside {low}-{high} x the real median "
+                         f"{real_seconds:.1f} s ({low * real_seconds:.1f}-{high * real_seconds:.1f} s)")
+    return seconds
 
 
 def pair_sounding(pairs, min_ratio: float = 0.8, sr: int = SR) -> list:

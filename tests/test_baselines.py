@@ -35,6 +35,11 @@ def test_markov_beats_bernoulli_on_held_notes_and_continues_primes():
     primes = np.stack([r[:4] for r in rolls[8:]])
     out = markov_continue(markov, primes, 6, np.random.default_rng(1))
     assert out.shape == (2, 10, 5) and np.array_equal(out[:, :4], primes) and set(np.unique(out)) <= {0.0, 1.0}
+    four = markov_continue(markov, primes, 6, np.random.default_rng(1), voices=2)
+    assert np.array_equal(four[:, :4], primes) and np.all(four[:, 4:].sum(-1) == 2)   # exactly 2 keys a frame
+    sure = (np.full((1, 5), 1e-9), np.array([[1.0, 1.0, 1e-9, 1e-9, 1e-9]]))          # held keys go on
+    held = markov_continue(sure, np.array([[[1, 1, 0, 0, 0]]], np.float32), 3, np.random.default_rng(0), voices=2)
+    assert held[0, 1:].tolist() == [[1, 1, 0, 0, 0]] * 3
 
 
 def _frames(pitches, low=21):

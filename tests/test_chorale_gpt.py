@@ -131,6 +131,10 @@ def test_training_beats_the_untrained_model_and_sampling_follows_the_grammar():
     out = continue_chorales(model, primes, 6, max_voices=4, generator=torch.Generator().manual_seed(0))
     assert out.shape == (3, 10, N_KEYS) and np.array_equal(out[:, :4], primes)
     assert out[:, 4:].sum(-1).max() <= 4
+    exact = continue_chorales(model, primes, 6, voices=4, generator=torch.Generator().manual_seed(0))
+    assert np.array_equal(exact[:, :4], primes) and np.all(exact[:, 4:].sum(-1) == 4)   # four keys every frame
+    with pytest.raises(ValueError, match="not both"):
+        continue_chorales(model, primes, 1, max_voices=4, voices=4)
 
 
 def test_checkpoint_round_trip_with_load_model(tmp_path):

@@ -108,6 +108,28 @@ def test_tune_batches_shift_targets_and_pad():
     assert sum(len(b[0]) for b in shuffled) == 10 and all(b[0].dtype == torch.long for b in shuffled)
 
 
+def test_decode_bars_melody_keeps_at_most_the_most_probable_key_of_each_step():
+    probs = np.array([[[0.6, 0.7, 0.1],       # two keys above 0.5: only the most probable sounds
+                       [0.2, 0.4, 0.3],       # the best key is below 0.5: a rest
+                       [0.0, 0.0, 0.9]]], dtype=np.float32)
+    assert ml.decode_bars(probs).tolist() == [[[1, 1, 0], [0, 0, 0], [0, 0, 1]]]            # chords kept
+    assert ml.decode_bars(probs, melody=True).tolist() == [[[0, 1, 0], [0, 0, 0], [0, 0, 1]]]
+    assert ml.decode_bars(probs, melody=True, threshold=0.3).tolist() == [[[0, 1, 0], [0, 1, 0], [0, 0, 1]]]
+    sure = np.array([[0.0, 1.0, 0.0], [1.0, 1.0, 1.0]], dtype=np.float32)   # drawn: p = 1 always on
+    drawn = ml.decode_bars(sure, rule="sample", melody=True, seed=3)
+    assert drawn[0].tolist() == [0, 1, 0] and drawn[1].sum() == 1
+    many = np.random.default_rng(0).random((200, 16, 12)).astype(np.float32)   # property: never two keys in a step
+    for rule in ("threshold", "sample"):
+        bars = ml.decode_bars(many, rule=rule, threshold=0.3, melody=True, seed=1)
+        assert bars.sum(-1).max() == 1 and set(np.unique(bars)) == {0.0, 1.0}
+        assert np.all(bars <= ml.decode_bars(many, rule=rule, threshold=0.3, seed=1) + (rule == "sample"))
+    top = many.argmax(-1)                    # the key that sounds is the step's most probable one
+    on = ml.decode_bars(many, threshold=0.3, melody=True)
+    assert np.all(on.argmax(-1)[on.any(-1)] == top[on.any(-1)])
+    assert np.array_equal(on.any(-1), many.max(-1) > 0.3)
+    assert ml.decode_bars(np.zeros((0, 16, 12)), melody=True).shape == (0, 16, 12)
+
+
 def test_decode_bars_is_the_one_rule():
     from musiclab.models import dic, gan
     assert ml.decode_bars is ml.data.decode_bars is gan.decode_bars is dic.decode_bars   # one home: musiclab.data

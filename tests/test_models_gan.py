@@ -127,6 +127,10 @@ def test_tiny_training_runs_with_finite_losses():
     assert not np.allclose(history["snapshots"][0], history["snapshots"][30])   # G changed
     bars_out = ml.generate_bars(G, np.eye(3)[1], 5, seed=0)
     assert bars_out.shape == (5, 16, 24) and set(np.unique(bars_out)) <= {0.0, 1.0}
+    probs = ml.generate_bars(G, np.eye(3)[1], 5, seed=0, decode=False)
+    melody = ml.generate_bars(G, np.eye(3)[1], 5, seed=0, decode=dict(threshold=0.05), melody=True)
+    assert np.array_equal(melody, ml.decode_bars(probs, threshold=0.05, melody=True))   # the package's rule
+    assert melody.sum(-1).max() <= 1
 
 
 def test_a_typo_in_a_setting_raises():

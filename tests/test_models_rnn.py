@@ -247,6 +247,27 @@ def test_continue_rolls_keeps_the_prime_and_caps_the_voices():
     assert capped[:, 6:].sum(-1).max() <= 4 < free[:, 6:].sum(-1).min()
 
 
+def test_continue_rolls_with_voices_draws_exactly_that_many_keys_by_their_probabilities():
+    torch.manual_seed(0)
+    model = ml.ChoraleLSTM(88, 16)
+    with torch.no_grad():
+        model.out.weight.zero_()
+        model.out.bias.fill_(-8.0)
+        model.out.bias[[40, 44, 47, 52]] = 6.0   # four likely keys, and a fifth of middling probability
+        model.out.bias[30] = 0.0
+    primes = np.stack([r[:6] for r in toy_rolls(40, 4)])
+    out = ml.continue_rolls(model, primes, 5, voices=4, generator=torch.Generator().manual_seed(0))
+    assert out.shape == (40, 11, 88) and np.array_equal(out[:, :6], primes)
+    assert np.all(out[:, 6:].sum(-1) == 4)                          # exactly four keys in every frame
+    counts = out[:, 6:].sum((0, 1))
+    assert counts[[40, 44, 47, 52]].min() > counts[30] > 0           # likelier keys drawn more often
+    assert counts.sum() - counts[[30, 40, 44, 47, 52]].sum() < 0.01 * counts.sum()
+    with pytest.raises(ValueError, match="not both"):
+        ml.continue_rolls(model, primes, 1, max_voices=4, voices=4)
+    with pytest.raises(ValueError, match="voices"):
+        ml.continue_rolls(model, primes, 1, voices=0)
+
+
 def test_reshuffled_tune_batches_know_how_many_batches_an_epoch_has():
     from musiclab.models.rnn import _Reshuffled
     tunes = [[1, 2, 3][: 1 + i % 3] for i in range(11)]

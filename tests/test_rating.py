@@ -8,8 +8,8 @@ from scipy.stats import binom, binomtest
 from musiclab.audio import SR
 from musiclab.listen import normalize
 from musiclab.rating import (FIELDS, REAL, ListeningTest, Pair, RatingStore, _content_hash, cluster_bootstrap,
-                             equal_length, make_pairs, pair_sounding, preference_summary, sounding_seconds,
-                             wilson_interval)
+                             check_clip, equal_length, make_pairs, pair_sounding, preference_summary,
+                             sounding_seconds, wilson_interval)
 
 SECONDS = 0.5
 
@@ -325,3 +325,18 @@ def test_sounding_seconds_and_pair_sounding_flag_a_clip_that_stops_early():
     assert sorted(r["short"] for r in rows) == [False, True] and all(r["model"] == "m" for r in rows)
     flagged = next(r for r in rows if r["short"])
     assert flagged["generated"] < 0.8 * flagged["real"]
+
+
+def test_check_clip_refuses_silent_clips_and_clips_far_from_the_real_length():
+    tone = lambda seconds: np.sin(2 * np.pi * 440 * np.arange(int(seconds * SR)) / SR).astype(np.float32)
+    clip = np.concatenate([tone(2.0), np.zeros(SR, np.float32)])      # sounds for 2 s, then 1 s of silence
+    assert check_clip(clip, 2.5, "in range") == pytest.approx(sounding_seconds(clip)) == pytest.approx(2.0, abs=0.01)
+    with pytest.raises(ValueError, match="silent"):
+        check_clip(np.zeros(SR, np.float32), 2.0, "a silent clip")
+    with pytest.raises(ValueError, match="too short: the clip sounds for 0.4 s, outside"):
+        check_clip(tone(0.4), 2.0, "too short")                         # under half the real median
+    with pytest.raises(ValueError, match="too long: the clip sounds for 3.5 s, outside"):
+        check_clip(tone(3.5), 2.0, "too long")                          # over one and a half times it
+    assert check_clip(tone(1.05), 2.0, "just over half") == pytest.approx(1.05, abs=0.01)   # still in range
+    with pytest.raises(ValueError, match="real_seconds"):
+        check_clip(clip, 0.0, "no real length")

@@ -167,31 +167,39 @@ def train_chorale_gpt(train_rolls, val_rolls, device="cpu", seed: int = 0, **ove
 
 @torch.no_grad()
 def continue_chorales(model, primes, n_frames: int, temperature: float = 1.0, max_voices: int | None = None,
-                      generator=None) -> np.ndarray:
+                      generator=None, voices: int | None = None) -> np.ndarray:
     """Sample ``n_frames`` frames after each prime (B, P, 88) from a ``ChoraleGPT``, token by token
     with a KV cache: keys rise within a frame (the grammar) and, with ``max_voices``, the frame
-    ends after that many keys. Returns (B, P + n_frames, 88) numpy rolls, like 05's
-    ``continue_rolls``. ``generator``: a torch.Generator on the model's device.
-    Limits (ValueError): n_frames an integer >= 0, max_voices None or >= 1, temperature as
-    ``check_sampling`` allows.
+    ends after that many keys. With ``voices`` every frame holds exactly that many keys: the frame
+    end is masked until it has them (unless no higher key is left) and forced after them, the keys
+    themselves drawn from the model's conditionals (a decoding rule, not something it learned).
+    Returns (B, P + n_frames, 88) numpy rolls, like 05's ``continue_rolls``. ``generator``: a
+    torch.Generator on the model's device.
+    Limits (ValueError): n_frames an integer >= 0, max_voices and voices None or >= 1 (not both),
+    temperature as ``check_sampling`` allows.
     Notebooks: 08, 11."""
     check_counts(0, n_frames=n_frames)
-    check_counts(max_voices=max_voices)
+    check_counts(max_voices=max_voices, voices=voices)
     check_sampling(temperature)
+    if max_voices is not None and voices is not None:
+        raise ValueError("give max_voices (a cap) or voices (exactly so many keys), not both")
+    cap = voices if voices is not None else max_voices
     model.eval()
     device = next(model.parameters()).device
     out = []
     for prime in np.asarray(primes):
         idx = torch.tensor([[CHORALE_BOS] + frame_tokens(prime)], device=device)
-        cache, frames, voices = None, 0, 0
+        cache, frames, n_on = None, 0, 0
         while frames < n_frames:
             z, cache = next_logits(model, idx, cache)
             z = z.float()
             z[:, CHORALE_BOS] = -float("inf")          # a continuation does not end the chorale
-            if max_voices is not None and voices >= max_voices:
+            if cap is not None and n_on >= cap:
                 z[:, :N_KEYS] = -float("inf")
+            elif voices is not None and torch.isfinite(z[:, :N_KEYS]).any():
+                z[:, FRAME_END] = -float("inf")        # not yet `voices` keys, and a higher key is left
             token = sample_next(z, temperature, generator=generator)
             idx = torch.cat([idx, token], dim=1)
-            frames, voices = (frames + 1, 0) if token.item() == FRAME_END else (frames, voices + 1)
+            frames, n_on = (frames + 1, 0) if token.item() == FRAME_END else (frames, n_on + 1)
         out.append(roll_from_tokens(idx[0].tolist()))
     return np.stack(out)

@@ -194,16 +194,19 @@ def train_bar_gan(bars, styles, device, n_styles: int | None = None, seed: int =
 
 
 @torch.no_grad()
-def generate_bars(G, c, n: int, seed: int = 0, decode: dict | None = None) -> np.ndarray:
+def generate_bars(G, c, n: int, seed: int = 0, decode: dict | None = None, melody: bool = False) -> np.ndarray:
     """``n`` bars from G for the style vector ``c`` (n_styles,) (one-hot or a mixture), from seeded
     noise, decoded by :func:`decode_bars` with the options ``decode`` (default: threshold 0.5);
-    ``decode=False`` returns the probabilities.
+    ``melody=True`` adds decode_bars' melody rule (at most one key per step: 07's and 08's melody
+    styles). ``decode=False`` returns the probabilities.
     Notebooks: 07, 08."""
     G.eval()
     device = next(G.parameters()).device
     z = torch.randn(n, G.config["z_dim"], generator=torch.Generator().manual_seed(seed)).to(device)
     probs = G(z, torch.as_tensor(np.asarray(c), dtype=torch.float32, device=device).expand(n, -1)).cpu()
-    return probs.numpy() if decode is False else decode_bars(probs, **(decode or {}))
+    if decode is False:
+        return probs.detach().numpy()
+    return decode_bars(probs, **(dict(decode or {}) | ({"melody": True} if melody else {})))
 
 
 class StyleClassifier(nn.Module):
