@@ -148,7 +148,7 @@ class TuneGrammar:
     token (None: not allowed), ``viable(state)`` says whether the tune can still be finished,
     ``allowed(state)`` is the mask (bool numpy, one per vocabulary entry), ``read(tokens)`` reads a
     list, ``accepts(tokens)`` says whether a whole tune follows the rules.
-    Notebooks: 04."""
+    Notebooks: 04, 08."""
 
     def __init__(self, vocab, min_bars: int = 8, max_bars: int = 32, max_len: int = 800):
         check_counts(min_bars=min_bars, max_bars=max_bars, max_len=max_len)
@@ -519,8 +519,7 @@ def sample_tokens(next_logits, vocab, n: int = 1, prefix=(), temperature: float 
     with its defaults) or a ``TuneGrammar``: the tokens the grammar forbids get logit -inf before
     temperature, top-k and top-p (``sample_next``), so the draw is renormalised over what is allowed.
     Returns the new tokens after the prefix, without <s> (``boundary``). ``sample_tune``, ``sample_tunes``,
-    ``sample_gpt`` and ``NGramLM.sample`` are this loop with their model's ``next_logits``.
-    Notebooks: 04."""
+    ``sample_gpt`` and ``NGramLM.sample`` are this loop with their model's ``next_logits``."""
     check_counts(n=n, max_len=max_len)
     check_sampling(temperature, top_k, top_p)
     index = {t: i for i, t in enumerate(vocab)}

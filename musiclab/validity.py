@@ -318,21 +318,27 @@ def token_histograms(token_lists) -> dict:
     of notes on each pitch class counted from the tonic of the key in force (0 = the tonic, 7 =
     the fifth; transposition does not change it), and "lengths", the share of notes and rests
     lasting each of ``LENGTHS_IN_EIGHTHS`` (tuplets and broken rhythm applied), the last entry
-    any other length. Both sum to 1 (nan without notes). Compare sets with ``histogram_overlap``.
+    any other length. Each tune's histograms are taken first and averaged, so one long tune
+    weighs as much as a short one. Both sum to 1 (nan without notes). Compare sets with
+    ``histogram_overlap``.
     Notebooks: 04."""
-    degrees, lengths = np.zeros(12), np.zeros(len(LENGTHS_IN_EIGHTHS) + 1)
     where = {d: i for i, d in enumerate(LENGTHS_IN_EIGHTHS)}
+    per_tune = {"degrees": [], "lengths": []}
     for tokens in token_lists:
         tokens = [t for t in tokens if t not in SPECIALS]
         keys = [t for t in tokens if _KEY.fullmatch(t)]
         tonic = key_signature(keys[0])[0] if keys else 0
+        degrees, lengths = np.zeros(12), np.zeros(len(LENGTHS_IN_EIGHTHS) + 1)
         for _, events, _ in _read(tokens).bars:
             for e in events:
                 lengths[where.get(e.duration, len(LENGTHS_IN_EIGHTHS))] += 1
                 for p in e.pitches:
                     degrees[(p - tonic) % 12] += 1
-    with np.errstate(invalid="ignore"):
-        return {"degrees": degrees / degrees.sum(), "lengths": lengths / lengths.sum()}
+        for name, counts in (("degrees", degrees), ("lengths", lengths)):
+            if counts.sum():
+                per_tune[name].append(counts / counts.sum())
+    return {name: np.mean(h, axis=0) if h else np.full(12 if name == "degrees" else len(LENGTHS_IN_EIGHTHS) + 1, np.nan)
+            for name, h in per_tune.items()}
 
 
 def histogram_overlap(p, q) -> float:

@@ -1,5 +1,7 @@
 """Constrained decoding (musiclab.sampling): each rule of TuneGrammar on hand-made bars, and the
 property the mask promises: tunes drawn from random distributions under it all read as tunes."""
+from fractions import Fraction
+
 import numpy as np
 import pytest
 import torch
@@ -157,3 +159,37 @@ def test_sample_tokens_checks_its_arguments_and_matches_the_models_samplers():
     assert all(ml.tune_validity(t).valid for t in tunes)
     lm = ml.NGramLM(2, VOCAB, smoothing="add-k", k=1.0).fit([["M:2/4", "K:Gmaj", "G", "A", "|"]])
     assert ml.tune_validity(lm.sample(np.random.default_rng(0), constrain=True)).valid
+
+
+def test_token_histograms_count_scale_degrees_and_lengths_per_tune():
+    g_major = "M:2/4 K:Gmaj G A B c | d 2 G 2 |".split()       # G A B C D G: degrees 0 2 4 5 7 0
+    h = ml.token_histograms([g_major])
+    expected_degrees = np.zeros(12)
+    expected_degrees[[0, 2, 4, 5, 7]] = [2, 1, 1, 1, 1]
+    assert np.allclose(h["degrees"], expected_degrees / 6)
+    eighth, quarter = ml.LENGTHS_IN_EIGHTHS.index(1), ml.LENGTHS_IN_EIGHTHS.index(2)
+    assert np.isclose(h["lengths"][eighth], 4 / 6) and np.isclose(h["lengths"][quarter], 2 / 6)
+    triplet = ml.token_histograms(["M:2/4 K:Dmaj (3 A B c d e |".split()])["lengths"]
+    assert np.isclose(triplet[ml.LENGTHS_IN_EIGHTHS.index(Fraction(2, 3))], 3 / 5)
+    long_tune = "M:2/4 K:Dmaj".split() + "d 2 d 2 |".split() * 20             # quarters only
+    both = ml.token_histograms([long_tune, "M:2/4 K:Dmaj A B c d |".split()])  # eighths only
+    assert np.isclose(both["lengths"][quarter], 0.5) and np.isclose(both["lengths"][eighth], 0.5)  # a tune counts once
+
+
+def test_histogram_overlap():
+    p = np.array([0.5, 0.5, 0.0])
+    assert ml.histogram_overlap(p, p) == 1.0 and ml.histogram_overlap(p, [0, 0, 1.0]) == 0.0
+    assert np.isclose(ml.histogram_overlap(p, [0.25, 0.25, 0.5]), 0.5)
+    with pytest.raises(ValueError, match="different lengths"):
+        ml.histogram_overlap(p, [1.0])
+
+
+def test_grammar_for_tunes_takes_the_length_from_real_tunes():
+    tune = lambda bars: "M:2/4 K:Gmaj".split() + "G A B c |".split() * bars
+    g = ml.TuneGrammar.for_tunes(VOCAB, [tune(10), tune(20), tune(30)])
+    assert (g.min_bars, g.max_bars) == (12, 28)       # 0.6 and 1.4 times the median, 20 bars
+    tunes = ml.sample_tokens(random_logits(len(VOCAB), 1), VOCAB, n=20, seed=0, max_len=3000, constrain=g)
+    bars = [ml.tune_validity(t).bars + 2 for t in tunes]
+    assert min(bars) >= 12 and max(bars) <= 28
+    with pytest.raises(ValueError, match="at least one"):
+        ml.TuneGrammar.for_tunes(VOCAB, [])
