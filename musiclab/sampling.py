@@ -134,6 +134,7 @@ class TuneState(NamedTuple):
     chord_first: int = TICKS
     chord_low: int | None = None
     prev: str = "start"             # the kind of the last token read
+    line: str = ""                  # the last bar line
     closing: bool = False
     bar_acc: tuple = ()             # ((letter, octave), alteration) of this bar's accidentals
     n_tokens: int = 0
@@ -333,15 +334,15 @@ class TuneGrammar:
         return total == s.measure or total == s.owed or line != "|"
 
     def bar_line(self, s: TuneState, token: str) -> TuneState | None:
-        """A bar line once the bar is full (``bar_fits``); ``|:`` also opens the tune, and a bar line
-        may follow another (an empty bar, which ``validity`` skips). In the closing bar the last note
-        is the tonic, and only <s> may follow."""
+        """A bar line once the bar is full (``bar_fits``); ``|:`` also opens the tune or follows a
+        bar line (no other empty bar). The closing bar ends on the tonic with a section or final
+        line (not ``|``), and only <s> may follow."""
         if s.phase != "body" or s.chord >= 0 or s.tuplet_left or s.broken is not None:
             return None
         total = s.used + (s.cur or 0)
-        if total == 0:
-            return s if s.prev in ("key", "bar") and not s.closing and (token == "|:" or s.prev == "bar") else None
-        if not self.bar_fits(s, total, token) or (s.closing and not s.cur_tonic):
+        if total == 0:                                  # only |: at the start or after a bar line
+            return s if token == "|:" and not s.closing and s.prev in ("key", "bar") else None
+        if not self.bar_fits(s, total, token) or (s.closing and (not s.cur_tonic or token == "|")):
             return None
         first, M = s.bars == 0, s.measure
         pickup = (total if total < M else None) if first else s.pickup
@@ -349,16 +350,17 @@ class TuneGrammar:
         closing = s.bars + 1 >= self.max_bars - 1 or s.n_tokens + 2 + self.closing_room(s) >= self.max_len
         return s._replace(phase="done" if s.closing else "body", bars=s.bars + 1, pickup=pickup,
                           owed=M - total if owes else None, owed_only=owes and total != M - (pickup or 0),
-                          used=0, cur=None, cur_open=False, cur_tonic=False, bar_acc=(), closing=closing)
+                          used=0, cur=None, cur_open=False, cur_tonic=False, bar_acc=(), closing=closing, line=token)
 
     def closing_room(self, s: TuneState) -> int:
         """Tokens a closing bar may need: a note and a length per grid step, its bar line and <s>."""
         return 2 * (s.measure // self.grid) + 2
 
     def end(self, s: TuneState) -> TuneState | None:
-        """``<s>``: right after a bar line, with at least ``min_bars`` bars, the last note on the
-        tonic; or after the closing bar."""
-        if s.phase == "done" or (s.phase == "body" and s.prev == "bar" and s.bars >= self.min_bars and s.last_tonic):
+        """``<s>``: right after a section or final bar line (not ``|``), with at least ``min_bars``
+        bars, the last note on the tonic; or after the closing bar."""
+        if s.phase == "done" or (s.phase == "body" and s.prev == "bar" and s.line != "|" and s.bars >= self.min_bars
+                                 and s.last_tonic):
             return s._replace(phase="ended")
         return None
 
