@@ -61,8 +61,10 @@ def markov_predictor(params):
 def markov_continue(params, primes, n_frames: int, rng, voices: int | None = None) -> np.ndarray:
     """Continue each prime (B, P, keys) by ``n_frames`` frames of the Markov model: every key
     drawn on its own from its probability given the same key's last frame. With ``voices`` every
-    frame gets exactly that many keys instead, drawn without replacement with weights those
-    probabilities (the decoding rule of ``continue_rolls(..., voices=)``).
+    frame gets exactly that many keys instead, drawn one after the other without replacement with
+    weights their odds p / (1 - p) (p clamped to 1e-9..1 - 1e-9), which approximates independent
+    keys conditioned on exactly that many on (conditional Poisson sampling; the decoding rule of
+    ``continue_rolls(..., voices=)``).
     Notebooks: 05, 08."""
     after_off, after_on = params
     out = [np.asarray(primes)]
@@ -73,7 +75,8 @@ def markov_continue(params, primes, n_frames: int, rng, voices: int | None = Non
             continue
         frame = np.zeros(p.shape, dtype=np.float32)
         for b in range(len(p)):
-            w = np.maximum(p[b, 0], 1e-12)
+            q = np.clip(p[b, 0], 1e-9, 1 - 1e-9)
+            w = q / (1 - q)
             frame[b, 0, rng.choice(len(w), size=voices, replace=False, p=w / w.sum())] = 1
         out.append(frame)
     return np.concatenate(out, axis=1)

@@ -111,7 +111,7 @@ class Pair:
 def sounding_seconds(y, sr: int = SR, floor_db: float = -60.0) -> float:
     """How long a clip sounds: the time of its last sample within ``floor_db`` of its peak (0 for
     silence). Two clips cut to the same length can sound for very different times.
-    Notebooks: 04, 05, 07, 08, 11."""
+    Notebooks: 04, 05, 07, 08, 10, 11."""
     y = np.abs(np.asarray(y, dtype=float))
     if not y.size or y.max() <= 0:
         return 0.0
@@ -123,7 +123,7 @@ def check_clip(y, real_seconds: float, what: str, sr: int = SR, low: float = 0.5
     learner is about to hear: ValueError naming ``what`` when the clip is silent, or sounds for less
     than ``low`` or more than ``high`` times ``real_seconds`` (the real median length of its kind,
     measured the same way). Issue 24: every clip a notebook plays goes through it.
-    Notebooks: 04, 05, 07, 08, 11."""
+    Notebooks: 04, 05, 07, 08, 10, 11."""
     if not real_seconds > 0:
         raise ValueError(f"real_seconds must be > 0 (the real median length), got {real_seconds!r}")
     seconds = sounding_seconds(y, sr)

@@ -149,7 +149,7 @@ class TuneGrammar:
     token (None: not allowed), ``viable(state)`` says whether the tune can still be finished,
     ``allowed(state)`` is the mask (bool numpy, one per vocabulary entry), ``read(tokens)`` reads a
     list, ``accepts(tokens)`` says whether a whole tune follows the rules.
-    Notebooks: 04, 08."""
+    Notebooks: 04, 08, 10."""
 
     def __init__(self, vocab, min_bars: int = 8, max_bars: int = 32, max_len: int = 800):
         check_counts(min_bars=min_bars, max_bars=max_bars, max_len=max_len)

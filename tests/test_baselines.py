@@ -40,6 +40,9 @@ def test_markov_beats_bernoulli_on_held_notes_and_continues_primes():
     sure = (np.full((1, 5), 1e-9), np.array([[1.0, 1.0, 1e-9, 1e-9, 1e-9]]))          # held keys go on
     held = markov_continue(sure, np.array([[[1, 1, 0, 0, 0]]], np.float32), 3, np.random.default_rng(0), voices=2)
     assert held[0, 1:].tolist() == [[1, 1, 0, 0, 0]] * 3
+    odds = (np.full((1, 5), 0.5), np.array([[0.99, 0.5, 0.5, 0.5, 0.5]]))        # odds 99 against 1, 1, 1, 1
+    one = markov_continue(odds, np.ones((400, 1, 5), np.float32), 1, np.random.default_rng(0), voices=1)
+    assert 0.9 < one[:, 1, 0].mean() < 0.99          # 99/103 = 0.96 by odds; weights p would give 0.33
 
 
 def _frames(pitches, low=21):

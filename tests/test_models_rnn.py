@@ -254,7 +254,7 @@ def test_continue_rolls_with_voices_draws_exactly_that_many_keys_by_their_probab
         model.out.weight.zero_()
         model.out.bias.fill_(-8.0)
         model.out.bias[[40, 44, 47, 52]] = 6.0   # four likely keys, and a fifth of middling probability
-        model.out.bias[30] = 0.0
+        model.out.bias[30] = 4.0             # odds e^4 against e^6: drawn in about a third of the frames
     primes = np.stack([r[:6] for r in toy_rolls(40, 4)])
     out = ml.continue_rolls(model, primes, 5, voices=4, generator=torch.Generator().manual_seed(0))
     assert out.shape == (40, 11, 88) and np.array_equal(out[:, :6], primes)
@@ -262,6 +262,13 @@ def test_continue_rolls_with_voices_draws_exactly_that_many_keys_by_their_probab
     counts = out[:, 6:].sum((0, 1))
     assert counts[[40, 44, 47, 52]].min() > counts[30] > 0           # likelier keys drawn more often
     assert counts.sum() - counts[[30, 40, 44, 47, 52]].sum() < 0.01 * counts.sum()
+    with torch.no_grad():                    # one key with p = 0.99 (odds 99) among nine with p = 1/2 (odds 1)
+        model.out.bias.fill_(-30.0)
+        model.out.bias[0] = math.log(99.0)
+        model.out.bias[1:10] = 0.0
+    one = ml.continue_rolls(model, primes, 5, voices=1, generator=torch.Generator().manual_seed(0))[:, 6:]
+    share = one[..., 0].mean()                # odds weights: 99/108 = 0.92; weights p would give 0.99/5.49 = 0.18
+    assert 0.85 < share < 0.97
     with pytest.raises(ValueError, match="not both"):
         ml.continue_rolls(model, primes, 1, max_voices=4, voices=4)
     with pytest.raises(ValueError, match="voices"):

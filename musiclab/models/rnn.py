@@ -273,8 +273,12 @@ def continue_rolls(model, primes, n_frames: int, temperature: float = 1.0, max_v
     the next frame drawn from its Bernoulli sigma(z / temperature), the frame fed back in. With
     ``max_voices`` only the most probable of the drawn keys are kept (a cap: it cannot add a key).
     With ``voices`` every frame gets exactly that many keys instead, drawn one after the other
-    without replacement, each with probability proportional to sigma(z / temperature) among the
-    keys not yet drawn (a decoding rule, not something the model learned). Returns
+    without replacement, each with weight its odds p / (1 - p) = exp(z / temperature) (clamped to
+    e^-30..e^30) among the keys not yet drawn: independent Bernoulli keys conditioned on exactly
+    k on are distributed as P(S) proportional to prod_{i in S} p_i / (1 - p_i) (conditional
+    Poisson sampling, Hajek 1964; Chen, Dempster & Liu 1994), and successive odds-weighted
+    draws approximate it.
+    A decoding rule, not something the model learned. Returns
     (B, P + n_frames, 88) numpy rolls. ``generator``: a torch.Generator on the model's device.
     Notebooks: 05, 08, 11."""
     if max_voices is not None and voices is not None:
@@ -288,8 +292,9 @@ def continue_rolls(model, primes, n_frames: int, temperature: float = 1.0, max_v
     frames = [x]
     for _ in range(n_frames):
         p = torch.sigmoid(logits[:, -1] / temperature)
-        if voices is not None:       # exactly `voices` keys, without replacement, weights p
-            keep = torch.multinomial(p.clamp_min(1e-12), voices, replacement=False, generator=generator)
+        if voices is not None:       # exactly `voices` keys, without replacement, weights the odds p/(1-p)
+            odds = torch.exp((logits[:, -1] / temperature).clamp(-30.0, 30.0))
+            keep = torch.multinomial(odds, voices, replacement=False, generator=generator)
             on = torch.zeros_like(p).scatter(-1, keep, 1.0)
         else:
             on = torch.bernoulli(p, generator=generator)
