@@ -14,7 +14,7 @@ in a notebook). ``course/`` holds the course machinery: ``results`` (``claim``, 
 training notebook in one call), ``bench`` (``python -m musiclab.bench``: timings and full-mode
 runs) and ``colab``. ``pretrain`` is the command line that pretrains a GPT.
 """
-from .config import by_mode, device, is_quick, mode, seed_everything, setup
+from .config import by_mode, device, is_quick, mode, progress_bar, seed_everything, setup
 from .music import *  # noqa: F401,F403
 from .synth import *  # noqa: F401,F403
 from .audio import *  # noqa: F401,F403

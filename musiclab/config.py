@@ -110,6 +110,21 @@ def duration(seconds: float) -> str:
     return f"{seconds / 60:.0f} min" if seconds < 5400 else f"{seconds / 3600:.1f} h"
 
 
+def progress_bar(iterable=None, *, total=None, desc=None, disable=False, **options):
+    """A tqdm progress bar (a widget in a notebook) that is redrawn at most about 100 times and at
+    most every half second, however long the loop. Every redraw is a message from the kernel; a
+    cell that sends thousands of them overflows the kernel's output queue (about 1,000 messages),
+    whose overflow is dropped, the cell's end with it, and nbval then fails the cell "waiting for
+    output". ``options`` go to tqdm (and may override the limits).
+    Used by the training loops (``fit``, ``train_gpt``, ``train_bar_gan``) and ``parse_corpus``.
+    Notebooks: 01, 02, 03, 04, 06, 09."""
+    from tqdm.auto import tqdm
+    if total is None and hasattr(iterable, "__len__"):
+        total = len(iterable)
+    limits = {"mininterval": 0.5, "miniters": max(1, total // 100) if total else 1}
+    return tqdm(iterable, total=total, desc=desc, disable=disable, **{**limits, **options})
+
+
 class DurationEstimate:
     """In full mode on a CPU (sizes meant for a GPU, chosen by hand), a training announces how long it
     will take: after its first step (or epoch), ``done()`` prints their number x the first one's time.

@@ -37,6 +37,7 @@ import numpy as np
 from .abc import abc_field, abc_key, abc_meter, check_abc_text, normalize_abc
 from .files import atomic_write
 from .checks import check_counts
+from .config import progress_bar
 
 __all__ = [
     "CORPORA", "Piece", "load_corpus", "load_abc_tunes", "parse_abc", "build_cache",
@@ -268,9 +269,8 @@ def parse_corpus(name: str, limit: int | None = None, workers: int | None = None
     """Parse (the first ``limit`` sources of) a corpus with music21, no cache.
 
     Returns (pieces, skipped) with skipped = [(label, reason)]. ``workers`` processes
-    (default: up to 2) share the work; a tqdm bar shows progress. ``limit``: None or a positive int.
+    (default: up to 2) share the work; a progress bar shows progress. ``limit``: None or a positive int.
     """
-    from tqdm.auto import tqdm
     _check_name(name)
     check_counts(limit=limit)
     fn, items = _items(name, limit)
@@ -280,9 +280,9 @@ def parse_corpus(name: str, limit: int | None = None, workers: int | None = None
     if workers > 1 and len(items) > 20:
         import multiprocessing as mp
         with mp.get_context().Pool(workers) as pool:
-            results = list(tqdm(pool.imap(fn, items, chunksize=8), **bar))
+            results = list(progress_bar(pool.imap(fn, items, chunksize=8), **bar))
     else:
-        results = [fn(item) for item in tqdm(items, **bar)]
+        results = [fn(item) for item in progress_bar(items, **bar)]
     pieces = [r[1] for r in results if r[0] == "ok"]
     skipped += [(r[1], r[2]) for r in results if r[0] == "skip"]
     return pieces, skipped

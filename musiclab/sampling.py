@@ -46,7 +46,8 @@ import torch
 
 from .abc import BAR_TOKENS
 from .checks import check_counts
-from .validity import _ACCIDENTAL, _ENDING, _KEY, _LETTER_PC, _NOTE, _TUPLET, _is_duration, _meter, _tuplet, key_signature, length
+from .validity import (_ENDING, _KEY, _LETTER_PC, _NOTE, _TUPLET, _broken_factors, _is_duration, _meter, _note_parts,
+                       _tuplet, key_signature, length)
 
 __all__ = ["check_sampling", "apply_temperature", "top_k_filter", "top_p_filter", "sample_next", "TuneState",
            "TuneGrammar", "token_kind", "sample_tokens"]
@@ -62,14 +63,6 @@ def _ticks(eighths) -> int | None:
     """A length in eighths as whole ticks (None when it is not a whole number of ticks)."""
     t = Fraction(eighths) * TICKS
     return int(t) if t.denominator == 1 else None
-
-
-@functools.lru_cache(maxsize=None)
-def _note_parts(token: str) -> tuple:
-    """(letter, octave, alteration or None) of a note token: "^f" -> ("F", 5, 1)."""
-    acc, letter, marks = _NOTE.fullmatch(token).groups()
-    octave = (5 if letter.islower() else 4) + marks.count("'") - marks.count(",")
-    return letter.upper(), octave, None if acc is None else _ACCIDENTAL[acc]
 
 
 def token_kind(token: str) -> str:
@@ -295,8 +288,7 @@ class TuneGrammar:
         if (s.phase != "body" or not s.cur or s.chord >= 0 or s.tuplet_left or s.closing
                 or s.prev not in ("note", "rest", "duration", "chord_close")):
             return None                                 # (cur == 0: the last note of a tuplet)
-        long = 2 - Fraction(1, 2 ** len(token))
-        first, second = (long, 2 - long) if token[0] == ">" else (2 - long, long)
+        first, second = _broken_factors(token)
         cur, unit = _ticks(s.cur * first / TICKS), _ticks(second)
         return None if cur is None or unit is None else s._replace(cur=cur, cur_open=False, broken=unit)
 

@@ -29,10 +29,9 @@ import numpy as np
 import torch
 import torch.distributed as dist
 from torch.nn import functional as F
-from tqdm.auto import tqdm
 
 from .checks import MAX_PARAMS, check_counts, check_positive
-from .config import DurationEstimate
+from .config import DurationEstimate, progress_bar
 from .files import atomic_write
 
 __all__ = ["to_device", "autocast", "allow_tf32", "evaluate", "optimizer_step", "fit", "stream_batch",
@@ -112,7 +111,7 @@ def fit(model, loss_fn, train_loader, optimizer, epochs: int, device, val_loader
         patience: int | None = None) -> dict:
     """Train ``model`` for ``epochs``; ``loss_fn(model, batch)`` returns a scalar loss.
 
-    Returns ``{"train": [mean loss per epoch], "val": [...], "best_epoch": n}``; a tqdm bar shows
+    Returns ``{"train": [mean loss per epoch], "val": [...], "best_epoch": n}``; a progress bar shows
     progress. ``clip`` clips the gradient norm (useful for RNNs). With a ``val_loader`` and
     ``keep_best`` the model ends with the weights of its best validation epoch (early stopping).
     ``patience``: with a ``val_loader``, stop once that many epochs in a row brought no new best
@@ -124,7 +123,7 @@ def fit(model, loss_fn, train_loader, optimizer, epochs: int, device, val_loader
     model.to(device)
     history = {"train": [], "val": []}
     best_val, best_state = float("inf"), None
-    bar = tqdm(range(epochs), desc=desc)
+    bar = progress_bar(range(epochs), desc=desc)
     steps = len(train_loader) if hasattr(train_loader, "__len__") else None   # a generator has no length
     estimate = DurationEstimate(desc, epochs * steps, device) if steps else DurationEstimate(desc, epochs, device, "epochs")
     for _ in bar:
@@ -286,7 +285,8 @@ class GPTRun:
         self.start, self.history, self.best = _resume_gpt(checkpoint if resume else None, model, optimizer, steps, self.rank)
         self.net = _ddp(model, device) if self.world > 1 else model
         self.end = steps if stop_after is None else min(steps, self.start + stop_after)
-        self.bar = tqdm(range(self.start, self.end), desc=desc, disable=self.rank != 0, initial=self.start, total=steps)
+        self.bar = progress_bar(range(self.start, self.end), desc=desc, disable=self.rank != 0, initial=self.start,
+                                total=steps)
         self.estimate = DurationEstimate(desc, self.end - self.start, device)
 
     def step_range(self):

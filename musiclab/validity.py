@@ -76,6 +76,21 @@ def _is_bar(token: str) -> bool:
     return token in BAR_TOKENS or _ENDING.fullmatch(token) is not None
 
 
+@functools.lru_cache(maxsize=None)
+def _note_parts(token: str) -> tuple:
+    """(letter, octave, alteration or None) of a note token: "^f" -> ("F", 5, 1), "C," -> ("C", 3, None)."""
+    acc, letter, marks = _NOTE.fullmatch(token).groups()
+    octave = (5 if letter.islower() else 4) + marks.count("'") - marks.count(",")
+    return letter.upper(), octave, None if acc is None else _ACCIDENTAL[acc]
+
+
+def _broken_factors(token: str) -> tuple[Fraction, Fraction]:
+    """The factors broken rhythm gives the note before and the note after: ">" (3/2, 1/2), "<" (1/2, 3/2),
+    ">>" (7/4, 1/4)."""
+    long = 2 - Fraction(1, 2 ** len(token))
+    return (long, 2 - long) if token[0] == ">" else (2 - long, long)
+
+
 def _tuplet(token: str, meter_token: str) -> tuple[Fraction, int]:
     """"(p:q:r" -> (factor q/p, number of notes r), with ABC 2.1's defaults: r = p, and q = 3 for
     p = 2, 4, 8, q = 2 for p = 3, 6, otherwise 3 in compound meters (6/8, 9/8, 12/8) and 2."""
@@ -125,13 +140,11 @@ class _Reader:
         self.last = None                        # the event a duration token belongs to
 
     def pitch(self, tok: str) -> int:
-        acc, letter, marks = _NOTE.fullmatch(tok).groups()
-        octave = (5 if letter.islower() else 4) + marks.count("'") - marks.count(",")
-        name = letter.upper()
+        name, octave, acc = _note_parts(tok)
         if acc is not None and not self.carry:
-            return 12 * (octave + 1) + _LETTER_PC[name] + _ACCIDENTAL[acc]
+            return 12 * (octave + 1) + _LETTER_PC[name] + acc
         if acc is not None:
-            self.bar_acc[name, octave] = _ACCIDENTAL[acc]
+            self.bar_acc[name, octave] = acc
         alter = self.bar_acc.get((name, octave), self.signature.get(name, 0))
         return 12 * (octave + 1) + _LETTER_PC[name] + alter
 
@@ -178,8 +191,7 @@ class _Reader:
         elif _is_bar(tok):
             self.end_bar(tok)
         elif re.fullmatch(r">+|<+", tok) and self.events:
-            long = 2 - Fraction(1, 2 ** len(tok))     # > : 3/2 and 1/2; >> : 7/4 and 1/4
-            first, self.broken = (long, 2 - long) if tok[0] == ">" else (2 - long, long)
+            first, self.broken = _broken_factors(tok)
             self.events[-1].factor *= first
             self.last = None
         elif tok == "-" and self.events:

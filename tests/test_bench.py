@@ -6,6 +6,8 @@ import pytest
 import torch
 
 from musiclab.course import bench
+from musiclab.models.rnn import TuneLSTM
+from musiclab.train import save_checkpoint
 from musiclab.models.music_gpt import music_gpt_recipe
 
 
@@ -41,13 +43,25 @@ def test_time_step_measures_the_calls():
 
 def test_main_writes_a_markdown_table(tmp_path, capsys):
     out = tmp_path / "timings.md"
-    assert bench.main(["--no-notebooks", "--sizes", "tiny", "--steps", "1", "--out", str(out)]) == 0
+    assert bench.main(["--no-notebooks", "--no-sampling", "--sizes", "tiny", "--steps", "1", "--out", str(out)]) == 0
     text = out.read_text()
     assert text.strip() in capsys.readouterr().out  # the same report on stdout and in the file
     lines = [l for l in text.splitlines() if l.startswith("|")]
     assert lines[0] == "| step | size | torch threads | rate | unit |" and lines[1] == "|---|---|---|---|---|"
     assert len(lines) == 6 and all(l.count("|") == 6 for l in lines)
     assert "tokens/s" in text and "steps/s" in text and "frames/s" in text
+
+
+def test_sampling_rows_time_each_checkpoint_free_and_constrained(tmp_path):
+    vocab = ["<s>", "M:4/4", "K:Cmaj", "C", "E", "G", "c", "2", "/2", "z", "|", "||", ":|", "|:", "|]"]
+    torch.manual_seed(0)
+    model = TuneLSTM(len(vocab), hidden=8, layers=1, dropout=0.0)
+    assert "no checkpoint of 04 or 10" in bench.sampling_report(tmp_path, n=2)
+    save_checkpoint(tmp_path / "04_rnn_melody.pt", model, vocab=vocab)
+    rows = bench.sampling_rows(tmp_path, n=2, max_len=60)
+    assert [r["model"] for r in rows] == ["tune LSTM (04)"]         # 10's checkpoint is absent: no row
+    assert all(math.isfinite(rows[0][k]) and rows[0][k] > 0 for k in ("free", "constrained", "ratio"))
+    assert rows[0]["ratio"] == pytest.approx(rows[0]["free"] / rows[0]["constrained"])
 
 
 def write_notebook(path, *cells):

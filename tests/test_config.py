@@ -156,3 +156,32 @@ def test_fit_on_a_loader_without_a_length_announces_epochs(unset, capsys):
     ml.fit(model, lambda m, b: torch.nn.functional.mse_loss(m(b[0]), b[1]), Batches(),
            torch.optim.SGD(model.parameters(), lr=0.01), epochs=4, device="cpu", desc="regression")
     assert "regression: full mode on a CPU, 4 epochs" in capsys.readouterr().out
+
+
+def test_progress_bar_redraws_about_a_hundred_times_however_long_the_loop():
+    import io
+    drawn = io.StringIO()
+    for _ in ml.progress_bar(range(20_000), desc="steps", mininterval=0, file=drawn):
+        pass
+    assert 50 <= drawn.getvalue().count("\r") <= 110        # 20,000 steps, about 100 redraws
+    unlimited = io.StringIO()
+    for _ in ml.progress_bar(range(20_000), mininterval=0, miniters=1, file=unlimited):
+        pass
+    assert unlimited.getvalue().count("\r") > 10_000       # what the limit prevents
+
+
+def test_a_long_loop_with_a_progress_bar_passes_under_nbval(tmp_path):
+    """A notebook cell whose bar sent thousands of widget messages lost its end under nbval (CI run
+    of stop 32: "Timeout of 5 seconds exceeded waiting for output"). The same loop, 20,000 steps
+    drawn with no time limit, passes with ml.progress_bar."""
+    import subprocess
+    import sys
+    code = ("import musiclab as ml\nbar = ml.progress_bar(range(20_000), desc='steps', mininterval=0)\n"
+            "for i in bar:\n    bar.set_postfix(step=i, refresh=False)\nprint('done')")
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(code)])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, tmp_path / "loop.ipynb")
+    run = subprocess.run([sys.executable, "-m", "pytest", "-q", "--nbval-lax", "--nbval-current-env",
+                          "-p", "no:cacheprovider", "loop.ipynb"], cwd=tmp_path, capture_output=True, text=True,
+                         timeout=300)
+    assert run.returncode == 0, run.stdout[-2000:]

@@ -50,9 +50,8 @@ from ..models.music_gpt import sample_gpt
 from ..models.rnn import TuneLSTM, sample_tunes
 from ..models.transformer import GPT, GPTConfig
 from ..sampling import TuneGrammar
-from ..train import load_model
 from ..checks import check_counts, check_positive
-from ..train import allow_tf32, autocast, gpt_optimizer
+from ..train import allow_tf32, autocast, gpt_optimizer, load_model
 
 __all__ = ["time_step", "lstm_step_rate", "gpt_step_rate", "gan_step_rate", "dic_step_rate", "core_benchmarks",
            "sampling_rows", "sampling_report",

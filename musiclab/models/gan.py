@@ -29,9 +29,8 @@ import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from tqdm.auto import tqdm
 
-from ..config import DurationEstimate, by_mode, seed_everything, with_overrides
+from ..config import DurationEstimate, by_mode, progress_bar, seed_everything, with_overrides
 from ..data import decode_bars
 
 __all__ = ["BarGenerator", "BarDiscriminator", "gan_recipe", "gan_step", "train_bar_gan",
@@ -176,7 +175,7 @@ def train_bar_gan(bars, styles, device, n_styles: int | None = None, seed: int =
     every_style = torch.eye(n_styles, device=device)
     estimate = DurationEstimate("GAN training", steps, device)
 
-    for step in tqdm(range(steps + 1), desc="GAN training", disable=not progress):
+    for step in progress_bar(range(steps + 1), desc="GAN training", disable=not progress):
         if step in snapshot_steps:
             with torch.no_grad():
                 grid = [G(fixed_z, every_style[s].expand(n_snapshot, -1)) for s in range(n_styles)]

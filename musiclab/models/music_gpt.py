@@ -24,7 +24,6 @@ from torch.nn import functional as F
 from ..abc import BAR_TOKENS
 from ..config import by_mode, seed_everything, with_overrides
 from ..data import BOUNDARY, UNK, tune_batches
-from ..checks import check_counts
 from ..train import autocast, train_gpt
 from ..sampling import sample_tokens
 from .transformer import GPT, GPTConfig, next_logits
@@ -247,6 +246,5 @@ def sample_gpt(model, vocab, prefix=(), n: int = 1, max_len: int = 400, temperat
     Limits (ValueError): n and max_len integers >= 1, the prefix's tokens in ``vocab`` (which
     holds <s>), temperature, top_k and top_p as ``check_sampling`` allows.
     Notebooks: 08, 10."""
-    check_counts(n=n, max_len=max_len)
     rows = sample_tokens(gpt_next_logits(model), vocab, n, prefix, temperature, top_k, top_p, seed, max_len, constrain)
     return [[t for t in prefix if not t.startswith("<")] + row for row in rows]
