@@ -190,7 +190,9 @@ class NGramLM:
             return [prefix[:] for _ in range(n)]
         rows = [prefix[:] for _ in range(n)]
 
-        def next_logits(ids):
+        def next_logits(ids, keep):
+            if keep is not None:
+                rows[:] = [rows[j] for j in keep]           # finished rows are no longer scored
             if ids.shape[1] == 1:
                 for row, i in zip(rows, ids[:, 0].tolist()):
                     row.append(self.vocab[i])

@@ -506,14 +506,18 @@ def sample_next(logits, temperature: float = 1.0, top_k: int | None = None, top_
 def sample_tokens(next_logits, vocab, n: int = 1, prefix=(), temperature: float = 1.0, top_k: int | None = None,
                   top_p: float | None = None, seed: int = 0, max_len: int = 800, constrain=False,
                   boundary: str = BOUNDARY) -> list:
-    """Draw ``n`` token lists side by side from any next-token model: ``next_logits(ids)`` takes the
-    newest tokens of every row (a LongTensor (n, k): <s> + ``prefix`` first, then one token) and
-    returns the logits of the next token (n, V). Each row ends at its own <s> or after ``max_len``
-    new tokens; <unk> is never drawn. ``constrain``: False (free sampling), True (a ``TuneGrammar``
-    with its defaults) or a ``TuneGrammar``: the tokens the grammar forbids get logit -inf before
-    temperature, top-k and top-p (``sample_next``), so the draw is renormalised over what is allowed.
-    Returns the new tokens after the prefix, without <s> (``boundary``). ``sample_tune``, ``sample_tunes``,
-    ``sample_gpt`` and ``NGramLM.sample`` are this loop with their model's ``next_logits``."""
+    """Draw ``n`` token lists side by side from any next-token model. ``next_logits(ids, keep)``
+    returns the logits of the next token (k, V) of the rows still being written: the first call
+    gets <s> + ``prefix`` for every row (a LongTensor (n, t)) and ``keep=None``; each later call
+    gets one new token per row (k, 1) and ``keep``, the positions in its previous batch of the rows
+    that go on (None when all go on). A model with a state (an LSTM's, a GPT's KV cache) keeps the
+    state of those rows only, so a finished tune costs nothing more. Each row ends at its own <s>
+    or after ``max_len`` new tokens; <unk> is never drawn. ``constrain``: False (free sampling),
+    True (a ``TuneGrammar`` with its defaults) or a ``TuneGrammar``: the tokens the grammar forbids
+    get logit -inf before temperature, top-k and top-p (``sample_next``), so the draw is
+    renormalised over what is allowed. Returns the new tokens after the prefix, without <s>
+    (``boundary``). ``sample_tune``, ``sample_tunes``, ``sample_gpt`` and ``NGramLM.sample`` are this
+    loop with their model's ``next_logits``."""
     check_counts(n=n, max_len=max_len)
     check_sampling(temperature, top_k, top_p)
     index = {t: i for i, t in enumerate(vocab)}
@@ -527,18 +531,19 @@ def sample_tokens(next_logits, vocab, n: int = 1, prefix=(), temperature: float 
     generator = torch.Generator().manual_seed(seed)
     states = [grammar.read(prefix)] * n if grammar else None
     rows, open_ = [[] for _ in range(n)], [True] * n
-    z = next_logits(torch.tensor([[bos] + [index[t] for t in prefix]] * n))
+    alive = list(range(n))           # the rows still being written, in the model's batch order
+    z = next_logits(torch.tensor([[bos] + [index[t] for t in prefix]] * n), None)
     for _ in range(max_len):
-        z = z.float().cpu().clone()
+        logits = torch.zeros(n, len(vocab))            # a finished row's draw is made and not kept
+        logits[alive] = z.float().cpu()
         if UNK in index:
-            z[:, index[UNK]] = -float("inf")
+            logits[:, index[UNK]] = -float("inf")
         if grammar is not None:
-            z[~torch.from_numpy(np.stack([grammar.allowed(s) if o else np.ones(len(vocab), bool)
-                                          for s, o in zip(states, open_)]))] = -float("inf")
-        drawn = sample_next(z, temperature, top_k, top_p, generator)
-        for r, i in enumerate(drawn[:, 0].tolist()):
-            if not open_[r]:
-                continue
+            logits[~torch.from_numpy(np.stack([grammar.allowed(s) if o else np.ones(len(vocab), bool)
+                                               for s, o in zip(states, open_)]))] = -float("inf")
+        drawn = sample_next(logits, temperature, top_k, top_p, generator)
+        for r in alive:
+            i = int(drawn[r, 0])
             if i == bos:
                 open_[r] = False
                 continue
@@ -547,6 +552,7 @@ def sample_tokens(next_logits, vocab, n: int = 1, prefix=(), temperature: float 
                 states[r] = grammar.advance(states[r], vocab[i])
         if not any(open_):
             break
-        drawn[[r for r in range(n) if not open_[r]]] = bos
-        z = next_logits(drawn)
+        keep = [j for j, r in enumerate(alive) if open_[r]]
+        keep, alive = (None if len(keep) == len(alive) else keep), [r for r in alive if open_[r]]
+        z = next_logits(drawn[alive], keep)
     return rows

@@ -144,7 +144,7 @@ def test_real_tunes_the_grammar_accepts_pass_validity():
 
 def random_logits(vocab_size, seed):
     generator = torch.Generator().manual_seed(seed)
-    return lambda ids: 3 * torch.randn(ids.shape[0], vocab_size, generator=generator)
+    return lambda ids, keep: 3 * torch.randn(ids.shape[0], vocab_size, generator=generator)
 
 
 def test_the_mask_alone_makes_tunes_of_random_distributions():
@@ -205,3 +205,22 @@ def test_grammar_for_tunes_takes_the_length_from_real_tunes():
     assert min(bars) >= 12 and max(bars) <= 28
     with pytest.raises(ValueError, match="at least one"):
         ml.TuneGrammar.for_tunes(VOCAB, [])
+
+
+def test_finished_rows_leave_the_batch_and_the_draws_do_not_change():
+    """sample_tokens gives the model only the rows still being written (``keep``); the n-gram's
+    rows, kept by position, must draw exactly what a stateless bigram lookup of the newest token
+    draws with the same seed."""
+    tunes = [t.split() for t in ["M:6/8 K:Gmaj G A B | c B A |]", "M:2/4 K:Dmaj d e f | g f e |]",
+                                 "M:6/8 K:Gmaj B A G | A G G |]"]]
+    lm = ml.NGramLM(2, VOCAB, smoothing="add-k", k=0.1).fit(tunes)
+    table = torch.log(torch.as_tensor(np.stack([lm.distribution([t]) for t in VOCAB]), dtype=torch.float32))
+    batches = []
+
+    def bigram(ids, keep):
+        batches.append(ids.shape[0])
+        return table[ids[:, -1]]
+    looked_up = ml.sample_tokens(bigram, VOCAB, n=30, seed=4, max_len=40)
+    assert lm.sample_many(30, seed=4, max_len=40) == looked_up
+    open_rows = [sum(len(t) >= step for t in looked_up) for step in range(1, len(batches))]
+    assert batches[1:] == open_rows and batches[-1] < 30     # the batch shrinks as tunes end

@@ -220,14 +220,17 @@ def nll_by_type(nlls, token_lists) -> dict:
 # ----------------------------------------------------------------------------- sampling
 
 def gpt_next_logits(model):
-    """``next_logits`` of a GPT for ``sample_tokens``: appends the newest tokens to every row and
-    steps with a KV cache (``next_logits`` of the transformer module)."""
+    """``next_logits`` of a GPT for ``sample_tokens``: appends the newest tokens to the rows still
+    being written and steps with a KV cache (``next_logits`` of the transformer module), of those
+    rows only."""
     model.eval()
     device = next(model.parameters()).device
     idx, cache = None, None
 
-    def step(ids):
+    def step(ids, keep):
         nonlocal idx, cache
+        if keep is not None:
+            idx, cache = idx[keep], cache.select(keep)
         idx = ids.to(device) if idx is None else torch.cat([idx, ids.to(device)], dim=1)
         z, cache = next_logits(model, idx, cache)
         return z

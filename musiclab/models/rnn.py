@@ -135,14 +135,16 @@ def train_tune_lstm(data, device="cpu", seed: int = 0, **overrides):
 
 
 def lstm_next_logits(model):
-    """``next_logits`` of a ``TuneLSTM`` for ``sample_tokens``: feeds the newest tokens of every row
-    and keeps the LSTM's state between calls (one forward step per token)."""
+    """``next_logits`` of a ``TuneLSTM`` for ``sample_tokens``: feeds the newest tokens of the rows
+    still being written and keeps their LSTM state between calls (one forward step per token)."""
     model.eval()
     device = next(model.parameters()).device
     state = None
 
-    def next_logits(ids):
+    def next_logits(ids, keep):
         nonlocal state
+        if keep is not None:
+            state = tuple(s[:, keep] for s in state)          # (layers, rows, hidden): finished rows go
         logits, state = model(ids.to(device), state)
         return logits[:, -1]
     return next_logits

@@ -102,6 +102,13 @@ class KVCache:
         self.k[layer], self.v[layer] = k, v
         return k, v
 
+    def select(self, rows):
+        """Keep the cached keys and values of the batch rows ``rows`` only (a sampler drops the
+        tunes it has finished); returns the cache."""
+        self.k = [None if k is None else k[rows] for k in self.k]
+        self.v = [None if v is None else v[rows] for v in self.v]
+        return self
+
 
 def causal_attention(q, k, v, dropout_p=0.0):
     """softmax(q k^T / sqrt(hs) + mask) v, each query seeing its own and earlier keys.
