@@ -19,22 +19,30 @@ CHECKPOINT_CHAIN = ["02_dic_training", "04_rnn_melody", "05_rnn_chorales", "07_g
                     "10_music_transformer", "11_tokens_and_polyphony", "08_evaluation"]
 
 
-def notebook_of(item):
-    """The notebook an nbval item (a cell) belongs to, or None for a unit test."""
-    path = Path(str(item.fspath))
-    return path.stem if path.suffix == ".ipynb" else None
-
-
-@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(items):
-    """Order and group the notebooks for pytest-xdist, which runs the tests in two processes
-    (``-n auto --maxprocesses=2 --dist loadgroup`` in pyproject.toml): each notebook's cells stay
-    together, in order, in one process. Notebook 08 compares the models that 02, 04, 05, 07, 10
-    and 11 train, reading their checkpoints: those notebooks and then 08 run in one process, in
-    that order, as for a learner who has done them (run alone, 08 trains the models itself with
-    the same recipes). The other process takes the unit tests and the other notebooks."""
-    items.sort(key=lambda item: notebook_of(item) == "08_evaluation")   # stable: otherwise pytest's order
-    for item in items:
-        name = notebook_of(item)
-        if name is not None:
-            item.add_marker(pytest.mark.xdist_group("checkpoints" if name in CHECKPOINT_CHAIN else name))
+    """Notebook 08 compares the models that 02, 04, 05, 07, 10 and 11 train, reading their
+    checkpoints: its cells come last, as for a learner who has done those notebooks (run alone,
+    08 trains the models itself with the same recipes). The sort is stable: otherwise pytest's order."""
+    items.sort(key=lambda item: Path(str(item.fspath)).name == "08_evaluation.ipynb")
+
+
+def notebook_scope(nodeid: str) -> str:
+    """What pytest-xdist keeps in one process, in order: a notebook's cells (one kernel runs them
+    all), and the whole chain of notebooks above; a unit test alone can go anywhere."""
+    path = nodeid.split("::", 1)[0]
+    if not path.endswith(".ipynb"):
+        return nodeid
+    return "checkpoints" if Path(path).stem in CHECKPOINT_CHAIN else path
+
+
+@pytest.hookimpl(tryfirst=True, optionalhook=True)
+def pytest_xdist_make_scheduler(config, log):
+    """pytest-xdist runs the tests in two processes (``-n auto --maxprocesses=2`` in
+    pyproject.toml), sharing them out by ``notebook_scope``: one process takes the chain of
+    notebooks, the other the unit tests and the other notebooks (biggest scopes first)."""
+    from xdist.scheduler import LoadScopeScheduling
+
+    class NotebookScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid):
+            return notebook_scope(nodeid)
+    return NotebookScheduling(config, log)

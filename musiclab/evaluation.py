@@ -475,6 +475,7 @@ class RunMatch(NamedTuple):
 
 
 _BASE = np.uint64(0x9E3779B97F4A7C15)          # odd, so it has an inverse modulo 2^64
+_FILTER_BITS = 20                               # longest_common_run's filter: 2^20 bits
 
 
 def _window_hashes(values: np.ndarray, width: int, powers: np.ndarray, inverse_powers: np.ndarray) -> np.ndarray:
@@ -491,8 +492,9 @@ def longest_common_run(seq, corpus_seqs, transpose: bool = False) -> RunMatch:
 
     A run of length L shared implies one of length L - 1, so binary search on L; each step hashes
     every window of length L in the query and in the corpus (one prefix sum each, vectorised) and
-    asks whether a query window's hash occurs in the corpus; a candidate is then compared value by
-    value, so a hash collision cannot fake a match. ``transpose=True`` compares intervals instead
+    looks each corpus window's hash up among the query's (a filter on the hash's top 20 bits, then
+    a binary search); a candidate is then compared value by value, so a hash collision cannot fake
+    a match. ``transpose=True`` compares intervals instead
     of pitches (a copy moved to another key); the length is still counted in notes.
     Notebooks: 08.
     """
@@ -519,7 +521,12 @@ def longest_common_run(seq, corpus_seqs, transpose: bool = False) -> RunMatch:
         hq = _window_hashes(q, width, powers, inverse)
         hc = _window_hashes(corpus, width, powers, inverse)
         inside = owner[:len(hc)] == owner[width - 1:width - 1 + len(hc)]   # the window stays in one tune
-        for pos in np.flatnonzero(inside & np.isin(hc, hq)):
+        top = np.uint64(64 - _FILTER_BITS)
+        filter_ = np.zeros(1 << _FILTER_BITS, dtype=bool)
+        filter_[hq >> top] = True           # a bit per value of a hash's top bits: a query window may have them
+        maybe = np.flatnonzero(inside & filter_[hc >> top])
+        known = np.sort(hq)                 # those few candidates looked up exactly, by binary search
+        for pos in maybe[known[np.searchsorted(known, hc[maybe]).clip(max=len(known) - 1)] == hc[maybe]]:
             for s in np.flatnonzero(hq == hc[pos]):
                 if np.array_equal(q[s:s + width], corpus[pos:pos + width]):
                     tune = int(owner[pos])
