@@ -224,3 +224,57 @@ def test_finished_rows_leave_the_batch_and_the_draws_do_not_change():
     assert lm.sample_many(30, seed=4, max_len=40) == looked_up
     open_rows = [sum(len(t) >= step for t in looked_up) for step in range(1, len(batches))]
     assert batches[1:] == open_rows and batches[-1] < 30     # the batch shrinks as tunes end
+
+
+def test_bar_by_bar_tunes_of_random_distributions_are_all_valid():
+    rng = np.random.default_rng(0)
+    weights = rng.dirichlet(np.full(len(VOCAB), 0.3), size=64)      # a random distribution per context
+    distribution = lambda tokens: weights[hash(tuple(tokens[-2:])) % 64]
+    g = grammar(min_bars=4, max_bars=8, max_len=400)
+    tunes = ml.sample_bar_by_bar(distribution, VOCAB, g, n=200, seed=1, max_len=400, retries=5)
+    rates = ml.validity_rates(tunes)
+    assert rates["valid"] == 1.0 and rates["bars"] == 1.0 and rates["n_bars"] >= 200 * 4
+    with pytest.raises(ValueError, match="retries"):
+        ml.sample_bar_by_bar(distribution, VOCAB, g, retries=-1)
+
+
+def second_bars(tunes):
+    """The tokens of each tune's second bar (after its first bar line, up to the next)."""
+    out = []
+    for t in tunes:
+        lines = [i for i, tok in enumerate(t) if ml.token_kind(tok) == "bar"]
+        if len(lines) >= 2:
+            out.append(tuple(t[lines[0] + 1:lines[1] + 1]))
+    return out
+
+
+def test_bar_by_bar_draws_a_bar_as_rejection_sampling_does_and_the_greedy_mask_does_not():
+    """A context-free distribution over a few tokens in 2/4: the second bars drawn bar by bar
+    match those of plain rejection (free bars, kept when the grammar reads them), the greedy mask's
+    do not. Distances are total variation between the empirical distributions of 3,000 bars (about
+    100 different bars: two plain rejection runs of other seeds differ by about 0.09)."""
+    vocab = ["<s>", "M:2/4", "K:Cmaj", "C", "G", "2", "|", "|]"]
+    p = np.array([0.0, 0.0, 0.0, 0.35, 0.15, 0.3, 0.15, 0.05])
+    g = ml.TuneGrammar(vocab, min_bars=2, max_bars=4, max_len=60)
+    rng, head = np.random.default_rng(7), ["M:2/4", "K:Cmaj"]
+    first = next(t for t in ml.sample_bar_by_bar(lambda t: p, vocab, g, n=50, seed=3, retries=50)
+                 if len(second_bars([t])))
+    start = first[:first.index(next(x for x in first if ml.token_kind(x) == "bar")) + 1]
+    state, reference = g.read(start), []
+    while len(reference) < 3000:                       # plain rejection of free second bars after `start`
+        bar = []
+        while not bar or ml.token_kind(bar[-1]) != "bar" and len(bar) < 12:
+            bar.append(vocab[rng.choice(len(vocab), p=p / p.sum())])
+        try:
+            g.read(bar, state)
+            reference.append(tuple(bar))
+        except ValueError:
+            pass
+    by_bar, greedy = (second_bars([start + t for t in ml.sample_bar_by_bar(lambda t: p, vocab, g, n=3000, prefix=start,
+                                                                            seed=1, retries=retries)])
+                      for retries in (50, 0))
+
+    def tv(a, b):
+        keys = set(a) | set(b)
+        return 0.5 * sum(abs(a.count(k) / len(a) - b.count(k) / len(b)) for k in keys)
+    assert tv(by_bar, reference) < 0.15 < 0.3 < tv(greedy, reference)   # measured: 0.09 and 0.40
