@@ -333,7 +333,7 @@ def token_histograms(token_lists) -> dict:
     any other length. Each tune's histograms are taken first and averaged, so one long tune
     weighs as much as a short one. Both sum to 1 (nan without notes). Compare sets with
     ``histogram_overlap``.
-    Notebooks: 04, 08."""
+    Notebooks: 04, 08, 10."""
     where = {d: i for i, d in enumerate(LENGTHS_IN_EIGHTHS)}
     per_tune = {"degrees": [], "lengths": []}
     for tokens in token_lists:
@@ -356,7 +356,7 @@ def token_histograms(token_lists) -> dict:
 def histogram_overlap(p, q) -> float:
     """The overlap area sum(min(p_i, q_i)) of two histograms that sum to 1: 1 when they are equal,
     0 when they share no bin. ValueError for histograms of different lengths.
-    Notebooks: 04, 08."""
+    Notebooks: 04, 08, 10."""
     p, q = np.asarray(p, dtype=float), np.asarray(q, dtype=float)
     if p.shape != q.shape:
         raise ValueError(f"histograms of different lengths: {p.shape} and {q.shape}")
