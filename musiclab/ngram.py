@@ -180,20 +180,20 @@ class NGramLM:
         return self.sample_many(1, prefix, int(rng.integers(2**31)), max_len, constrain)[0]
 
     def sample_many(self, n: int, prefix=(), seed: int = 0, max_len: int = 1000, constrain=False,
-                    temperature: float = 1.0, retries: int = 0) -> list:
+                    temperature: float = 1.0, retries: int = 0, counts: dict | None = None) -> list:
         """Draw ``n`` sequences by the one sampling loop, ``musiclab.sampling.sample_tokens`` (the
         model's ``distribution`` as logits; ``constrain=True`` or a ``TuneGrammar`` masks what would
         break a tune's grammar; the unknown token <unk> is never drawn). Each starts with ``prefix``
         and has at most ``max_len`` tokens. With ``constrain`` and ``retries`` > 0, each bar is drawn
         freely up to ``retries`` times until the grammar takes it, the mask only after that
-        (``musiclab.sampling.sample_bar_by_bar``)."""
+        (``musiclab.sampling.sample_bar_by_bar``, which fills ``counts`` with what that cost)."""
         prefix = list(prefix)
         if max_len <= len(prefix):
             return [prefix[:] for _ in range(n)]
         if constrain is not False and retries:
             grammar = constrain if isinstance(constrain, TuneGrammar) else TuneGrammar(self.vocab, max_len=max_len - len(prefix))
             new = sample_bar_by_bar(self.distribution, self.vocab, grammar, n, prefix, seed, max_len - len(prefix),
-                                    retries, temperature, boundary=self.boundary)
+                                    retries, temperature, boundary=self.boundary, counts=counts)
             return [prefix + r for r in new]
         rows = [prefix[:] for _ in range(n)]
 

@@ -561,7 +561,7 @@ def sample_tokens(next_logits, vocab, n: int = 1, prefix=(), temperature: float 
 
 def sample_bar_by_bar(distribution, vocab, grammar: TuneGrammar, n: int = 1, prefix=(), seed: int = 0,
                       max_len: int = 800, retries: int = 10, temperature: float = 1.0,
-                      boundary: str = BOUNDARY) -> list:
+                      boundary: str = BOUNDARY, counts: dict | None = None) -> list:
     """Constrained sampling nearer the model conditioned on the grammar than the greedy mask, for a
     model that scores a whole row: ``distribution(tokens)`` gives the probabilities (V,) of the
     token after ``tokens`` (an n-gram's ``NGramLM.distribution``). The header is drawn under the
@@ -572,6 +572,9 @@ def sample_bar_by_bar(distribution, vocab, grammar: TuneGrammar, n: int = 1, pre
     by bar, not for the whole tune (a bar is never drawn again for the sake of a later one).
     ``retries=0`` is the greedy mask. Returns ``n`` lists of the tokens after ``prefix``, without
     <s> (``boundary``); the grammar's own ``max_len`` bounds a tune, and ``max_len`` stops it.
+    ``counts`` (a dict, optional) gets what it cost: "bars" (bars of the body kept, the end <s> counted
+    as one), "refused" (free bars drawn and thrown away) and "masked" (bars refused ``retries`` times,
+    then drawn under the mask).
     ``NGramLM.sample_many`` calls it with ``retries`` (notebooks 04 and 08)."""
     check_counts(n=n, max_len=max_len)
     check_counts(retries=retries, minimum=0)
@@ -608,16 +611,21 @@ def sample_bar_by_bar(distribution, vocab, grammar: TuneGrammar, n: int = 1, pre
                 break
         return tokens, state
 
-    rows = []
+    rows, cost = [], {"bars": 0, "refused": 0, "masked": 0}
     for _ in range(n):
         row, state = list(prefix), grammar.read(prefix)
         while len(row) < len(prefix) + max_len and (not row or row[-1] != boundary):
-            drawn = None
-            for _ in range(retries if state.phase == "body" else 0):     # the header: under the mask
+            drawn, body = None, state.phase == "body"
+            for _ in range(retries if body else 0):     # the header: under the mask
                 drawn = bar(row, state, masked=False)
                 if drawn is not None:
                     break
+                cost["refused"] += 1
+            cost["bars"] += body
+            cost["masked"] += body and drawn is None
             tokens, state = drawn or bar(row, state, masked=True)
             row += tokens
         rows.append([t for t in row[len(prefix):] if t != boundary])
+    if counts is not None:
+        counts.update(cost)
     return rows

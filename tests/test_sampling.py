@@ -231,9 +231,11 @@ def test_bar_by_bar_tunes_of_random_distributions_are_all_valid():
     weights = rng.dirichlet(np.full(len(VOCAB), 0.3), size=64)      # a random distribution per context
     distribution = lambda tokens: weights[hash(tuple(tokens[-2:])) % 64]
     g = grammar(min_bars=4, max_bars=8, max_len=400)
-    tunes = ml.sample_bar_by_bar(distribution, VOCAB, g, n=200, seed=1, max_len=400, retries=5)
+    counts = {}
+    tunes = ml.sample_bar_by_bar(distribution, VOCAB, g, n=200, seed=1, max_len=400, retries=5, counts=counts)
     rates = ml.validity_rates(tunes)
     assert rates["valid"] == 1.0 and rates["bars"] == 1.0 and rates["n_bars"] >= 200 * 4
+    assert 0 < counts["masked"] < counts["bars"] and counts["refused"] >= 5 * counts["masked"]   # every fallback cost 5 refusals
     with pytest.raises(ValueError, match="retries"):
         ml.sample_bar_by_bar(distribution, VOCAB, g, retries=-1)
 
