@@ -70,7 +70,7 @@ def token_kind(token: str) -> str:
     """What a folk-rnn token is, for the grammar: "end" (<s>), "special" (<unk>, control tokens
     such as <irish>), "meter", "key", "note", "rest", "duration", "bar", "ending" ("[1"),
     "chord_open", "chord_close", "broken" (> < >> <<), "tie", "tuplet" or "other" (M:none and the rest).
-    Notebooks: 04."""
+    Notebooks: 04, 08."""
     if token == BOUNDARY:
         return "end"
     if token.startswith("<") and len(token) > 2 and token.endswith(">"):

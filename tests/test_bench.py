@@ -60,7 +60,7 @@ def test_sampling_rows_time_each_checkpoint_free_and_constrained(tmp_path):
     save_checkpoint(tmp_path / "04_rnn_melody.pt", model, vocab=vocab)
     rows = bench.sampling_rows(tmp_path, n=2, max_len=60)
     assert [r["model"] for r in rows] == ["tune LSTM (04)"]         # 10's checkpoint is absent: no row
-    assert all(math.isfinite(rows[0][k]) and rows[0][k] > 0 for k in ("free", "constrained", "ratio"))
+    assert all(math.isfinite(rows[0][k]) and rows[0][k] > 0 for k in ("free", "constrained", "ratio", "token_ratio"))
     assert rows[0]["ratio"] == pytest.approx(rows[0]["free"] / rows[0]["constrained"])
 
 
