@@ -24,7 +24,7 @@ from collections import Counter, defaultdict
 import numpy as np
 import torch
 
-from .sampling import TuneGrammar, sample_bar_by_bar, sample_tokens
+from .sampling import sample_bar_by_bar, sample_tokens
 
 __all__ = ["NGramLM", "ngram_sweep"]
 
@@ -190,9 +190,8 @@ class NGramLM:
         prefix = list(prefix)
         if max_len <= len(prefix):
             return [prefix[:] for _ in range(n)]
-        if constrain is not False and retries:
-            grammar = constrain if isinstance(constrain, TuneGrammar) else TuneGrammar(self.vocab, max_len=max_len - len(prefix))
-            new = sample_bar_by_bar(self.distribution, self.vocab, grammar, n, prefix, seed, max_len - len(prefix),
+        if constrain and retries:
+            new = sample_bar_by_bar(self.distribution, self.vocab, constrain, n, prefix, seed, max_len - len(prefix),
                                     retries, temperature, boundary=self.boundary, counts=counts)
             return [prefix + r for r in new]
         rows = [prefix[:] for _ in range(n)]

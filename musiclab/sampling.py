@@ -504,6 +504,16 @@ def sample_next(logits, temperature: float = 1.0, top_k: int | None = None, top_
 
 # ---------------------------------------------------------------------- the one sampling loop
 @torch.no_grad()
+def as_grammar(constrain, vocab, max_len: int) -> TuneGrammar | None:
+    """What a sampler's ``constrain=`` means: None for False (free sampling), a ``TuneGrammar`` of
+    ``vocab`` with its defaults and ``max_len`` for True, or the ``TuneGrammar`` given (ValueError if
+    it was built for another vocabulary). ``sample_tokens`` and ``sample_bar_by_bar`` read it so."""
+    grammar = constrain if isinstance(constrain, TuneGrammar) else TuneGrammar(vocab, max_len=max_len) if constrain else None
+    if grammar is not None and grammar.vocab != list(vocab):
+        raise ValueError("the grammar was built for another vocabulary")
+    return grammar
+
+
 def sample_tokens(next_logits, vocab, n: int = 1, prefix=(), temperature: float = 1.0, top_k: int | None = None,
                   top_p: float | None = None, seed: int = 0, max_len: int = 800, constrain=False,
                   boundary: str = BOUNDARY) -> list:
@@ -525,9 +535,7 @@ def sample_tokens(next_logits, vocab, n: int = 1, prefix=(), temperature: float 
     unknown = [t for t in [boundary, *prefix] if t not in index]
     if unknown:
         raise ValueError(f"tokens {unknown} of the prefix (or <s>) are not in the vocabulary")
-    grammar = constrain if isinstance(constrain, TuneGrammar) else TuneGrammar(vocab, max_len=max_len) if constrain else None
-    if grammar is not None and grammar.vocab != list(vocab):
-        raise ValueError("the grammar was built for another vocabulary")
+    grammar = as_grammar(constrain, vocab, max_len)
     bos = index[boundary]
     generator = torch.Generator().manual_seed(seed)
     states = [grammar.read(prefix)] * n if grammar else None
@@ -559,12 +567,13 @@ def sample_tokens(next_logits, vocab, n: int = 1, prefix=(), temperature: float 
     return rows
 
 
-def sample_bar_by_bar(distribution, vocab, grammar: TuneGrammar, n: int = 1, prefix=(), seed: int = 0,
+def sample_bar_by_bar(distribution, vocab, grammar, n: int = 1, prefix=(), seed: int = 0,
                       max_len: int = 800, retries: int = 10, temperature: float = 1.0,
                       boundary: str = BOUNDARY, counts: dict | None = None) -> list:
     """Constrained sampling nearer the model conditioned on the grammar than the greedy mask, for a
     model that scores a whole row: ``distribution(tokens)`` gives the probabilities (V,) of the
-    token after ``tokens`` (an n-gram's ``NGramLM.distribution``). The header is drawn under the
+    token after ``tokens`` (an n-gram's ``NGramLM.distribution``); ``grammar``: a ``TuneGrammar``, or
+    True for one with its defaults (``as_grammar``). The header is drawn under the
     mask; then each bar (up to its bar line, or <s>) is drawn freely, token by token, and drawn
     again, up to ``retries`` times, while the grammar refuses one of its tokens; a bar refused every
     time is drawn under the mask (``TuneGrammar.allowed``), so every tune is well formed. Keeping a
@@ -579,8 +588,9 @@ def sample_bar_by_bar(distribution, vocab, grammar: TuneGrammar, n: int = 1, pre
     check_counts(n=n, max_len=max_len)
     check_counts(retries=retries, minimum=0)
     check_sampling(temperature, None, None)
-    if grammar.vocab != list(vocab):
-        raise ValueError("the grammar was built for another vocabulary")
+    grammar = as_grammar(grammar, vocab, max_len)
+    if grammar is None:
+        raise ValueError("sample_bar_by_bar needs a grammar (a TuneGrammar or True)")
     index, rng = {t: i for i, t in enumerate(vocab)}, np.random.default_rng(seed)
 
     def draw(tokens, mask=None):
