@@ -70,7 +70,7 @@ def token_kind(token: str) -> str:
     """What a folk-rnn token is, for the grammar: "end" (<s>), "special" (<unk>, control tokens
     such as <irish>), "meter", "key", "note", "rest", "duration", "bar", "ending" ("[1"),
     "chord_open", "chord_close", "broken" (> < >> <<), "tie", "tuplet" or "other" (M:none and the rest).
-    Notebooks: 04, 08."""
+    Notebooks: 04."""
     if token == BOUNDARY:
         return "end"
     if token.startswith("<") and len(token) > 2 and token.endswith(">"):
@@ -195,6 +195,11 @@ class TuneGrammar:
             return self.end(self.read(tokens)) is not None
         except ValueError:
             return False
+
+    def closed_by_rule(self, tunes) -> int:
+        """How many of ``tunes`` (drawn under this grammar) reached ``max_bars - 1`` bars or the token
+        limit, so that the cadence rule wrote their last bar; the others ended with the model's <s>."""
+        return sum(self.read(tune).closing for tune in tunes)
 
     def advance(self, state: TuneState, token: str) -> TuneState | None:
         """The state after ``token`` (None: the grammar does not allow it here). Control tokens

@@ -38,7 +38,7 @@ import numpy as np
 from .abc import BAR_TOKENS, length as _length
 
 __all__ = ["TuneValidity", "tune_validity", "validity_rates", "token_pitches", "key_signature", "token_histograms",
-           "histogram_overlap", "LENGTHS_IN_EIGHTHS"]
+           "histogram_overlap", "bar_lines_per_tune", "LENGTHS_IN_EIGHTHS"]
 
 _NOTE = re.compile(r"(\^\^|\^|__|_|=)?([A-Ga-g])([,']*)")
 _KEY = re.compile(r"K:([A-G])([#b]?)(maj|min|dor|phr|lyd|mix|loc)")
@@ -351,6 +351,13 @@ def token_histograms(token_lists) -> dict:
                 per_tune[name].append(counts / counts.sum())
     return {name: np.mean(h, axis=0) if h else np.full(12 if name == "degrees" else len(LENGTHS_IN_EIGHTHS) + 1, np.nan)
             for name, h in per_tune.items()}
+
+
+def bar_lines_per_tune(token_lists) -> float:
+    """The mean number of bar-line tokens (``|``, ``||``, ``:|``, ``|1`` ...) per tune: how long a set
+    of tunes runs, in bars, beside real tunes.
+    Notebooks: 04, 08."""
+    return float(np.mean([sum(_is_bar(t) for t in tokens) for tokens in token_lists]))
 
 
 def histogram_overlap(p, q) -> float:

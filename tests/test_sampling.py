@@ -280,3 +280,13 @@ def test_bar_by_bar_draws_a_bar_as_rejection_sampling_does_and_the_greedy_mask_d
         keys = set(a) | set(b)
         return 0.5 * sum(abs(a.count(k) / len(a) - b.count(k) / len(b)) for k in keys)
     assert tv(by_bar, reference) < 0.15 < 0.3 < tv(greedy, reference)   # measured: 0.09 and 0.40
+
+
+def test_bar_lines_per_tune_and_tunes_closed_by_the_cadence_rule():
+    tunes = [["M:2/4", "K:Gmaj", "G", "2", "|", "B", "2", "|:", "d", "2", ":|2", "G", "2", "|]"], ["M:2/4", "K:Gmaj", "G", "2", "|]"]]
+    assert ml.bar_lines_per_tune(tunes) == sum(ml.token_kind(t) == "bar" for t in tunes[0] + tunes[1]) / 2 == 2.5   # 4 and 1 bar lines
+    g = grammar(min_bars=2, max_bars=6)
+    drawn = ml.sample_tokens(random_logits(len(VOCAB), 2), VOCAB, n=40, seed=0, max_len=400, constrain=g)
+    closed = [t for t in drawn if g.read(t).closing]
+    assert g.closed_by_rule(drawn) == len(closed) and 0 < len(closed) < 40   # some closed by the rule, some by <s>
+    assert all(ml.bar_lines_per_tune([t]) >= g.max_bars - 1 for t in closed)
