@@ -66,6 +66,21 @@ def _ticks(eighths) -> int | None:
     return int(t) if t.denominator == 1 else None
 
 
+@functools.lru_cache(maxsize=None)
+def _broken_ticks(token: str) -> tuple:
+    """``_broken_factors`` in whole numbers: (numerator, denominator) of the factor of the note
+    before, and the unit of the note after in ticks."""
+    first, second = _broken_factors(token)
+    return first.numerator, first.denominator, _ticks(second)
+
+
+@functools.lru_cache(maxsize=None)
+def _tuplet_ticks(token: str, meter: str) -> tuple:
+    """``_tuplet`` in ticks: (the unit of each note, or None off the tick grid; the number of notes)."""
+    factor, r = _tuplet(token, meter)
+    return _ticks(factor), r
+
+
 def token_kind(token: str) -> str:
     """What a folk-rnn token is, for the grammar: "end" (<s>), "special" (<unk>, control tokens
     such as <irish>), "meter", "key", "note", "rest", "duration", "bar", "ending" ("[1"),
@@ -294,9 +309,10 @@ class TuneGrammar:
         if (s.phase != "body" or not s.cur or s.chord >= 0 or s.tuplet_left or s.closing
                 or s.prev not in ("note", "rest", "duration", "chord_close")):
             return None                                 # (cur == 0: the last note of a tuplet)
-        first, second = _broken_factors(token)
-        cur, unit = _ticks(s.cur * first / TICKS), _ticks(second)
-        return None if cur is None or unit is None else s._replace(cur=cur, cur_open=False, broken=unit)
+        num, den, unit = _broken_ticks(token)
+        if (s.cur * num) % den or unit is None:
+            return None
+        return s._replace(cur=s.cur * num // den, cur_open=False, broken=unit)
 
     def tie(self, s: TuneState) -> TuneState | None:
         """``-`` after a note or chord (not in the closing bar); a note or a bar line follows."""
@@ -308,8 +324,7 @@ class TuneGrammar:
         """``(p:q:r``: the next r notes, plain, take q/p of their length; the whole tuplet counts at once."""
         if s.phase != "body" or s.chord >= 0 or s.tuplet_left or s.broken is not None or s.closing:
             return None
-        factor, r = _tuplet(token, s.meter)
-        unit = _ticks(factor)
+        unit, r = _tuplet_ticks(token, s.meter)
         if unit is None or r < 1:
             return None
         return s._replace(used=s.used + (s.cur or 0) + r * unit, cur=None, cur_open=False, tuplet_left=r, tuplet_unit=unit)
@@ -408,14 +423,27 @@ class TuneGrammar:
     # ------------------------------------------------------------------ the mask
     def allowed(self, state: TuneState) -> np.ndarray:
         """The mask: True for every token of the vocabulary the grammar allows next (bool, len(vocab))."""
-        bars = 0 if state.bars == 0 else self.min_bars if state.bars >= self.min_bars else 1
-        key = state._replace(key="K" if state.key else "", bar_acc=(), n_tokens=0, bars=bars, chord_low=None)
+        key = self._cache_key(state)
         if key not in self._cache:
             self._cache[key] = self._mask(key._replace(key="K:Cmaj" if state.key else ""))
         mask, tonic_mask = self._cache[key]
         if not state.closing:
             return mask
         return np.where(self._tonic_notes(state.key, state.bar_acc), tonic_mask, mask)
+
+    def _cache_key(self, s: TuneState) -> TuneState:
+        """``s`` with every field the next token's rules do not read set to its default, so that states
+        with the same mask share one entry: the bar count only as first / short of ``min_bars`` /
+        enough, the key's tonic and the accidentals apart (``allowed`` adds them), the last bar line
+        and the last pitch only right after a bar line (``end``), the tonic of the last event only in
+        the closing bar, and the units of a note, a chord or a tuplet only while one is open."""
+        bars = 0 if s.bars == 0 else self.min_bars if s.bars >= self.min_bars else 1
+        after_bar = s.prev == "bar"
+        return s._replace(key="K" if s.key else "", bar_acc=(), n_tokens=0, bars=bars, chord_low=None,
+                          line=s.line if after_bar else "", last_tonic=s.last_tonic and after_bar,
+                          cur_tonic=s.cur_tonic and s.closing, unit=s.unit if s.cur_open else TICKS,
+                          chord_first=s.chord_first if s.chord >= 0 else TICKS,
+                          tuplet_unit=s.tuplet_unit if s.tuplet_left else TICKS)
 
     def _mask(self, s: TuneState) -> tuple:
         """(mask with every note read as not the tonic, mask with every note read as the tonic)."""
@@ -544,6 +572,7 @@ def sample_tokens(next_logits, vocab, n: int = 1, prefix=(), temperature: float 
     bos = index[boundary]
     generator = torch.Generator().manual_seed(seed)
     states = [grammar.read(prefix)] * n if grammar else None
+    anything = np.ones(len(vocab), bool)                 # the mask of a finished row
     rows, open_ = [[] for _ in range(n)], [True] * n
     alive = list(range(n))           # the rows still being written, in the model's batch order
     z = next_logits(torch.tensor([[bos] + [index[t] for t in prefix]] * n), None)
@@ -553,7 +582,7 @@ def sample_tokens(next_logits, vocab, n: int = 1, prefix=(), temperature: float 
         if UNK in index:
             logits[:, index[UNK]] = -float("inf")
         if grammar is not None:
-            logits[~torch.from_numpy(np.stack([grammar.allowed(s) if o else np.ones(len(vocab), bool)
+            logits[~torch.from_numpy(np.stack([grammar.allowed(s) if o else anything
                                                for s, o in zip(states, open_)]))] = -float("inf")
         drawn = sample_next(logits, temperature, top_k, top_p, generator)
         for r in alive:

@@ -158,6 +158,27 @@ def test_the_mask_alone_makes_tunes_of_random_distributions():
     assert ml.validity_rates(free)["valid"] < 0.5                   # the same draws without the mask
 
 
+def test_the_cached_mask_is_the_rules_read_token_by_token():
+    """``allowed`` keeps one mask per class of states (``TuneGrammar._cache_key``): along tunes drawn
+    under the mask and freely (read as far as the grammar goes), it equals the rules applied to every
+    token of the vocabulary from the state itself, closing bars and accidentals included."""
+    g = grammar(min_bars=3, max_bars=6, max_len=120)
+    tunes = (ml.sample_tokens(random_logits(len(VOCAB), 2), VOCAB, n=150, seed=3, max_len=120, constrain=g)
+             + ml.sample_tokens(random_logits(len(VOCAB), 4), VOCAB, n=150, seed=5, max_len=120))
+    checked = closing = 0
+    for tune in tunes:
+        state = g.start()
+        for token in tune + ["<s>"]:
+            rules = [kind not in ("special", "other") and (new := g.advance(state, t)) is not None and g.viable(new)
+                     for t, kind in zip(VOCAB, g.kinds)]
+            assert g.allowed(state).tolist() == rules, (tune, token)
+            checked, closing = checked + 1, closing + state.closing
+            state = g.advance(state, token)
+            if state is None or not g.viable(state):
+                break
+    assert checked > 5_000 and closing > 100
+
+
 def test_sample_tokens_checks_its_arguments_and_matches_the_models_samplers():
     with pytest.raises(ValueError, match="not in the vocabulary"):
         ml.sample_tokens(random_logits(len(VOCAB), 0), VOCAB, prefix=["M:7/8"])
