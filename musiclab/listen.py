@@ -1,8 +1,13 @@
 """Listening widgets: a player for anything musical and a side-by-side player table.
 
 Plain ipywidgets (``widgets.Audio`` holding WAV bytes), so they work in JupyterLab, Jupyter
-Notebook and Colab without custom JavaScript. Used by every notebook that makes sound.
+Notebook and Colab without custom JavaScript. Each player also carries a static form, an HTML5
+``<audio>`` element holding the clip as MP3 (``audio_html``), which a page without a kernel shows
+instead: the course's book (``python -m musiclab.book``), an HTML export. Used by every notebook
+that makes sound.
 """
+import base64
+import html
 import io
 import wave
 
@@ -10,11 +15,13 @@ import ipywidgets as widgets
 import numpy as np
 import pretty_midi
 
+import soundfile
+
 from .audio import SR, to_audio
 from .synth import RELEASE_TAIL
 
-__all__ = ["check_waveform", "stereo_to_mono", "wav_bytes", "normalize", "clip_report", "player", "player_table",
-           "leading_silence"]
+__all__ = ["check_waveform", "stereo_to_mono", "wav_bytes", "mp3_bytes", "audio_html", "normalize", "clip_report",
+           "player", "player_table", "leading_silence", "Player", "PlayerRow"]
 
 
 def check_waveform(y) -> np.ndarray:
@@ -52,6 +59,50 @@ def wav_bytes(y, sr: int = SR) -> bytes:
         f.setframerate(sr)
         f.writeframes(pcm.tobytes())
     return buffer.getvalue()
+
+
+def mp3_bytes(y, sr: int = SR) -> bytes:
+    """A mono float waveform in [-1, 1] as MP3 file bytes (libsndfile's MPEG layer III through
+    ``soundfile``): about a tenth of the WAV, and every browser plays it."""
+    y = check_waveform(y)
+    if y.ndim != 1:
+        raise ValueError(f"mp3_bytes needs a mono waveform (1-D), got shape {y.shape}")
+    buffer = io.BytesIO()
+    soundfile.write(buffer, np.clip(y, -1.0, 1.0), sr, format="MP3", subtype="MPEG_LAYER_III")
+    return buffer.getvalue()
+
+
+def audio_html(y, title: str = "", sr: int = SR) -> str:
+    """The static form of a player: its title and length, and an HTML5 ``<audio>`` element with the
+    clip embedded as MP3 (a data URL), which plays without a kernel, JavaScript or network."""
+    seconds = len(check_waveform(y)) / sr
+    label = f"<b>{html.escape(title)}</b> " if title else ""
+    src = "data:audio/mpeg;base64," + base64.b64encode(mp3_bytes(y, sr)).decode("ascii")
+    return (f'<div class="musiclab-player">{label}<small>({seconds:.1f} s)</small><br>'
+            f'<audio controls preload="metadata" src="{src}"></audio></div>')
+
+
+class Player(widgets.VBox):
+    """A player widget (its title, then ``widgets.Audio``) that also gives its static form
+    (``audio_html``) as ``text/html``: a live kernel's front end shows the widget, a page without
+    one (the book, an HTML export) the ``<audio>`` element."""
+
+    def __init__(self, children, static_html: str):
+        super().__init__(children)
+        self.static_html = static_html
+
+    def _repr_mimebundle_(self, **kwargs):
+        bundle = super()._repr_mimebundle_(**kwargs) or {}
+        return {**bundle, "text/html": self.static_html}
+
+
+class PlayerRow(widgets.HBox):
+    """Players side by side (``player_table``), with their static forms side by side as ``text/html``."""
+
+    def _repr_mimebundle_(self, **kwargs):
+        bundle = super()._repr_mimebundle_(**kwargs) or {}
+        cells = "".join(f'<div style="margin-right:1em">{p.static_html}</div>' for p in self.children)
+        return {**bundle, "text/html": f'<div style="display:flex;flex-wrap:wrap">{cells}</div>'}
 
 
 def normalize(y, peak: float = 0.9) -> np.ndarray:
@@ -94,7 +145,7 @@ def clip_report(y, title: str = "", sr: int = SR, expected_seconds=None, peak: f
 
 
 def player(x, title: str = "", sr: int = SR, loudness_normalize: bool = True, check: bool = False,
-           **render_options) -> widgets.VBox:
+           **render_options) -> Player:
     """A titled audio player for a waveform, PrettyMIDI, piano roll, ``Piece`` or ABC text.
 
     ``render_options`` (program, steps_per_quarter, low, bpm) go to ``musiclab.to_audio``; the
@@ -102,7 +153,7 @@ def player(x, title: str = "", sr: int = SR, loudness_normalize: bool = True, ch
     A stereo waveform, (N, 2) or (2, N), is mixed down to mono (``stereo_to_mono``); a waveform
     with nan or inf samples raises ValueError. ``check=True`` first runs ``clip_report`` on the
     rendered clip (before normalising; a PrettyMIDI must last its end time plus ``RELEASE_TAIL``)
-    and prints its line.
+    and prints its line. A ``Player``: a widget in a live kernel, an ``<audio>`` element in the book.
     Notebooks: 00, 01, 02, 04, 07, 10.
     """
     y = to_audio(stereo_to_mono(x), sr=sr, **render_options)
@@ -114,16 +165,16 @@ def player(x, title: str = "", sr: int = SR, loudness_normalize: bool = True, ch
     seconds = len(y) / sr
     label = widgets.HTML(f"<b>{title}</b> <small>({seconds:.1f} s)</small>" if title else f"<small>{seconds:.1f} s</small>")
     audio = widgets.Audio(value=wav_bytes(y, sr), format="wav", autoplay=False, loop=False)
-    return widgets.VBox([label, audio])
+    return Player([label, audio], audio_html(y, title, sr))
 
 
 def player_table(items: dict, sr: int = SR, loudness_normalize: bool = True, check: bool = False,
-                 **render_options) -> widgets.HBox:
+                 **render_options) -> PlayerRow:
     """Players side by side, e.g. ``{"original": roll, "reconstruction": roll_hat, "sample": s}``;
     ``check=True`` checks each clip first and prints its line (``player``, ``clip_report``).
     Notebooks: 00, 01, 02, 03, 04, 05, 07, 08, 10, 11."""
     if not items:
         raise ValueError("player_table needs at least one item")
-    return widgets.HBox([player(x, title=name, sr=sr, loudness_normalize=loudness_normalize, check=check,
+    return PlayerRow([player(x, title=name, sr=sr, loudness_normalize=loudness_normalize, check=check,
                                 **render_options)
                          for name, x in items.items()])

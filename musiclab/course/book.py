@@ -1,0 +1,315 @@
+"""The course as a static book (issue 25): every notebook with its outputs, readable, seen and heard
+in a browser without running anything, offline.
+
+Two steps, so a teacher can rebuild the site from executed notebooks in seconds:
+
+1. ``execute``: run each notebook once, top to bottom, in quick mode (nbclient, in the notebooks'
+   folder so that checkpoints/ is shared) and keep the executed copy with when, where and at which
+   commit it ran (``metadata["musiclab"]``).
+2. ``build``: Sphinx + myst-nb + sphinx-book-theme turn the executed copies into HTML, with a
+   landing page (the README's course table), navigation, search, and on each page links to download
+   the notebook and to open it in Colab. Nothing is executed again. Widgets become their static
+   form (``static_outputs``: a player is an ``<audio>`` element, a control its current value, an
+   output area what it showed), and MathJax is served from the book's own folder (MathJax 3.2
+   as the PyPI package ``sphinx-mathjax-offline`` ships it; SVG output, which needs no web fonts),
+   so no page asks the network for anything.
+
+``python -m musiclab.book`` does both (``execute`` only for notebooks not executed yet); see
+``--help``. tests/test_book.py opens every page in headless Chromium.
+"""
+import argparse
+import base64
+import datetime
+import html
+import io
+import json
+import os
+import re
+import shutil
+import sys
+import time
+from pathlib import Path
+
+from ..files import atomic_write
+
+ROOT = Path(__file__).resolve().parents[2]
+NOTEBOOKS = ROOT / "notebooks"
+BUILD = ROOT / "build" / "book"
+WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+WIDGET_STATE = "application/vnd.jupyter.widget-state+json"
+BADGE = re.compile(r"\[!\[Open in Colab\]\([^)]*\)\]\(([^)]*)\)")
+MAX_PAGE_MB = 15
+
+__all__ = ["execute", "static_outputs", "widget_html", "banner", "course_table", "write_sources", "build",
+           "page_report", "main"]
+
+
+# ----------------------------------------------------------------------------- 1. execute
+
+def execute(names=None, out=BUILD / "executed", folder=NOTEBOOKS, timeout: int = 900, mode: str = "quick") -> list:
+    """Execute the notebooks ``names`` picks ("04", "04_rnn_melody"; all when None) in ``mode`` with
+    nbclient, in ``folder``, and write each executed copy to ``out`` (atomically), with
+    ``metadata["musiclab"]``: date, mode, device, hardware, commit and seconds. A cell that fails
+    stops that notebook with nbclient's error (the book never shows a traceback). Returns the paths."""
+    import nbformat
+    from nbclient import NotebookClient
+
+    from .bench import find_notebooks, git_commit
+    from .results import kernel_info
+
+    out = Path(out)
+    written = []
+    env = {"MUSICLAB_MODE": mode, "OMP_WAIT_POLICY": "PASSIVE"}
+    saved = {k: os.environ.get(k) for k in [*env, "MPLBACKEND"]}
+    os.environ.update(env)             # the kernel inherits this process's environment
+    os.environ.pop("MPLBACKEND", None)  # Agg would leave the figures out of the outputs
+    try:
+        for path in find_notebooks(folder, names):
+            nb = nbformat.read(path, as_version=4)
+            print(f"executing {path.name} ({mode} mode) ...", flush=True)
+            start = time.perf_counter()
+            NotebookClient(nb, timeout=timeout, kernel_name="python3",
+                           resources={"metadata": {"path": str(path.parent)}}).execute()
+            seconds = time.perf_counter() - start
+            info = kernel_info()
+            nb.metadata["musiclab"] = {
+                "executed": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+                "mode": mode, "device": info["device"], "hardware": info["hardware"], "torch": info["torch"],
+                "commit": git_commit(path), "seconds": round(seconds, 1)}
+            atomic_write(out / path.name, nbformat.writes(nb))
+            print(f"  {seconds:.0f} s -> {out / path.name}", flush=True)
+            written.append(out / path.name)
+    finally:
+        for k, v in saved.items():
+            os.environ.pop(k, None) if v is None else os.environ.__setitem__(k, v)
+    return written
+
+
+# ----------------------------------------------------------------------------- widgets, static
+
+def _wav_to_mp3_html(wav: bytes, title: str = "") -> str:
+    """An ``<audio>`` element for WAV bytes (a ``widgets.Audio`` value in a saved widget state)."""
+    import soundfile
+
+    from ..listen import audio_html
+    y, sr = soundfile.read(io.BytesIO(wav), dtype="float32", always_2d=True)
+    return audio_html(y.mean(axis=1), title, sr)
+
+
+def _output_html(output: dict, state: dict) -> str:
+    """One saved output (of a cell or of an Output widget) as HTML."""
+    if output.get("output_type") == "stream":
+        return f"<pre>{html.escape(''.join(output.get('text', '')))}</pre>"
+    if output.get("output_type") == "error":
+        return f"<pre>{html.escape(output.get('ename', ''))}: {html.escape(output.get('evalue', ''))}</pre>"
+    data = output.get("data", {})
+    if "text/html" in data:
+        return "".join(data["text/html"])
+    if WIDGET_VIEW in data:
+        return widget_html(data[WIDGET_VIEW]["model_id"], state)
+    for mime in ("image/png", "image/jpeg"):
+        if mime in data:
+            return f'<img src="data:{mime};base64,{"".join(data[mime]).strip()}">'
+    if "image/svg+xml" in data:
+        return "".join(data["image/svg+xml"])
+    if "text/plain" in data:
+        return f"<pre>{html.escape(''.join(data['text/plain']))}</pre>"
+    return ""
+
+
+def widget_html(model_id: str, state: dict) -> str:
+    """The static form of widget ``model_id`` from a notebook's saved widget ``state``: boxes hold
+    their children's forms, an Output widget what it showed last, an Audio widget an ``<audio>``
+    element, HTML and Label widgets their text, a control (menu, slider, button, checkbox) its
+    description and current value, marked as needing a live kernel."""
+    entry = state.get(model_id)
+    if entry is None:
+        return "<p><em>(a widget whose state was not saved: run the notebook to see it)</em></p>"
+    s, name = entry.get("state", {}), entry.get("state", {}).get("_model_name", "")
+    children = [c.removeprefix("IPY_MODEL_") for c in s.get("children", [])]
+    if children:
+        direction = "row" if name in ("HBoxModel", "GridBoxModel") else "column"
+        inner = "".join(f"<div>{widget_html(c, state)}</div>" for c in children)
+        return f'<div style="display:flex;flex-direction:{direction};flex-wrap:wrap;gap:0.5em">{inner}</div>'
+    if name == "OutputModel":
+        return "".join(_output_html(o, state) for o in s.get("outputs", []))
+    if name == "AudioModel":
+        buffers = {tuple(b["path"]): b["data"] for b in entry.get("buffers", [])}
+        return _wav_to_mp3_html(base64.b64decode(buffers[("value",)])) if ("value",) in buffers else ""
+    if name in ("HTMLModel", "HTMLMathModel", "LabelModel"):
+        return str(s.get("value", ""))
+    if name in ("LayoutModel", "StyleModel") or name.endswith("StyleModel"):
+        return ""
+    label = s.get("description") or name.removesuffix("Model")
+    value = s.get("value", s.get("index", ""))
+    if "_options_labels" in s and isinstance(s.get("index"), int):
+        value = s["_options_labels"][s["index"]]
+    return (f'<p class="musiclab-control"><code>{html.escape(str(label))}: {html.escape(str(value))}</code> '
+            f"<small>(a control: run the notebook to use it)</small></p>")
+
+
+def static_outputs(nb) -> int:
+    """Replace, in place, every widget output of ``nb`` by its static form: the ``text/html`` the
+    output carries (``ml.player``'s ``<audio>``), else ``widget_html`` of the saved widget state;
+    then drop the widget state. Returns how many outputs changed."""
+    state = nb.metadata.get("widgets", {}).get(WIDGET_STATE, {}).get("state", {})
+    changed = 0
+    for cell in nb.cells:
+        for output in cell.get("outputs", []):
+            data = output.get("data", {})
+            if WIDGET_VIEW not in data:
+                continue
+            if "text/html" not in data:
+                data["text/html"] = widget_html(data[WIDGET_VIEW]["model_id"], state)
+            del data[WIDGET_VIEW]
+            data.pop("text/plain", None)
+            changed += 1
+    nb.metadata.pop("widgets", None)
+    return changed
+
+
+# ----------------------------------------------------------------------------- 2. build
+
+def banner(meta: dict, full: dict | None) -> str:
+    """The note at the top of each page: which execution the page shows (mode, date, device,
+    commit, wall time), and the full-mode run of the notebook, if one is recorded."""
+    from .results import provenance
+    ran = (f"This page shows one execution of the notebook in **{meta.get('mode', 'quick')} mode**, on "
+           f"{meta.get('executed', 'an unknown date')}, on {meta.get('device', 'an unknown device').upper()} "
+           f"({meta.get('hardware', 'unknown hardware')}), torch {meta.get('torch', 'unknown')}, commit "
+           f"`{meta.get('commit', 'unknown')}`, in {meta.get('seconds', 0):.0f} s. Numbers, figures and sounds are "
+           f"that run's; run the notebook to make your own.")
+    other = ("A full-mode run of this notebook is recorded in `data/full_results.json`: " + provenance(full)
+             + ". Its numbers stand beside the quick ones in the notebook's \"What this run showed\" table."
+             if full else "No full-mode run of this notebook is recorded yet.")
+    return f":::{{note}}\n{ran}\n\n{other}\n:::\n"
+
+
+def course_table(readme=ROOT / "README.md") -> list:
+    """[(notebook file, what you learn)] from the README's table "The course" (the one list of
+    the notebooks, also on the book's landing page)."""
+    text = Path(readme).read_text(encoding="utf-8")
+    return re.findall(r"^\| `(\d\d_\w+\.ipynb)` \| (.*?) \|$", text, re.MULTILINE)
+
+
+CONF = '''# Written by musiclab.book: the Sphinx configuration of the course's book.
+project = "musiclab"
+author = "musiclab"
+copyright = "musiclab authors"
+extensions = ["myst_nb"]
+exclude_patterns = ["_build"]
+nb_execution_mode = "off"                  # the notebooks were executed once, by `musiclab.book execute`
+nb_ipywidgets_js = {{}}                      # widgets are static here (musiclab.book.static_outputs)
+nb_mime_priority_overrides = [("html", "{widget}", None)]
+myst_enable_extensions = ["dollarmath", "amsmath"]
+html_theme = "sphinx_book_theme"
+html_title = "musiclab: deep learning for music creation"
+html_static_path = ["_static"]
+html_context = {{"default_mode": "light"}}  # the theme's default ("") logs a console error
+html_theme_options = {{
+    "repository_url": "{repo}", "repository_branch": "main", "path_to_docs": "notebooks",
+    "use_download_button": True, "use_repository_button": False,
+    "launch_buttons": {{"colab_url": "https://colab.research.google.com"}},
+}}
+mathjax_path = "mathjax/tex-svg.js"       # MathJax 3, SVG output: no web fonts to fetch from file://
+'''
+
+
+def write_sources(executed, src, repo: str) -> list:
+    """The Sphinx source folder ``src``: conf.py, the landing page and, for each executed notebook
+    in ``executed``, a copy with the banner under its title, the Colab badge (an image from the
+    network) as a plain link, and widgets in their static form. Returns the notebook names."""
+    import importlib.metadata
+
+    import nbformat
+
+    from .results import full_results
+
+    src = Path(src)
+    if src.exists():
+        shutil.rmtree(src)
+    (src / "_static").mkdir(parents=True)
+    mathjax = importlib.metadata.distribution("sphinx-mathjax-offline").locate_file("sphinx-mathjax-offline/static/mathjax")
+    shutil.copytree(mathjax, src / "_static" / "mathjax")
+    (src / "conf.py").write_text(CONF.format(widget=WIDGET_VIEW, repo=repo), encoding="utf-8")
+    names = []
+    for path in sorted(Path(executed).glob("[0-9][0-9]_*.ipynb")):
+        nb = nbformat.read(path, as_version=4)
+        static_outputs(nb)
+        title = nb.cells[0]
+        title.source = BADGE.sub(r"[Open this notebook in Colab](\1)", title.source)
+        meta = nb.metadata.get("musiclab", {})
+        nb.cells.insert(1, nbformat.v4.new_markdown_cell(banner(meta, full_results(path.stem)), id="musiclab-banner"))
+        nbformat.write(nb, src / path.name)
+        names.append(path.stem)
+    if not names:
+        raise FileNotFoundError(f"no executed notebooks (NN_name.ipynb) in {executed}: run `python -m musiclab.book execute` first")
+    rows = {f: what for f, what in course_table()}
+    lines = ["# musiclab: deep learning for music creation", "",
+             "A course in notebooks: the math of each model family derived and checked in code, models trained "
+             "on real music, and what they make, heard and seen. Each page below is one notebook with the outputs "
+             "of one execution (the note at its top says which). Download a notebook, or open it in Colab, "
+             "from the buttons at the top of its page to run it yourself.", "",
+             "## The course map", "", "| notebook | what you learn |", "|---|---|"]
+    lines += [f"| [{n}]({n}.ipynb) | {rows.get(n + '.ipynb', '')} |" for n in names]
+    lines += ["", "```{toctree}", ":hidden:", ":maxdepth: 1", "", *names, "```", ""]
+    (src / "index.md").write_text("\n".join(lines), encoding="utf-8")
+    return names
+
+
+def build(executed=BUILD / "executed", out=BUILD / "html", repo: str | None = None, quiet: bool = True) -> Path:
+    """Build the book from the executed notebooks in ``executed`` into ``out`` (Sphinx, html builder,
+    in this process); returns ``out / "index.html"``. Nothing is executed."""
+    from sphinx.cmd.build import build_main
+
+    from .colab import repository_url
+    out = Path(out)
+    src = out.parent / "source"
+    write_sources(executed, src, repo or repository_url())
+    args = ["-b", "html", "-E", "-W", "--keep-going", str(src), str(out)] + (["-q"] if quiet else [])
+    if build_main(args) != 0:
+        raise RuntimeError(f"sphinx-build failed on {src} (run it without -q to see why)")
+    return out / "index.html"
+
+
+def page_report(out=BUILD / "html") -> list:
+    """[(page, MB, audio elements, figures)] of every notebook page of a built book."""
+    rows = []
+    for page in sorted(Path(out).glob("[0-9][0-9]_*.html")):
+        text = page.read_text(encoding="utf-8")
+        rows.append((page.name, page.stat().st_size / 2**20, text.count("<audio"), text.count("<img")))
+    return rows
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m musiclab.book", description=__doc__.split("\n\n")[0])
+    parser.add_argument("step", nargs="?", default="all", choices=["all", "execute", "build"],
+                        help="execute the notebooks, build the book, or both (default; executes only the "
+                             "notebooks without an executed copy)")
+    parser.add_argument("--notebooks", nargs="*", help="which notebooks to execute (e.g. 00 04); default all")
+    parser.add_argument("--executed", default=str(BUILD / "executed"), help="folder of the executed notebooks")
+    parser.add_argument("--out", default=str(BUILD / "html"), help="folder of the built book")
+    parser.add_argument("--timeout", type=int, default=900, help="seconds per cell when executing")
+    args = parser.parse_args(argv)
+    executed = Path(args.executed)
+    if args.step in ("all", "execute"):
+        from .bench import find_notebooks
+        names = args.notebooks
+        if args.step == "all" and not names:
+            names = [p.stem for p in find_notebooks(NOTEBOOKS) if not (executed / p.name).exists()]
+        start = time.perf_counter()
+        if names is None or names:
+            execute(names, executed, timeout=args.timeout)
+        print(f"executed in {time.perf_counter() - start:.0f} s", flush=True)
+    if args.step in ("all", "build"):
+        start = time.perf_counter()
+        index = build(executed, args.out)
+        print(f"built in {time.perf_counter() - start:.0f} s: open {index}")
+        for name, mb, audio, figures in page_report(args.out):
+            flag = "  OVER THE LIMIT" if mb > MAX_PAGE_MB else ""
+            print(f"  {name}: {mb:.1f} MB, {audio} audio, {figures} images{flag}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
