@@ -31,6 +31,10 @@ import time
 from pathlib import Path
 
 from ..files import atomic_write
+from ..listen import audio_html
+from .bench import find_notebooks, git_commit
+from .colab import repository_url
+from .results import full_results, kernel_info, provenance
 
 ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOKS = ROOT / "notebooks"
@@ -54,8 +58,6 @@ def execute(names=None, out=BUILD / "executed", folder=NOTEBOOKS, timeout: int =
     import nbformat
     from nbclient import NotebookClient
 
-    from .bench import find_notebooks, git_commit
-    from .results import kernel_info
 
     out = Path(out)
     written = []
@@ -91,7 +93,6 @@ def _wav_to_mp3_html(wav: bytes, title: str = "") -> str:
     """An ``<audio>`` element for WAV bytes (a ``widgets.Audio`` value in a saved widget state)."""
     import soundfile
 
-    from ..listen import audio_html
     y, sr = soundfile.read(io.BytesIO(wav), dtype="float32", always_2d=True)
     return audio_html(y.mean(axis=1), title, sr)
 
@@ -173,7 +174,6 @@ def static_outputs(nb) -> int:
 def banner(meta: dict, full: dict | None) -> str:
     """The note at the top of each page: which execution the page shows (mode, date, device,
     commit, wall time), and the full-mode run of the notebook, if one is recorded."""
-    from .results import provenance
     ran = (f"This page shows one execution of the notebook in **{meta.get('mode', 'quick')} mode**, on "
            f"{meta.get('executed', 'an unknown date')}, on {meta.get('device', 'an unknown device').upper()} "
            f"({meta.get('hardware', 'unknown hardware')}), torch {meta.get('torch', 'unknown')}, commit "
@@ -201,11 +201,12 @@ exclude_patterns = ["_build"]
 nb_execution_mode = "off"                  # the notebooks were executed once, by `musiclab.book execute`
 nb_ipywidgets_js = {{}}                      # widgets are static here (musiclab.book.static_outputs)
 nb_mime_priority_overrides = [("html", "{widget}", None)]
-myst_enable_extensions = ["dollarmath", "amsmath"]
+myst_enable_extensions = ["dollarmath", "amsmath", "colon_fence"]
 html_theme = "sphinx_book_theme"
 html_title = "musiclab: deep learning for music creation"
 html_static_path = ["_static"]
 html_context = {{"default_mode": "light"}}  # the theme's default ("") logs a console error
+html_show_search_summary = False           # summaries fetch() each page, which file:// refuses
 html_theme_options = {{
     "repository_url": "{repo}", "repository_branch": "main", "path_to_docs": "notebooks",
     "use_download_button": True, "use_repository_button": False,
@@ -223,7 +224,6 @@ def write_sources(executed, src, repo: str) -> list:
 
     import nbformat
 
-    from .results import full_results
 
     src = Path(src)
     if src.exists():
@@ -237,9 +237,9 @@ def write_sources(executed, src, repo: str) -> list:
         nb = nbformat.read(path, as_version=4)
         static_outputs(nb)
         title = nb.cells[0]
-        title.source = BADGE.sub(r"[Open this notebook in Colab](\1)", title.source)
-        meta = nb.metadata.get("musiclab", {})
-        nb.cells.insert(1, nbformat.v4.new_markdown_cell(banner(meta, full_results(path.stem)), id="musiclab-banner"))
+        heading, _, rest = BADGE.sub(r"[Open this notebook in Colab](\1)", title.source).partition("\n")
+        note = banner(nb.metadata.get("musiclab", {}), full_results(path.stem))
+        title.source = f"{heading}\n\n{note}\n{rest}"
         nbformat.write(nb, src / path.name)
         names.append(path.stem)
     if not names:
@@ -262,7 +262,6 @@ def build(executed=BUILD / "executed", out=BUILD / "html", repo: str | None = No
     in this process); returns ``out / "index.html"``. Nothing is executed."""
     from sphinx.cmd.build import build_main
 
-    from .colab import repository_url
     out = Path(out)
     src = out.parent / "source"
     write_sources(executed, src, repo or repository_url())
@@ -293,7 +292,6 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     executed = Path(args.executed)
     if args.step in ("all", "execute"):
-        from .bench import find_notebooks
         names = args.notebooks
         if args.step == "all" and not names:
             names = [p.stem for p in find_notebooks(NOTEBOOKS) if not (executed / p.name).exists()]
