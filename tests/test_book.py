@@ -206,7 +206,8 @@ def test_widgets_become_static_players_controls_and_outputs():
     assert book.static_outputs(nb) == 2 and "widgets" not in nb.metadata
     first, second = (o["data"] for o in nb.cells[0].outputs)
     assert set(first) == {"text/html"} and set(second) == {"text/html"}
-    assert "tune: a jig" in first["text/html"] and "played 4 bars" in first["text/html"]
+    assert "tune <select disabled><option>a reel</option><option selected>a jig</option></select>" in first["text/html"]
+    assert "played 4 bars" in first["text/html"] and first["text/html"].endswith(book.CONTROL_NOTE)
     assert first["text/html"].count('<audio controls preload="metadata" src="data:audio/mpeg;base64,') == 1
     assert second["text/html"] == player.static_html and "<b>clip</b>" in second["text/html"]
 

@@ -44,7 +44,7 @@ WIDGET_STATE = "application/vnd.jupyter.widget-state+json"
 BADGE = re.compile(r"\[!\[Open in Colab\]\([^)]*\)\]\(([^)]*)\)")
 MAX_PAGE_MB = 15
 
-__all__ = ["execute", "static_outputs", "widget_html", "banner", "course_table", "write_sources", "build",
+__all__ = ["execute", "static_outputs", "control_html", "widget_html", "banner", "course_table", "write_sources", "build",
            "page_report", "main"]
 
 
@@ -118,35 +118,65 @@ def _output_html(output: dict, state: dict) -> str:
     return ""
 
 
-def widget_html(model_id: str, state: dict) -> str:
+CONTROL_NOTE = '<p><small><em>(The controls above work when the notebook runs in a kernel.)</em></small></p>'
+
+
+def control_html(s: dict, name: str) -> str:
+    """A control of a saved widget state as a disabled HTML form element showing its current value:
+    a menu (its options, the chosen one selected), a slider, a checkbox, a button, a text field."""
+    label = html.escape(str(s.get("description") or ""))
+    value = s.get("value")
+    if "_options_labels" in s:
+        chosen = s.get("index")
+        options = "".join(f"<option{' selected' if i == chosen else ''}>{html.escape(str(o))}</option>"
+                          for i, o in enumerate(s["_options_labels"]))
+        field = f"<select disabled>{options}</select>"
+        if chosen is None:
+            field += " <small>(none chosen)</small>"
+    elif "Slider" in name:
+        field = (f'<input type="range" disabled min="{s.get("min", 0)}" max="{s.get("max", 100)}" '
+                 f'step="{s.get("step", 1)}" value="{value}"> <code>{html.escape(str(value))}</code>')
+    elif name == "CheckboxModel":
+        field = f'<input type="checkbox" disabled{" checked" if value else ""}>'
+    elif name == "ButtonModel":
+        return f"<button disabled>{label}</button>"
+    else:
+        field = f'<input disabled value="{html.escape(str(value if value is not None else ""))}">'
+    return f'<label class="musiclab-control">{label} {field}</label>'
+
+
+def widget_html(model_id: str, state: dict, top: bool = True) -> str:
     """The static form of widget ``model_id`` from a notebook's saved widget ``state``: boxes hold
     their children's forms, an Output widget what it showed last, an Audio widget an ``<audio>``
-    element, HTML and Label widgets their text, a control (menu, slider, button, checkbox) its
-    description and current value, marked as needing a live kernel."""
+    element, HTML and Label widgets their text, a progress bar a ``<progress>`` element, a control
+    (menu, slider, button, checkbox) a disabled form element with its last value; under a widget
+    with controls, a line saying that they work when the notebook runs."""
     entry = state.get(model_id)
     if entry is None:
         return "<p><em>(a widget whose state was not saved: run the notebook to see it)</em></p>"
     s, name = entry.get("state", {}), entry.get("state", {}).get("_model_name", "")
     children = [c.removeprefix("IPY_MODEL_") for c in s.get("children", [])]
     if children:
-        direction = "row" if name in ("HBoxModel", "GridBoxModel") else "column"
-        inner = "".join(f"<div>{widget_html(c, state)}</div>" for c in children)
-        return f'<div style="display:flex;flex-direction:{direction};flex-wrap:wrap;gap:0.5em">{inner}</div>'
-    if name == "OutputModel":
-        return "".join(_output_html(o, state) for o in s.get("outputs", []))
-    if name == "AudioModel":
+        layout = ("flex-wrap:wrap;align-items:center" if name in ("HBoxModel", "GridBoxModel")
+                  else "flex-direction:column")                  # a column's children take its width
+        inner = "".join(f'<div style="min-width:0">{widget_html(c, state, top=False)}</div>' for c in children)
+        form = f'<div style="display:flex;gap:0.5em;{layout}">{inner}</div>'
+    elif name == "OutputModel":
+        form = "".join(_output_html(o, state) for o in s.get("outputs", []))
+    elif name == "AudioModel":
         buffers = {tuple(b["path"]): b["data"] for b in entry.get("buffers", [])}
-        return _wav_to_mp3_html(base64.b64decode(buffers[("value",)])) if ("value",) in buffers else ""
-    if name in ("HTMLModel", "HTMLMathModel", "LabelModel"):
-        return str(s.get("value", ""))
-    if name in ("LayoutModel", "StyleModel") or name.endswith("StyleModel"):
-        return ""
-    label = s.get("description") or name.removesuffix("Model")
-    value = s.get("value", s.get("index", ""))
-    if "_options_labels" in s and isinstance(s.get("index"), int):
-        value = s["_options_labels"][s["index"]]
-    return (f'<p class="musiclab-control"><code>{html.escape(str(label))}: {html.escape(str(value))}</code> '
-            f"<small>(a control: run the notebook to use it)</small></p>")
+        form = _wav_to_mp3_html(base64.b64decode(buffers[("value",)])) if ("value",) in buffers else ""
+    elif name in ("HTMLModel", "HTMLMathModel", "LabelModel"):
+        form = str(s.get("value", ""))
+    elif name in ("FloatProgressModel", "IntProgressModel"):
+        form = f'<progress value="{s.get("value", 0)}" max="{s.get("max", 100)}"></progress>'
+    elif name == "LayoutModel" or name.endswith("StyleModel"):
+        form = ""
+    else:
+        form = control_html(s, name)
+    if top and 'class="musiclab-control"' in form or top and "<button disabled>" in form:
+        form += CONTROL_NOTE
+    return form
 
 
 def static_outputs(nb) -> int:
