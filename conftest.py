@@ -26,10 +26,20 @@ def pytest_collection_modifyitems(items):
     items.sort(key=lambda item: Path(str(item.fspath)).name == "08_evaluation.ipynb")
 
 
+# Test modules whose tests share one costly fixture (a book built, exercises assigned): kept in one process.
+SHARED_FIXTURE_MODULES = {"tests/test_book.py", "tests/test_exercises.py"}
+
+# Master exercise notebooks are graded by tests/test_exercises.py (otter-grader), not run by nbval.
+collect_ignore_glob = ["notebooks/exercises/*"]
+
+
 def notebook_scope(nodeid: str) -> str:
     """What pytest-xdist keeps in one process, in order: a notebook's cells (one kernel runs them
-    all), and the whole chain of notebooks above; a unit test alone can go anywhere."""
+    all), the whole chain of notebooks above, and the tests of a module in SHARED_FIXTURE_MODULES;
+    any other unit test alone can go anywhere."""
     path = nodeid.split("::", 1)[0]
+    if path in SHARED_FIXTURE_MODULES:
+        return path
     if not path.endswith(".ipynb"):
         return nodeid
     return "checkpoints" if Path(path).stem in CHECKPOINT_CHAIN else path

@@ -3,8 +3,9 @@
 Plain ipywidgets (``widgets.Audio`` holding WAV bytes), so they work in JupyterLab, Jupyter
 Notebook and Colab without custom JavaScript. Each player also carries a static form, an HTML5
 ``<audio>`` element holding the clip as MP3 (``audio_html``), which a page without a kernel shows
-instead: the course's book (``python -m musiclab.book``), an HTML export. Used by every notebook
-that makes sound.
+instead: the course's book (``python -m musiclab.book``), and ``jupyter nbconvert --to html`` of a
+notebook saved without widget state (JupyterLab's default; with the state saved, nbconvert prefers
+the widget, which needs JavaScript from the network). Used by every notebook that makes sound.
 """
 import base64
 import html
@@ -85,7 +86,7 @@ def audio_html(y, title: str = "", sr: int = SR) -> str:
 class Player(widgets.VBox):
     """A player widget (its title, then ``widgets.Audio``) that also gives its static form
     (``audio_html``) as ``text/html``: a live kernel's front end shows the widget, a page without
-    one (the book, an HTML export) the ``<audio>`` element."""
+    one (the book, an HTML export without widget state) the ``<audio>`` element."""
 
     def __init__(self, children, static_html: str):
         super().__init__(children)

@@ -27,6 +27,7 @@ import os
 import re
 import shutil
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -34,7 +35,7 @@ from ..files import atomic_write
 from ..listen import audio_html
 from .bench import find_notebooks, git_commit
 from .colab import repository_url
-from .results import full_results, kernel_info, provenance
+from .results import fmt, full_results, kernel_info, provenance
 
 ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOKS = ROOT / "notebooks"
@@ -53,8 +54,10 @@ __all__ = ["execute", "static_outputs", "control_html", "widget_html", "banner",
 def execute(names=None, out=BUILD / "executed", folder=NOTEBOOKS, timeout: int = 900, mode: str = "quick") -> list:
     """Execute the notebooks ``names`` picks ("04", "04_rnn_melody"; all when None) in ``mode`` with
     nbclient, in ``folder``, and write each executed copy to ``out`` (atomically), with
-    ``metadata["musiclab"]``: date, mode, device, hardware, commit and seconds. A cell that fails
-    stops that notebook with nbclient's error (the book never shows a traceback). Returns the paths."""
+    ``metadata["musiclab"]``: date, mode, commit, seconds, and the device and hardware of this
+    machine (as this process sees them; the kernel runs on the same one). A cell that fails stops
+    the whole run with nbclient's error (the book never shows a traceback); the notebooks executed
+    before it are kept. Returns the paths."""
     import nbformat
     from nbclient import NotebookClient
 
@@ -107,7 +110,7 @@ def _output_html(output: dict, state: dict) -> str:
     if "text/html" in data:
         return "".join(data["text/html"])
     if WIDGET_VIEW in data:
-        return widget_html(data[WIDGET_VIEW]["model_id"], state)
+        return widget_html(data[WIDGET_VIEW]["model_id"], state, top=False)
     for mime in ("image/png", "image/jpeg"):
         if mime in data:
             return f'<img src="data:{mime};base64,{"".join(data[mime]).strip()}">'
@@ -128,11 +131,11 @@ def control_html(s: dict, name: str) -> str:
     value = s.get("value")
     if "_options_labels" in s:
         chosen = s.get("index")
-        options = "".join(f"<option{' selected' if i == chosen else ''}>{html.escape(str(o))}</option>"
+        chosen = set(chosen) if isinstance(chosen, list) else {chosen}
+        options = "".join(f"<option{' selected' if i in chosen else ''}>{html.escape(str(o))}</option>"
                           for i, o in enumerate(s["_options_labels"]))
-        field = f"<select disabled>{options}</select>"
-        if chosen is None:
-            field += " <small>(none chosen)</small>"
+        none = "" if chosen - {None} else "<option selected>(none chosen)</option>"
+        field = f"<select disabled>{none}{options}</select>"
     elif "Slider" in name:
         field = (f'<input type="range" disabled min="{s.get("min", 0)}" max="{s.get("max", 100)}" '
                  f'step="{s.get("step", 1)}" value="{value}"> <code>{html.escape(str(value))}</code>')
@@ -166,8 +169,10 @@ def widget_html(model_id: str, state: dict, top: bool = True) -> str:
     elif name == "AudioModel":
         buffers = {tuple(b["path"]): b["data"] for b in entry.get("buffers", [])}
         form = _wav_to_mp3_html(base64.b64decode(buffers[("value",)])) if ("value",) in buffers else ""
-    elif name in ("HTMLModel", "HTMLMathModel", "LabelModel"):
+    elif name in ("HTMLModel", "HTMLMathModel"):
         form = str(s.get("value", ""))
+    elif name == "LabelModel":
+        form = html.escape(str(s.get("value", "")))
     elif name in ("FloatProgressModel", "IntProgressModel"):
         form = f'<progress value="{s.get("value", 0)}" max="{s.get("max", 100)}"></progress>'
     elif name == "LayoutModel" or name.endswith("StyleModel"):
@@ -201,17 +206,28 @@ def static_outputs(nb) -> int:
 
 # ----------------------------------------------------------------------------- 2. build
 
-def banner(meta: dict, full: dict | None) -> str:
+def banner(meta: dict, full: dict | None, compares: bool = False) -> str:
     """The note at the top of each page: which execution the page shows (mode, date, device,
-    commit, wall time), and the full-mode run of the notebook, if one is recorded."""
-    ran = (f"This page shows one execution of the notebook in **{meta.get('mode', 'quick')} mode**, on "
-           f"{meta.get('executed', 'an unknown date')}, on {meta.get('device', 'an unknown device').upper()} "
+    commit, wall time), and the full-mode run of the notebook, if one is recorded, with its numbers
+    (``compares``: the notebook's "What this run showed" table, ``ml.compare``, also sets them
+    beside this run's)."""
+    device = meta.get("device")
+    ran = (f"This page shows one execution of the notebook in **{meta.get('mode', 'an unknown')} mode**, on "
+           f"{meta.get('executed', 'an unknown date')}, on {device.upper() if device else 'an unknown device'} "
            f"({meta.get('hardware', 'unknown hardware')}), torch {meta.get('torch', 'unknown')}, commit "
            f"`{meta.get('commit', 'unknown')}`, in {meta.get('seconds', 0):.0f} s. Numbers, figures and sounds are "
            f"that run's; run the notebook to make your own.")
-    other = ("A full-mode run of this notebook is recorded in `data/full_results.json`: " + provenance(full)
-             + ". Its numbers stand beside the quick ones in the notebook's \"What this run showed\" table."
-             if full else "No full-mode run of this notebook is recorded yet.")
+    if not full:
+        return f":::{{note}}\n{ran}\n\nNo full-mode run of this notebook is recorded yet.\n:::\n"
+    other = f"A full-mode run of this notebook is recorded in `data/full_results.json`: {provenance(full)}."
+    metrics = full.get("metrics") or {}
+    if metrics:
+        other += " Its numbers:\n\n| metric | full-mode run |\n|---|---:|\n" + "".join(
+            f"| {name} | {fmt(value)} |\n" for name, value in metrics.items())
+        if compares:
+            other += "\nThe notebook's \"What this run showed\" table sets them beside this run's.\n"
+    else:
+        other += " That run recorded no numbers of its own."
     return f":::{{note}}\n{ran}\n\n{other}\n:::\n"
 
 
@@ -256,22 +272,22 @@ def write_sources(executed, src, repo: str) -> list:
 
 
     src = Path(src)
-    if src.exists():
-        shutil.rmtree(src)
     (src / "_static").mkdir(parents=True)
     mathjax = importlib.metadata.distribution("sphinx-mathjax-offline").locate_file("sphinx-mathjax-offline/static/mathjax")
     shutil.copytree(mathjax, src / "_static" / "mathjax")
     (src / "conf.py").write_text(CONF.format(widget=WIDGET_VIEW, repo=repo), encoding="utf-8")
-    names = []
+    names, runs = [], {}
     for path in sorted(Path(executed).glob("[0-9][0-9]_*.ipynb")):
         nb = nbformat.read(path, as_version=4)
         static_outputs(nb)
         title = nb.cells[0]
         heading, _, rest = BADGE.sub(r"[Open this notebook in Colab](\1)", title.source).partition("\n")
-        note = banner(nb.metadata.get("musiclab", {}), full_results(path.stem))
+        compares = any("ml.compare(" in c.source for c in nb.cells if c.cell_type == "code")
+        note = banner(nb.metadata.get("musiclab", {}), full_results(path.stem), compares)
         title.source = f"{heading}\n\n{note}\n{rest}"
         nbformat.write(nb, src / path.name)
         names.append(path.stem)
+        runs[path.stem] = f"{nb.metadata.get('musiclab', {}).get('executed', '?')}, `{nb.metadata.get('musiclab', {}).get('commit', '?')}`"
     if not names:
         raise FileNotFoundError(f"no executed notebooks (NN_name.ipynb) in {executed}: run `python -m musiclab.book execute` first")
     rows = {f: what for f, what in course_table()}
@@ -280,8 +296,8 @@ def write_sources(executed, src, repo: str) -> list:
              "on real music, and what they make, heard and seen. Each page below is one notebook with the outputs "
              "of one execution (the note at its top says which). Download a notebook, or open it in Colab, "
              "from the buttons at the top of its page to run it yourself.", "",
-             "## The course map", "", "| notebook | what you learn |", "|---|---|"]
-    lines += [f"| [{n}]({n}.ipynb) | {rows.get(n + '.ipynb', '')} |" for n in names]
+             "## The course map", "", "| notebook | what you learn | executed (UTC), commit |", "|---|---|---|"]
+    lines += [f"| [{n}]({n}.ipynb) | {rows.get(n + '.ipynb', '')} | {runs[n]} |" for n in names]
     lines += ["", "```{toctree}", ":hidden:", ":maxdepth: 1", "", *names, "```", ""]
     (src / "index.md").write_text("\n".join(lines), encoding="utf-8")
     return names
@@ -289,15 +305,23 @@ def write_sources(executed, src, repo: str) -> list:
 
 def build(executed=BUILD / "executed", out=BUILD / "html", repo: str | None = None, quiet: bool = True) -> Path:
     """Build the book from the executed notebooks in ``executed`` into ``out`` (Sphinx, html builder,
-    in this process); returns ``out / "index.html"``. Nothing is executed."""
+    in this process, from a temporary source folder); returns ``out / "index.html"``. Nothing is
+    executed. A book built before in ``out`` is replaced (any other non-empty ``out``: ValueError).
+    The download button of each page gives the executed notebook itself (as it ran, widgets live)."""
     from sphinx.cmd.build import build_main
 
     out = Path(out)
-    src = out.parent / "source"
-    write_sources(executed, src, repo or repository_url())
-    args = ["-b", "html", "-E", "-W", "--keep-going", str(src), str(out)] + (["-q"] if quiet else [])
-    if build_main(args) != 0:
-        raise RuntimeError(f"sphinx-build failed on {src} (run it without -q to see why)")
+    if out.exists() and any(out.iterdir()):
+        if not (out / ".buildinfo").exists():
+            raise ValueError(f"{out} is not empty and holds no book: choose another --out")
+        shutil.rmtree(out)
+    with tempfile.TemporaryDirectory(prefix="musiclab-book-") as src:
+        names = write_sources(executed, src, repo or repository_url())
+        args = ["-b", "html", "-E", "-W", "--keep-going", src, str(out)] + (["-q"] if quiet else [])
+        if build_main(args) != 0:
+            raise RuntimeError("sphinx-build failed (run `python -m musiclab.book build` with --verbose to see why)")
+    for name in names:
+        shutil.copy(Path(executed) / f"{name}.ipynb", out / "_sources" / f"{name}.ipynb")
     return out / "index.html"
 
 
@@ -319,6 +343,7 @@ def main(argv=None) -> int:
     parser.add_argument("--executed", default=str(BUILD / "executed"), help="folder of the executed notebooks")
     parser.add_argument("--out", default=str(BUILD / "html"), help="folder of the built book")
     parser.add_argument("--timeout", type=int, default=900, help="seconds per cell when executing")
+    parser.add_argument("--verbose", action="store_true", help="show Sphinx's output")
     args = parser.parse_args(argv)
     executed = Path(args.executed)
     if args.step in ("all", "execute"):
@@ -331,7 +356,7 @@ def main(argv=None) -> int:
         print(f"executed in {time.perf_counter() - start:.0f} s", flush=True)
     if args.step in ("all", "build"):
         start = time.perf_counter()
-        index = build(executed, args.out)
+        index = build(executed, args.out, quiet=not args.verbose)
         print(f"built in {time.perf_counter() - start:.0f} s: open {index}")
         for name, mb, audio, figures in page_report(args.out):
             flag = "  OVER THE LIMIT" if mb > MAX_PAGE_MB else ""
