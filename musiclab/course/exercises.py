@@ -35,7 +35,7 @@ KINDS = ("derive and check", "implement", "experiment", "listen and judge")
 HEADING = re.compile(r"^### Exercise (\d+): (.*) \((" + "|".join(KINDS) + r")\)\s*$", re.MULTILINE)
 BUDGET_S = 60
 
-__all__ = ["find_masters", "questions", "assign", "grade", "grade_folder", "main"]
+__all__ = ["find_masters", "questions", "assign", "grade", "grade_folder", "exercise_seconds", "main"]
 
 
 def find_masters(names=None, folder=MASTERS) -> list:
@@ -128,6 +128,33 @@ def grade_folder(folder, autograders=BUILD / "autograder", out_csv=None) -> list
     csv.writer(text).writerows([["submission", "assignment", "question", "score", "possible"], *rows])
     atomic_write(out_csv or Path(folder) / "grades.csv", text.getvalue())
     return rows
+
+
+def exercise_seconds(notebook, timeout: int = 600) -> dict:
+    """Execute ``notebook`` (a solutions notebook) with nbclient in its folder and return the seconds
+    its code cells took per exercise, {k: seconds} (cells after the heading ``### Exercise k``, up to
+    the next heading), and {"setup": seconds} for the cells before the first exercise."""
+    import datetime
+
+    import nbformat
+    from nbclient import NotebookClient
+
+    nb = nbformat.read(notebook, as_version=4)
+    NotebookClient(nb, timeout=timeout, kernel_name="python3",
+                   resources={"metadata": {"path": str(Path(notebook).parent)}}).execute()
+    stamp = lambda t: datetime.datetime.fromisoformat(t.replace("Z", "+00:00"))
+    seconds, current = {"setup": 0.0}, "setup"
+    for cell in nb.cells:
+        heading = HEADING.search(cell.source) if cell.cell_type == "markdown" else None
+        if heading:
+            current = int(heading[1])
+            seconds.setdefault(current, 0.0)
+        elif cell.cell_type == "code":
+            times = cell.metadata.get("execution", {})
+            start, end = times.get("iopub.execute_input"), times.get("shell.execute_reply")
+            if start and end:
+                seconds[current] += (stamp(end) - stamp(start)).total_seconds()
+    return seconds
 
 
 def main(argv=None) -> int:
