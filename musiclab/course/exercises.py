@@ -21,9 +21,9 @@ import csv
 import io
 import re
 import shutil
-import subprocess
 import sys
 import tempfile
+from contextlib import redirect_stdout
 from pathlib import Path
 
 from ..files import atomic_write
@@ -73,14 +73,16 @@ def assign(names=None, out=BUILD, folder=MASTERS) -> dict:
     """``otter assign`` every master into ``out``: ``student/NN_*.ipynb`` (for the class),
     ``autograder/NN_*.zip`` (every test) and ``solutions/NN_*.ipynb`` (for the teacher). Returns
     {stem: (student notebook, autograder zip, solutions notebook)}."""
+    from otter.assign import main as otter_assign
+
     out = Path(out)
     made = {}
     for master in find_masters(names, folder):
-        with tempfile.TemporaryDirectory() as tmp:
-            run = subprocess.run([sys.executable, "-m", "otter", "assign", str(master), tmp, "--no-run-tests"],
-                                 capture_output=True, text=True)
-            if run.returncode != 0:
-                raise RuntimeError(f"otter assign failed on {master.name}:\n{run.stdout[-2000:]}{run.stderr[-2000:]}")
+        with tempfile.TemporaryDirectory() as tmp, redirect_stdout(io.StringIO()) as printed:
+            try:
+                otter_assign(str(master), tmp, no_run_tests=True)   # the solutions are graded by tests/test_exercises.py
+            except Exception as err:
+                raise RuntimeError(f"otter assign failed on {master.name}: {err}\n{printed.getvalue()[-2000:]}") from err
             tmp = Path(tmp)
             paths = (out / "student" / master.name, out / "autograder" / f"{master.stem}.zip",
                      out / "solutions" / master.name)
@@ -97,8 +99,6 @@ def grade(submission, autograder, debug: bool = False) -> dict:
     """Grade one submitted notebook with its autograder zip (``otter.api.grade_submission``, no
     Docker): {"score", "possible", "questions": {name: (score, possible)}, "output": what the tests
     printed}. ``debug=True`` stops at the first cell that raises (a notebook must run unchanged)."""
-    from contextlib import redirect_stdout
-
     from otter.api import grade_submission
     printed = io.StringIO()
     with redirect_stdout(printed):
