@@ -106,10 +106,12 @@ def test_every_exercise_runs_within_its_budget(master, assigned):
 def test_grading_a_folder_writes_one_csv_of_scores(assigned, tmp_path):
     stem, (student, zip_, solutions) = next(iter(assigned.items()))
     shutil.copy(solutions, tmp_path / f"{stem[:2]}_ada.ipynb")
-    shutil.copy(student, tmp_path / f"{stem[:2]}_bob.ipynb")
+    shutil.copy(student, tmp_path / "bob renamed by the class website.ipynb")     # found by its metadata
+    (tmp_path / "carol.ipynb").write_text("not a notebook")
     rows = exercises.grade_folder(tmp_path, zip_.parent, tmp_path / "grades.csv")
     totals = {r[0]: (r[3], r[4]) for r in rows if r[2] == "total"}
     assert totals[f"{stem[:2]}_ada.ipynb"][0] == totals[f"{stem[:2]}_ada.ipynb"][1] > 0
-    assert totals[f"{stem[:2]}_bob.ipynb"][0] == 0
+    assert totals["bob renamed by the class website.ipynb"][0] == 0
+    assert [r[2] for r in rows if r[0] == "carol.ipynb"] == ["error"]
     lines = (tmp_path / "grades.csv").read_text().splitlines()
-    assert lines[0] == "submission,assignment,question,score,possible" and len(lines) == len(rows) + 1
+    assert lines[0] == "submission,assignment,question,score,possible,note" and len(lines) == len(rows) + 1

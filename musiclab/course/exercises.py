@@ -19,6 +19,7 @@ tests/test_exercises.py grades every master's solutions (100%) and its blank stu
 import argparse
 import csv
 import io
+import json
 import re
 import shutil
 import sys
@@ -35,7 +36,7 @@ KINDS = ("derive and check", "implement", "experiment", "listen and judge")
 HEADING = re.compile(r"^### Exercise (\d+): (.*) \((" + "|".join(KINDS) + r")\)\s*$", re.MULTILINE)
 BUDGET_S = 60
 
-__all__ = ["find_masters", "questions", "assign", "grade", "grade_folder", "exercise_seconds", "main"]
+__all__ = ["find_masters", "questions", "assign", "grade", "assignment_of", "grade_folder", "exercise_seconds", "main"]
 
 
 def find_masters(names=None, folder=MASTERS) -> list:
@@ -110,22 +111,41 @@ def grade(submission, autograder, debug: bool = False) -> dict:
             "output": results.summary(), "public": results.summary(public_only=True), "printed": printed.getvalue()}
 
 
+def assignment_of(submission, zips: dict):
+    """The autograder zip of a submitted notebook: by the assignment name otter wrote into it
+    (``metadata.otter.assignment_name``, which survives renaming), else by the file name's first two
+    digits (``04_ada.ipynb``); None when neither matches."""
+    try:
+        name = json.loads(Path(submission).read_text(encoding="utf-8"))["metadata"]["otter"]["assignment_name"]
+    except (ValueError, KeyError, TypeError, OSError):
+        name = None
+    number = re.match(r"\d\d", Path(submission).name)
+    return zips.get(name[:2] if name else None) or zips.get(number[0] if number else None)
+
+
 def grade_folder(folder, autograders=BUILD / "autograder", out_csv=None) -> list:
-    """Grade every notebook in ``folder`` with the autograder of its assignment (the master's stem,
-    from the notebook's file name ``NN_*.ipynb``) and write one CSV (default ``folder/grades.csv``):
-    submission, assignment, question, score, possible, a "total" row per submission. Returns the rows."""
+    """Grade every notebook in ``folder`` with the autograder of its assignment (``assignment_of``)
+    and write one CSV (default ``folder/grades.csv``): submission, assignment, question, score,
+    possible, note; a "total" row per submission. A submission that cannot be graded (no matching
+    autograder, a notebook that does not load, a grading error) gets one "error" row saying why, and
+    the others are still graded. Returns the rows."""
     rows = []
     zips = {p.stem[:2]: p for p in Path(autograders).glob("[0-9][0-9]_*.zip")}
     for submission in sorted(Path(folder).glob("*.ipynb")):
-        number = re.match(r"\d\d", submission.name)
-        if number is None or number[0] not in zips:
-            raise ValueError(f"{submission.name}: no autograder for it in {autograders} (names start with NN_)")
-        result = grade(submission, zips[number[0]])
+        autograder = assignment_of(submission, zips)
+        if autograder is None:
+            rows.append([submission.name, "", "error", 0, 0, f"no autograder in {autograders} for it"])
+            continue
+        try:
+            result = grade(submission, autograder)
+        except Exception as err:                       # one broken notebook must not stop the class's grading
+            rows.append([submission.name, autograder.stem, "error", 0, 0, f"{type(err).__name__}: {err}"[:300]])
+            continue
         for name, (score, possible) in result["questions"].items():
-            rows.append([submission.name, zips[number[0]].stem, name, score, possible])
-        rows.append([submission.name, zips[number[0]].stem, "total", result["score"], result["possible"]])
+            rows.append([submission.name, autograder.stem, name, score, possible, ""])
+        rows.append([submission.name, autograder.stem, "total", result["score"], result["possible"], ""])
     text = io.StringIO()
-    csv.writer(text).writerows([["submission", "assignment", "question", "score", "possible"], *rows])
+    csv.writer(text).writerows([["submission", "assignment", "question", "score", "possible", "note"], *rows])
     atomic_write(out_csv or Path(folder) / "grades.csv", text.getvalue())
     return rows
 
@@ -177,6 +197,8 @@ def main(argv=None) -> int:
         for row in rows:
             if row[2] == "total":
                 print(f"{row[0]}: {row[3]:g} / {row[4]:g}")
+            elif row[2] == "error":
+                print(f"{row[0]}: not graded ({row[5]})")
         print(f"scores written to {args.csv or Path(args.submissions) / 'grades.csv'}")
     else:
         for master in find_masters():
