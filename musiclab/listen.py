@@ -164,7 +164,8 @@ def player(x, title: str = "", sr: int = SR, loudness_normalize: bool = True, ch
     if loudness_normalize:
         y = normalize(y)
     seconds = len(y) / sr
-    label = widgets.HTML(f"<b>{title}</b> <small>({seconds:.1f} s)</small>" if title else f"<small>{seconds:.1f} s</small>")
+    label = widgets.HTML(f"<b>{html.escape(title)}</b> <small>({seconds:.1f} s)</small>" if title
+                         else f"<small>{seconds:.1f} s</small>")
     audio = widgets.Audio(value=wav_bytes(y, sr), format="wav", autoplay=False, loop=False)
     return Player([label, audio], audio_html(y, title, sr))
 

@@ -169,6 +169,8 @@ def test_search_finds_pages_from_disk(built_book, chromium):
     """Sphinx's search page, opened from disk, finds the notebook pages that hold a word, quietly."""
     page, errors = chromium.new_page(), []
     page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.route("**/*", lambda r: r.continue_() if inside(r.request.url, built_book.resolve())
+               else (errors.append(f"request outside the book: {r.request.url}"), r.abort()))
     page.goto((built_book / "search.html").as_uri() + "?q=spectrogram")
     page.wait_for_function("() => document.querySelector('#search-results')?.innerText.includes('Search finished')")
     found = page.eval_on_selector_all("#search-results li a", "links => links.map(a => a.href)")
@@ -222,3 +224,33 @@ def test_the_landing_page_lists_the_course_from_the_readme():
     rows = book.course_table()
     assert [f for f, _ in rows] == sorted(p.name for p in (REPO / "notebooks").glob("[0-9][0-9]_*.ipynb"))
     assert all(what for _, what in rows)
+
+
+def test_a_book_replaces_only_a_book(tmp_path):
+    """``build`` refuses to overwrite a folder that is not a musiclab book, and an empty executed folder
+    leaves the book built before in place."""
+    (tmp_path / "notes").mkdir()
+    (tmp_path / "notes" / "mine.txt").write_text("keep me")
+    with pytest.raises(ValueError, match="holds no musiclab book"):
+        book.build(tmp_path / "executed", tmp_path / "notes")
+    (tmp_path / "old").mkdir()
+    (tmp_path / "old" / book.MARK).write_text("a book")
+    (tmp_path / "executed").mkdir()
+    with pytest.raises(FileNotFoundError, match="no executed notebooks"):
+        book.build(tmp_path / "executed", tmp_path / "old")
+    assert (tmp_path / "notes" / "mine.txt").exists() and (tmp_path / "old" / book.MARK).exists()
+
+
+def test_an_html_export_without_widget_state_plays_the_player(tmp_path):
+    """``jupyter nbconvert --to html`` of a notebook saved without widget state (JupyterLab's default)
+    shows the player's ``<audio>`` (``ml.player``'s text/html), not an empty widget."""
+    import numpy as np
+    from nbconvert import HTMLExporter
+
+    import musiclab as ml
+    clip = ml.player(0.1 * np.sin(np.linspace(0, 800, 22050)).astype("float32"), title="a <tune>")
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(outputs=[
+        nbformat.v4.new_output("display_data", clip._repr_mimebundle_())])])
+    page, _ = HTMLExporter().from_notebook_node(nb)
+    assert len(re.findall(r'<audio [^>]*src="data:audio/mpeg;base64,', page)) == 1
+    assert "<b>a &lt;tune&gt;</b>" in page

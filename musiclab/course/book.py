@@ -303,25 +303,32 @@ def write_sources(executed, src, repo: str) -> list:
     return names
 
 
+MARK = "musiclab-book.txt"   # in every built book: only a folder holding it is ever replaced
+
+
 def build(executed=BUILD / "executed", out=BUILD / "html", repo: str | None = None, quiet: bool = True) -> Path:
     """Build the book from the executed notebooks in ``executed`` into ``out`` (Sphinx, html builder,
     in this process, from a temporary source folder); returns ``out / "index.html"``. Nothing is
-    executed. A book built before in ``out`` is replaced (any other non-empty ``out``: ValueError).
+    executed. The book is built beside ``out`` and moved there only once it is complete, replacing a
+    book built before (a folder holding ``MARK``); any other non-empty ``out``: ValueError.
     The download button of each page gives the executed notebook itself (as it ran, widgets live)."""
     from sphinx.cmd.build import build_main
 
     out = Path(out)
-    if out.exists() and any(out.iterdir()):
-        if not (out / ".buildinfo").exists():
-            raise ValueError(f"{out} is not empty and holds no book: choose another --out")
-        shutil.rmtree(out)
+    if out.exists() and any(out.iterdir()) and not (out / MARK).exists():
+        raise ValueError(f"{out} is not empty and holds no musiclab book: choose another --out")
+    new = out.with_name(out.name + ".building")
+    shutil.rmtree(new, ignore_errors=True)
     with tempfile.TemporaryDirectory(prefix="musiclab-book-") as src:
         names = write_sources(executed, src, repo or repository_url())
-        args = ["-b", "html", "-E", "-W", "--keep-going", src, str(out)] + (["-q"] if quiet else [])
+        args = ["-b", "html", "-E", "-W", "--keep-going", src, str(new)] + (["-q"] if quiet else [])
         if build_main(args) != 0:
             raise RuntimeError("sphinx-build failed (run `python -m musiclab.book build` with --verbose to see why)")
     for name in names:
-        shutil.copy(Path(executed) / f"{name}.ipynb", out / "_sources" / f"{name}.ipynb")
+        shutil.copy(Path(executed) / f"{name}.ipynb", new / "_sources" / f"{name}.ipynb")
+    (new / MARK).write_text("Built by python -m musiclab.book; `build` replaces this folder.\n", encoding="utf-8")
+    shutil.rmtree(out, ignore_errors=True)
+    new.rename(out)
     return out / "index.html"
 
 
