@@ -536,7 +536,6 @@ def sample_next(logits, temperature: float = 1.0, top_k: int | None = None, top_
 
 
 # ---------------------------------------------------------------------- the one sampling loop
-@torch.no_grad()
 def as_grammar(constrain, vocab, max_len: int) -> TuneGrammar | None:
     """What a sampler's ``constrain=`` means: None for False (free sampling), a ``TuneGrammar`` of
     ``vocab`` with its defaults and ``max_len`` for True, or the ``TuneGrammar`` given (ValueError if
@@ -547,6 +546,7 @@ def as_grammar(constrain, vocab, max_len: int) -> TuneGrammar | None:
     return grammar
 
 
+@torch.no_grad()
 def sample_tokens(next_logits, vocab, n: int = 1, prefix=(), temperature: float = 1.0, top_k: int | None = None,
                   top_p: float | None = None, seed: int = 0, max_len: int = 800, constrain=False,
                   boundary: str = BOUNDARY) -> list:
