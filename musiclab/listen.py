@@ -21,7 +21,7 @@ import soundfile
 from .audio import SR, to_audio
 from .synth import RELEASE_TAIL
 
-__all__ = ["check_waveform", "stereo_to_mono", "wav_bytes", "mp3_bytes", "audio_html", "normalize", "clip_report",
+__all__ = ["check_waveform", "stereo_to_mono", "wav_bytes", "mp3_bytes", "player_label", "audio_html", "normalize", "clip_report",
            "player", "player_table", "leading_silence", "Player", "PlayerRow"]
 
 
@@ -73,14 +73,18 @@ def mp3_bytes(y, sr: int = SR) -> bytes:
     return buffer.getvalue()
 
 
+def player_label(title: str, seconds: float) -> str:
+    """A player's title (escaped) and length, as HTML: the widget's and the static form's."""
+    return f"<b>{html.escape(title)}</b> <small>({seconds:.1f} s)</small>" if title else f"<small>{seconds:.1f} s</small>"
+
+
 def audio_html(y, title: str = "", sr: int = SR) -> str:
     """The static form of a player: its title and length, and an HTML5 ``<audio>`` element with the
     clip embedded as MP3 (a data URL), which plays without a kernel, JavaScript or network."""
-    seconds = len(check_waveform(y)) / sr
-    label = f"<b>{html.escape(title)}</b> " if title else ""
+    label = player_label(title, len(check_waveform(y)) / sr)
     src = "data:audio/mpeg;base64," + base64.b64encode(mp3_bytes(y, sr)).decode("ascii")
-    return (f'<div class="musiclab-player">{label}<small>({seconds:.1f} s)</small><br>'
-            f'<audio controls preload="metadata" src="{src}"></audio></div>')
+    return f'<div class="musiclab-player">{label}<br><audio controls preload="metadata" src="{src}"></audio></div>'
+
 
 
 class Player(widgets.VBox):
@@ -164,8 +168,7 @@ def player(x, title: str = "", sr: int = SR, loudness_normalize: bool = True, ch
     if loudness_normalize:
         y = normalize(y)
     seconds = len(y) / sr
-    label = widgets.HTML(f"<b>{html.escape(title)}</b> <small>({seconds:.1f} s)</small>" if title
-                         else f"<small>{seconds:.1f} s</small>")
+    label = widgets.HTML(player_label(title, seconds))
     audio = widgets.Audio(value=wav_bytes(y, sr), format="wav", autoplay=False, loop=False)
     return Player([label, audio], audio_html(y, title, sr))
 

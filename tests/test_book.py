@@ -184,7 +184,7 @@ def test_each_page_says_which_execution_it_shows_and_links_to_colab_and_the_note
         assert 'class="admonition note"' in text and "This page shows one execution of the notebook in" in text, page.name
         note = text[text.index("This page shows one execution"):][:600]
         assert ":::" not in text and "unknown" not in note and re.search(r"commit <code[^>]*><span[^>]*>\w{7}", note), note
-        assert f"colab.research.google.com/github/" in text and f"/notebooks/{page.stem}.ipynb" in text, page.name
+        assert "colab.research.google.com/github/" in text and f"/notebooks/{page.stem}.ipynb" in text, page.name
         assert f"_sources/{page.stem}.ipynb" in text, page.name          # the download button
         assert "colab-badge.svg" not in text, page.name                   # an image from the network
 

@@ -55,7 +55,7 @@ from ..train import allow_tf32, autocast, gpt_optimizer, load_model
 
 __all__ = ["time_step", "lstm_step_rate", "gpt_step_rate", "gan_step_rate", "dic_step_rate", "core_benchmarks",
            "sampling_rows", "sampling_report",
-           "notebook_seconds", "find_notebooks", "run_full_notebook", "run_full", "merge_results",
+           "execute_notebook", "notebook_seconds", "find_notebooks", "run_full_notebook", "run_full", "merge_results",
            "results_table", "rates_table", "replace_block", "markdown_table", "SIZES"]
 
 SIZES = {  # name -> keyword arguments of each benchmark; "gpt": music_gpt_recipe()'s quick and full sizes
@@ -210,27 +210,35 @@ def core_rows(device, sizes, n_steps) -> list:
     return rows
 
 
-def notebook_seconds(path, timeout: int = 600) -> float:
-    """Wall-clock seconds to execute a notebook in quick mode (MUSICLAB_MODE=quick) with nbclient,
-    in its own folder (so relative paths such as checkpoints/ work); ``timeout`` per cell, as in
-    the test run. Errors (and timeouts) propagate."""
+def execute_notebook(path, timeout: int = 600, env: dict | None = None, unset=()) -> tuple:
+    """(the executed notebook, wall-clock seconds): ``path`` run top to bottom with nbclient in its
+    own folder (so relative paths such as checkpoints/ work), ``timeout`` per cell. The kernel
+    inherits this process's environment, with ``env`` set and the variables in ``unset`` removed for
+    the run only. Errors (and timeouts) propagate. ``notebook_seconds``, ``musiclab.book.execute``
+    and ``musiclab.exercises.exercise_seconds`` run notebooks so."""
     import nbformat
     from nbclient import NotebookClient
 
     path = Path(path)
     nb = nbformat.read(path, as_version=4)
-    old = os.environ.get("MUSICLAB_MODE")
-    os.environ["MUSICLAB_MODE"] = "quick"  # the kernel inherits this process's environment
+    saved = {k: os.environ.get(k) for k in [*(env or {}), *unset]}
+    os.environ.update(env or {})
+    for k in unset:
+        os.environ.pop(k, None)
     try:
         start = time.perf_counter()
         NotebookClient(nb, timeout=timeout, kernel_name="python3",
                        resources={"metadata": {"path": str(path.parent)}}).execute()
-        return time.perf_counter() - start
+        return nb, time.perf_counter() - start
     finally:
-        if old is None:
-            os.environ.pop("MUSICLAB_MODE", None)
-        else:
-            os.environ["MUSICLAB_MODE"] = old
+        for k, v in saved.items():
+            os.environ.pop(k, None) if v is None else os.environ.__setitem__(k, v)
+
+
+def notebook_seconds(path, timeout: int = 600) -> float:
+    """Wall-clock seconds to execute a notebook in quick mode (MUSICLAB_MODE=quick) with nbclient,
+    in its own folder (``execute_notebook``); ``timeout`` per cell, as in the test run."""
+    return execute_notebook(path, timeout, {"MUSICLAB_MODE": "quick"})[1]
 
 
 # ----------------------------------------------------------------------------- full mode

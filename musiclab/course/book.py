@@ -22,8 +22,6 @@ import base64
 import datetime
 import html
 import io
-import json
-import os
 import re
 import shutil
 import sys
@@ -33,7 +31,7 @@ from pathlib import Path
 
 from ..files import atomic_write
 from ..listen import audio_html
-from .bench import find_notebooks, git_commit
+from .bench import execute_notebook, find_notebooks, git_commit
 from .colab import repository_url
 from .results import fmt, full_results, kernel_info, provenance
 
@@ -59,45 +57,32 @@ def execute(names=None, out=BUILD / "executed", folder=NOTEBOOKS, timeout: int =
     the whole run with nbclient's error (the book never shows a traceback); the notebooks executed
     before it are kept. Returns the paths."""
     import nbformat
-    from nbclient import NotebookClient
-
 
     out = Path(out)
     written = []
-    env = {"MUSICLAB_MODE": mode, "OMP_WAIT_POLICY": "PASSIVE"}
-    saved = {k: os.environ.get(k) for k in [*env, "MPLBACKEND"]}
-    os.environ.update(env)             # the kernel inherits this process's environment
-    os.environ.pop("MPLBACKEND", None)  # Agg would leave the figures out of the outputs
-    try:
-        for path in find_notebooks(folder, names):
-            nb = nbformat.read(path, as_version=4)
-            print(f"executing {path.name} ({mode} mode) ...", flush=True)
-            start = time.perf_counter()
-            NotebookClient(nb, timeout=timeout, kernel_name="python3",
-                           resources={"metadata": {"path": str(path.parent)}}).execute()
-            seconds = time.perf_counter() - start
-            info = kernel_info()
-            nb.metadata["musiclab"] = {
-                "executed": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-                "mode": mode, "device": info["device"], "hardware": info["hardware"], "torch": info["torch"],
-                "commit": git_commit(path), "seconds": round(seconds, 1)}
-            atomic_write(out / path.name, nbformat.writes(nb))
-            print(f"  {seconds:.0f} s -> {out / path.name}", flush=True)
-            written.append(out / path.name)
-    finally:
-        for k, v in saved.items():
-            os.environ.pop(k, None) if v is None else os.environ.__setitem__(k, v)
+    for path in find_notebooks(folder, names):
+        print(f"executing {path.name} ({mode} mode) ...", flush=True)
+        nb, seconds = execute_notebook(path, timeout, {"MUSICLAB_MODE": mode, "OMP_WAIT_POLICY": "PASSIVE"},
+                                       unset=("MPLBACKEND",))    # Agg would leave the figures out of the outputs
+        info = kernel_info()
+        nb.metadata["musiclab"] = {
+            "executed": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+            "mode": mode, "device": info["device"], "hardware": info["hardware"], "torch": info["torch"],
+            "commit": git_commit(path), "seconds": round(seconds, 1)}
+        atomic_write(out / path.name, nbformat.writes(nb))
+        print(f"  {seconds:.0f} s -> {out / path.name}", flush=True)
+        written.append(out / path.name)
     return written
 
 
 # ----------------------------------------------------------------------------- widgets, static
 
-def _wav_to_mp3_html(wav: bytes, title: str = "") -> str:
+def _wav_to_mp3_html(wav: bytes) -> str:
     """An ``<audio>`` element for WAV bytes (a ``widgets.Audio`` value in a saved widget state)."""
     import soundfile
 
     y, sr = soundfile.read(io.BytesIO(wav), dtype="float32", always_2d=True)
-    return audio_html(y.mean(axis=1), title, sr)
+    return audio_html(y.mean(axis=1), sr=sr)
 
 
 def _output_html(output: dict, state: dict) -> str:
@@ -270,7 +255,6 @@ def write_sources(executed, src, repo: str) -> list:
 
     import nbformat
 
-
     src = Path(src)
     (src / "_static").mkdir(parents=True)
     mathjax = importlib.metadata.distribution("sphinx-mathjax-offline").locate_file("sphinx-mathjax-offline/static/mathjax")
@@ -283,11 +267,11 @@ def write_sources(executed, src, repo: str) -> list:
         title = nb.cells[0]
         heading, _, rest = BADGE.sub(r"[Open this notebook in Colab](\1)", title.source).partition("\n")
         compares = any("ml.compare(" in c.source for c in nb.cells if c.cell_type == "code")
-        note = banner(nb.metadata.get("musiclab", {}), full_results(path.stem), compares)
-        title.source = f"{heading}\n\n{note}\n{rest}"
+        run = nb.metadata.get("musiclab", {})
+        title.source = f"{heading}\n\n{banner(run, full_results(path.stem), compares)}\n{rest}"
         nbformat.write(nb, src / path.name)
         names.append(path.stem)
-        runs[path.stem] = f"{nb.metadata.get('musiclab', {}).get('executed', '?')}, `{nb.metadata.get('musiclab', {}).get('commit', '?')}`"
+        runs[path.stem] = f"{run.get('executed', '?')}, `{run.get('commit', '?')}`"
     if not names:
         raise FileNotFoundError(f"no executed notebooks (NN_name.ipynb) in {executed}: run `python -m musiclab.book execute` first")
     rows = {f: what for f, what in course_table()}

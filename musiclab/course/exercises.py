@@ -28,6 +28,7 @@ from contextlib import redirect_stdout
 from pathlib import Path
 
 from ..files import atomic_write
+from .bench import execute_notebook, find_notebooks
 
 ROOT = Path(__file__).resolve().parents[2]
 MASTERS = ROOT / "notebooks" / "exercises"
@@ -40,14 +41,9 @@ __all__ = ["find_masters", "questions", "assign", "grade", "assignment_of", "gra
 
 
 def find_masters(names=None, folder=MASTERS) -> list:
-    """The master notebooks ``NN_*.ipynb`` in ``folder``, all or those ``names`` picks by number."""
-    found = sorted(Path(folder).glob("[0-9][0-9]_*.ipynb"))
-    if names:
-        found = [p for p in found if p.name[:2] in names or p.stem in names]
-        missing = set(names) - {p.name[:2] for p in found} - {p.stem for p in found}
-        if missing:
-            raise ValueError(f"no master exercise notebook {sorted(missing)} in {folder}")
-    return found
+    """The master notebooks ``NN_*.ipynb`` in ``folder``, all or those ``names`` picks by number or
+    stem (``find_notebooks``; ValueError for a name that picks none)."""
+    return find_notebooks(folder, names)
 
 
 def questions(master) -> list:
@@ -156,12 +152,7 @@ def exercise_seconds(notebook, timeout: int = 600) -> dict:
     the next heading), and {"setup": seconds} for the cells before the first exercise."""
     import datetime
 
-    import nbformat
-    from nbclient import NotebookClient
-
-    nb = nbformat.read(notebook, as_version=4)
-    NotebookClient(nb, timeout=timeout, kernel_name="python3",
-                   resources={"metadata": {"path": str(Path(notebook).parent)}}).execute()
+    nb = execute_notebook(notebook, timeout)[0]
     stamp = lambda t: datetime.datetime.fromisoformat(t.replace("Z", "+00:00"))
     seconds, current = {"setup": 0.0}, "setup"
     for cell in nb.cells:
