@@ -11,7 +11,8 @@ tokenizations), ``evaluation`` (intervals, distributions, copies, the scaling-la
 ``models`` (every model the training notebooks train) and ``source`` (``show``: a model's code
 in a notebook). ``course/`` holds the course machinery: ``results`` (``claim``, ``record`` and
 ``compare``: a notebook's headline numbers beside the committed full-mode run), ``recipes`` (a
-training notebook in one call), ``bench`` (``python -m musiclab.bench``: timings and full-mode
+training notebook in one call), ``pretrained`` (the two models that ship trained, with their
+provenance), ``bench`` (``python -m musiclab.bench``: timings and full-mode
 runs) and ``colab``. ``pretrain`` is the command line that pretrains a GPT.
 """
 from .config import by_mode, device, is_quick, mode, progress_bar, seed_everything, setup
@@ -31,6 +32,7 @@ from .splits import *  # noqa: F401,F403
 from .baselines import *  # noqa: F401,F403
 from .models import *  # noqa: F401,F403
 from .course.recipes import *  # noqa: F401,F403
+from .course.pretrained import *  # noqa: F401,F403
 from .source import *  # noqa: F401,F403
 from .reconstruction import *  # noqa: F401,F403
 from .validity import *  # noqa: F401,F403

@@ -7,6 +7,7 @@ step-based loop, with DistributedDataParallel, atomic checkpoints and resumption
 Command line (one device, or one process per device under torchrun)::
 
     python -m musiclab.pretrain --corpora oneills ryans essen --out checkpoints/gpt.pt
+    python -m musiclab.pretrain --recipe folk-pretrained --resume      # a shipped model, again
     torchrun --nproc_per_node=2 -m musiclab.pretrain --quick --out /tmp/gpt.pt --resume
 """
 from __future__ import annotations
@@ -26,6 +27,7 @@ from .models.music_gpt import STYLE_TOKENS, gpt_config, music_gpt_recipe, style_
 from .models.transformer import weights_digest
 from .splits import split_pieces
 from .checks import check_counts, check_positive
+from .course.pretrained import PRETRAINED, command_line, pretrain, pretrained_recipe
 
 
 # ----------------------------------------------------------------------------- command line
@@ -47,6 +49,11 @@ def _parser():
         "Pretrain a music GPT on ABC tunes of music21's corpora, on one device or one process per "
         "device under torchrun (DistributedDataParallel: NCCL on GPUs, gloo on CPUs). Checkpoints "
         "are written atomically by rank 0; --resume continues from the last one."))
+    parser.add_argument("--recipe", choices=PRETRAINED, help=(
+        "train one of the models that ship with the course by its recipe (musiclab.course.pretrained), "
+        "checkpointing to WORKDIR/RECIPE.train.pt, and write its fp16 weights and provenance to --ship-to"))
+    parser.add_argument("--workdir", default="checkpoints", help="with --recipe: the working checkpoint's folder")
+    parser.add_argument("--ship-to", help="with --recipe: where the weights and provenance go (default: the repo's data/)")
     parser.add_argument("--corpora", nargs="+", default=["essen", "ryans", "oneills"],
                         choices=["essen", "oneills", "ryans"], help="ABC corpora to train on (default: all three)")
     parser.add_argument("--limit", type=int, default=None, help="only the first LIMIT pieces of each corpus")
@@ -55,8 +62,8 @@ def _parser():
     parser.add_argument("--resume", action="store_true", help="continue from --out if it exists")
     parser.add_argument("--steps", type=int, help="optimizer steps in all (default: the recipe's)")
     parser.add_argument("--stop-after", type=int, help="end this run after N steps, as an interrupt would")
-    parser.add_argument("--save-every", type=int, default=100, help="write a checkpoint every N steps")
-    parser.add_argument("--eval-every", type=int, default=0, help="validation loss every N steps")
+    parser.add_argument("--save-every", type=int, help="write a checkpoint every N steps (default 100, or the recipe's)")
+    parser.add_argument("--eval-every", type=int, help="validation loss every N steps (default: never, or the recipe's)")
     for name in ("n_layer", "n_head", "n_embd", "block_size", "batch_size"):
         parser.add_argument("--" + name.replace("_", "-"), type=int, dest=name)
     parser.add_argument("--dropout", type=float)
@@ -76,11 +83,37 @@ def _check_args(args, recipe):
     gpt_config(recipe, vocab_size=1)
 
 
+def _run_recipe(parser, args, argv) -> int:
+    """``--recipe NAME``: ``pretrain`` of ``musiclab.course.pretrained``, the options given on the
+    command line overriding single settings of the recipe (the provenance records the command)."""
+    recipe = pretrained_recipe(args.recipe)
+    overrides = {k: v for k, v in vars(args).items() if k in recipe and k != "seed" and v is not None}
+    try:
+        check_counts(**{"--" + k.replace("_", "-"): v for k, v in overrides.items() if isinstance(v, int)},
+                     stop_after=args.stop_after)
+    except ValueError as err:
+        parser.error(str(err))
+    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    provenance = pretrain(args.recipe, workdir=args.workdir, out=args.ship_to, resume=args.resume,
+                          stop_after=args.stop_after, device=device, command=command_line(argv), **overrides)
+    if provenance is None:
+        print("stopped early; continue with --resume", flush=True)
+    else:
+        print(f"{args.recipe}: {provenance['steps']} steps, {provenance['tokens']:,} tokens in "
+              f"{provenance['wall_seconds']:.0f} s on {provenance['device']}; validation {provenance['val_loss']:.4f}, "
+              f"test {provenance['test_loss']:.4f} {provenance['loss_unit']}; sha256 {provenance['sha256'][:12]}", flush=True)
+    return 0
+
+
 def main(argv=None) -> int:
     """``python -m musiclab.pretrain``: see the module docstring and ``--help``. Options out of
     range end it with argparse's usage error (exit status 2) before anything is read or written."""
     parser = _parser()
     args = parser.parse_args(argv)
+    if args.recipe:
+        return _run_recipe(parser, args, sys.argv[1:] if argv is None else argv)
+    args.save_every = 100 if args.save_every is None else args.save_every
+    args.eval_every = 0 if args.eval_every is None else args.eval_every
     if args.quick:
         os.environ["MUSICLAB_MODE"] = "quick"
     recipe = with_overrides(music_gpt_recipe(), {k: v for k, v in vars(args).items() if k in music_gpt_recipe() and v is not None})

@@ -1,4 +1,6 @@
-"""The wheel ships the corpus caches: an installed (non-editable) musiclab loads every corpus fast.
+"""The wheel ships the corpus caches and the pretrained models: an installed (non-editable)
+musiclab loads every corpus fast, and each pretrained model with its hash checked and its recorded
+validation loss recomputed; the wheel stays under 25 MB.
 
 Builds the wheel from this checkout, installs it (``--no-deps``) into a fresh virtual environment
 that borrows the dependencies of the environment running the tests, whichever it is (a venv, conda
@@ -46,6 +48,27 @@ def test_the_wheel_contains_every_corpus_cache(wheel):
         assert f"musiclab/corpus_data/{cache.name}" in names
 
 
+def test_the_wheel_ships_both_pretrained_models_and_stays_under_25_mb(wheel):
+    names = set(zipfile.ZipFile(wheel).namelist())
+    for name in ("folk-pretrained", "chorale-pretrained"):
+        assert {f"musiclab/corpus_data/{name}.pt", f"musiclab/corpus_data/{name}.json"} <= names
+    print(f"wheel: {wheel.stat().st_size / 2**20:.1f} MB")
+    assert wheel.stat().st_size < 25 * 2**20
+
+
+LOAD_PRETRAINED = """
+import json, time
+import musiclab as ml
+out = {}
+for name in ml.PRETRAINED:
+    t0 = time.perf_counter()
+    model, provenance = ml.load_pretrained(name)
+    loss = ml.heldout_loss(model, provenance, "val", quick=True)
+    out[name] = (str(ml.pretrained_path(name)), loss, provenance["val_loss_quick"], time.perf_counter() - t0)
+print(json.dumps(out))
+"""
+
+
 def venv_borrowing_this_environment(target: Path) -> str:
     """A new virtual environment at ``target`` whose path ends with this interpreter's site-packages
     (``--system-site-packages`` would borrow the base interpreter's, which lacks a venv's packages)."""
@@ -58,11 +81,28 @@ def venv_borrowing_this_environment(target: Path) -> str:
     return python
 
 
-def test_an_installed_wheel_loads_every_corpus_in_under_a_second_without_music21(wheel, tmp_path):
-    target = tmp_path / "venv"
+@pytest.fixture(scope="module")
+def installed(wheel, tmp_path_factory):
+    """A fresh venv with the wheel installed: (its python, its folder)."""
+    target = tmp_path_factory.mktemp("installed") / "venv"
     python = venv_borrowing_this_environment(target)
     subprocess.run([sys.executable, "-m", "pip", "--python", python, "install", "--no-deps", "-q", str(wheel)],
                    check=True, capture_output=True)
+    return python, target
+
+
+def test_an_installed_wheel_loads_each_pretrained_model_and_recomputes_its_validation_loss(installed, tmp_path):
+    python, target = installed
+    env = {**os.environ, "HOME": str(tmp_path), "XDG_CACHE_HOME": str(tmp_path / "cache")}
+    run = subprocess.run([python, "-c", LOAD_PRETRAINED], cwd=tmp_path, env=env, capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr[-2000:]
+    for name, (path, loss, recorded, seconds) in json.loads(run.stdout.strip().splitlines()[-1]).items():
+        print(f"{name}: validation subset {loss:.4f} (recorded {recorded:.4f}) in {seconds:.1f} s from {path}")
+        assert path.startswith(str(target)) and abs(loss - recorded) < 1e-3
+
+
+def test_an_installed_wheel_loads_every_corpus_in_under_a_second_without_music21(installed, tmp_path):
+    python, target = installed
     env = {**os.environ, "HOME": str(tmp_path), "XDG_CACHE_HOME": str(tmp_path / "cache")}
     run = subprocess.run([python, "-c", LOAD_ALL], cwd=tmp_path, env=env, capture_output=True, text=True)
     assert run.returncode == 0, run.stderr[-2000:]

@@ -21,10 +21,10 @@ from ..models.music_gpt import train_music_gpt
 from ..models.rnn import train_chorale_lstm, train_tune_lstm
 from ..ngram import ngram_sweep
 from ..reconstruction import best_threshold
-from ..splits import split_pieces
+from ..splits import near_duplicate_groups, split_pieces
 
 __all__ = ["TUNE_QUICK_SIZES", "ngram_orders", "FRAME_ALPHAS", "GAN_STYLES", "gan_limits", "BAR_SETTINGS",
-           "DIC_CORPORA", "ids_of", "tune_split", "tune_lstm_run", "music_gpt_run", "chorale_lstm_run", "chorale_data", "chorale_gpt_run", "bar_gan_run", "bar_dic_run"]
+           "DIC_CORPORA", "ids_of", "tune_split", "folk_pretraining_split", "tune_lstm_run", "music_gpt_run", "chorale_lstm_run", "chorale_data", "chorale_gpt_run", "bar_gan_run", "bar_dic_run"]
 
 GAN_STYLES = {"Bach chorale": ["chorales"], "Irish": ["oneills", "ryans"], "German folk": ["essen"]}  # 07
 DIC_CORPORA = ["chorales", "oneills"]                                                                # 02
@@ -60,6 +60,25 @@ def tune_split(seed: int = 0, sizes: dict | None = None):
     if is_quick():
         split = split.subsample(TUNE_QUICK_SIZES if sizes is None else sizes, seed=seed)
     return pieces, split
+
+
+def folk_pretraining_split(seed: int = 0):
+    """The tunes of notebook 10's pretraining: Essen without the near-copies of any Irish tune, then
+    O'Neill's + Ryan's, and their sides: Essen's own leak-free split joined to 04's whole split of
+    the Irish tunes (never the quick subset, so 04's test tunes in either mode are outside the
+    training side). Returns (pieces, {"train"|"val"|"test": indices into pieces}). Notebook 10
+    (which subsamples it in quick mode) and the ``folk-pretrained`` recipe read it so.
+    Notebooks: 10."""
+    irish = load_corpus("oneills") + load_corpus("ryans")
+    essen = load_corpus("essen")
+    groups = near_duplicate_groups(irish + essen)
+    irish_groups = set(groups[:len(irish)].tolist())
+    essen_kept = [p for p, g in zip(essen, groups[len(irish):]) if g not in irish_groups]
+    essen_split = split_pieces(essen_kept, fractions=(0.8, 0.1, 0.1), seed=seed)
+    irish_split = split_pieces(irish, fractions=(0.8, 0.1, 0.1), seed=seed)
+    sides = {side: np.concatenate([essen_split[side], len(essen_kept) + irish_split[side]])
+             for side in ("train", "val", "test")}
+    return essen_kept + irish, sides
 
 
 def _tune_data(seed: int):

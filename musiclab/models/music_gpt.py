@@ -29,7 +29,7 @@ from ..sampling import sample_tokens
 from .transformer import GPT, GPTConfig, next_logits
 
 __all__ = ["STYLE_TOKENS", "style_token", "tune_stream", "music_gpt_recipe", "gpt_config", "train_from_recipe", "train_music_gpt", "token_nll",
-           "ngram_token_nll", "TOKEN_TYPES", "token_type", "nll_by_type", "gpt_next_logits", "sample_gpt"]
+           "ngram_token_nll", "VocabView", "TOKEN_TYPES", "token_type", "nll_by_type", "gpt_next_logits", "sample_gpt"]
 
 STYLE_TOKENS = {"oneills": "<irish>", "ryans": "<irish>", "essen": "<german>", "chorales": "<bach>"}
 
@@ -170,6 +170,31 @@ def token_nll(model, tunes_ids, bos: int, prefix=(), batch_size: int = 32) -> li
             parts.append(F.cross_entropy(logits, y[start:start + block], reduction="none")[scored - start:])
         out[i] = torch.cat(parts).cpu().numpy()[skip:]
     return out
+
+
+class VocabView(torch.nn.Module):
+    """A token model seen through another vocabulary ``vocab``, so that it predicts the same tokens
+    as the models of that vocabulary: it reads ids of ``vocab`` and returns log-probabilities over
+    ``vocab``, every token of ``model_vocab`` outside ``vocab`` folded into <unk> (their
+    probabilities summed). Notebook 10 scores the shipped music GPT (a vocabulary that also holds
+    Essen's tokens) on 04's test tokens this way, beside 04's LSTM and the n-gram.
+    Limits (ValueError): every token of ``vocab`` is in ``model_vocab``, and ``vocab`` holds <unk>.
+    Notebooks: 10."""
+
+    def __init__(self, model, model_vocab, vocab):
+        super().__init__()
+        missing = [t for t in vocab if t not in set(model_vocab)]
+        if missing or UNK not in vocab:
+            raise ValueError(f"the view's vocabulary needs <unk> and only the model's tokens; not the model's: {missing[:5]}")
+        model_index, index = {t: i for i, t in enumerate(model_vocab)}, {t: i for i, t in enumerate(vocab)}
+        self.model, self.config, self.size = model, model.config, len(vocab)
+        self.register_buffer("to_model", torch.tensor([model_index[t] for t in vocab]), persistent=False)
+        self.register_buffer("column", torch.tensor([index.get(t, index[UNK]) for t in model_vocab]), persistent=False)
+
+    def forward(self, idx):
+        probs = self.model(self.to_model.to(idx.device)[idx])[0].float().softmax(-1)
+        folded = probs.new_zeros(*probs.shape[:-1], self.size).index_add_(-1, self.column.to(idx.device), probs)
+        return folded.log(), None
 
 
 def ngram_token_nll(lm, token_lists) -> list:
