@@ -66,7 +66,7 @@ def test_the_recipe_runs_resumes_and_writes_weights_with_their_provenance(tmp_pa
     assert first is None and not (tmp_path / "ship").exists()          # interrupted: nothing shipped
     assert ml.read_checkpoint_meta(tmp_path / "work" / "chorale-pretrained.train.pt")["step"] == 2
     provenance = ml.pretrain("chorale-pretrained", workdir=tmp_path / "work", out=tmp_path / "ship", resume=True, **tiny)
-    assert provenance["steps"] == 4 and provenance["tokens"] == 4 * 16 * 512
+    assert provenance["steps"] == 4 and provenance["tokens"] == 4 * 32 * 256
     model, loaded = ml.load_pretrained("chorale-pretrained", folder=tmp_path / "ship")
     assert loaded == provenance and model.config.n_embd == 16
     assert math.isclose(ml.heldout_loss(model, loaded, "test"), provenance["test_loss"], abs_tol=1e-6)
