@@ -45,7 +45,7 @@ from ..train import load_model, train_gpt
 from .bench import git_commit
 from .recipes import chorale_data, folk_pretraining_split
 
-__all__ = ["PRETRAINED", "pretrained_recipe", "pretrained_data", "pretrain", "pretrained_path", "load_pretrained",
+__all__ = ["PRETRAINED", "pretrained_recipe", "pretrained_data", "pretrain", "ship", "pretrained_path", "load_pretrained",
            "heldout_loss", "QUICK_HELDOUT"]
 
 PRETRAINED = ("folk-pretrained", "chorale-pretrained")
@@ -194,10 +194,10 @@ def pretrain(name: str, workdir="checkpoints", out=None, resume: bool = False, s
              device="cpu", command: str | None = None, **overrides) -> dict | None:
     """Train a shipped model by its recipe (``overrides`` change single settings, as a test does),
     resumably: the working checkpoint <workdir>/<name>.train.pt is written every ``save_every``
-    steps; ``resume`` continues from it. When the last step is done, the best validation weights
-    are rounded to fp16, their validation and test losses measured (:func:`heldout_loss`), and
-    <out>/<name>.pt and <name>.json (default out: the repo's data/) written atomically. Returns the
-    provenance, or None when ``stop_after`` ended the run early.
+    steps; ``resume`` continues from it. When the last step is done, :func:`ship` writes the
+    weights and their provenance to ``out`` (default: the repo's data/). Returns the provenance,
+    or None when ``stop_after`` ended the run early. The commit recorded is the one the run started
+    from (a resumed run keeps the first run's).
     Notebooks: 10 (the command it shows)."""
     recipe = {**pretrained_recipe(name), **overrides}
     torch.set_num_threads(recipe["threads"])
@@ -206,9 +206,9 @@ def pretrain(name: str, workdir="checkpoints", out=None, resume: bool = False, s
     cls = ChoraleGPT if recipe["model"] == "ChoraleGPT" else GPT
     work = Path(workdir) / f"{name}.train.pt"
     work.parent.mkdir(parents=True, exist_ok=True)
-    clock = work.with_suffix(".runs.json")    # the wall time and the command of every run so far
-    runs = json.loads(clock.read_text()) if resume and clock.exists() and work.exists() else {"seconds": 0.0, "commands": []}
-    command = command or f"python -m musiclab.pretrain --recipe {name}"
+    log = work.with_suffix(".runs.json")    # the commit, and the wall time and command of every run so far
+    fresh = {"seconds": 0.0, "commands": [], "commit": git_commit()}
+    runs = json.loads(log.read_text()) if resume and log.exists() and work.exists() else fresh
     seed_everything(recipe["seed"])
     model = cls(gpt_config(recipe, vocab_size))
     t0 = time.time()
@@ -219,33 +219,40 @@ def pretrain(name: str, workdir="checkpoints", out=None, resume: bool = False, s
                             checkpoint=work, save_every=recipe["save_every"], resume=resume, stop_after=stop_after,
                             seed=recipe["seed"], device=device, desc=name, meta=dict(recipe=recipe))
     finally:
-        runs = {"seconds": runs["seconds"] + time.time() - t0, "commands": runs["commands"] + [command]}
-        atomic_write(clock, json.dumps(runs))
+        runs = dict(runs, seconds=runs["seconds"] + time.time() - t0,
+                    commands=runs["commands"] + [command or f"python -m musiclab.pretrain --recipe {name}"])
+        atomic_write(log, json.dumps(runs))
     if history["step"][-1] < recipe["steps"]:
         return None
-    model = model.cpu().eval()
+    return ship(name, model.cpu().eval(), history, recipe, data, runs, device, out)
+
+
+def ship(name: str, model, history: dict, recipe: dict, data: dict, runs: dict, device, out=None) -> dict:
+    """Write a trained model as the course ships it: its weights rounded to fp16, their validation
+    and test losses measured (:func:`heldout_loss`, all pieces and the quick subset; the validation
+    loss also before rounding), then <out>/<name>.pt and <name>.json (the provenance, with the
+    file's sha256) written atomically. Returns the provenance."""
     shipped, half = _fp16_copy(model)
     provenance = dict(
-        name=name, command=runs["commands"][0], resumed_with=runs["commands"][1:], commit=git_commit(),
+        name=name, command=runs["commands"][0], resumed_with=runs["commands"][1:], commit=runs["commit"],
         recipe=recipe, config=dict(model.config), params=model.num_params(), vocab=data["vocab"], ids=data["ids"],
         steps=recipe["steps"], tokens=int(history["tokens"]), train_stream_tokens=len(data["train"]),
         device=str(device), hardware=f"{platform.machine()}, {os.cpu_count()} cores, {recipe['threads']} torch thread(s)",
         torch=torch.__version__, python=sys.version.split()[0], wall_seconds=round(runs["seconds"], 1),
         date=time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
         best_val_stream_loss=min(history["val"]), val_curve=dict(step=history["val_step"], loss=history["val"]),
-        loss_unit="nats per token" if cls is GPT else "nats per frame")
+        loss_unit="nats per frame" if isinstance(model, ChoraleGPT) else "nats per token")
     for side in ("val", "test"):
         provenance[f"{side}_loss"] = heldout_loss(shipped, provenance, side)
         provenance[f"{side}_loss_quick"] = heldout_loss(shipped, provenance, side, quick=True)
     provenance["val_loss_fp32"] = heldout_loss(model, provenance, "val")
     buffer = io.BytesIO()
-    torch.save({"model": half, "meta": {"config": dict(model.config), "class": cls.__name__, "name": name,
+    torch.save({"model": half, "meta": {"config": dict(model.config), "class": type(model).__name__, "name": name,
                                         "vocab": data["vocab"]}}, buffer)
     folder = Path(out) if out is not None else (_repo_data_dir() or Path("."))
     folder.mkdir(parents=True, exist_ok=True)
     weights = buffer.getvalue()
-    provenance["sha256"] = hashlib.sha256(weights).hexdigest()
-    provenance["bytes"] = len(weights)
+    provenance.update(sha256=hashlib.sha256(weights).hexdigest(), bytes=len(weights))
     atomic_write(folder / f"{name}.pt", weights)
     atomic_write(folder / f"{name}.json", json.dumps(provenance, indent=1) + "\n")
     return provenance
