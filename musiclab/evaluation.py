@@ -230,7 +230,7 @@ def nll_gap(nats_a, nats_b, steps=None, n_boot: int = 1000, level: float = 0.95,
     ``nats_a``, ``nats_b``: one entry per piece, either the per-step NLLs of that piece (an array;
     summed) or its total; ``steps``: the steps of each piece (default: the lengths of ``nats_a``'s
     arrays, which ``nats_b``'s arrays must match). ``n`` of the Interval counts pieces.
-    Notebooks: 08, 10."""
+    Notebooks: 08, 10, 11."""
     if len(nats_a) != len(nats_b):
         raise ValueError(f"{len(nats_a)} pieces for model a, {len(nats_b)} for model b")
     if steps is None:

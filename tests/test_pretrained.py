@@ -6,6 +6,7 @@ held-out piece with MUSICLAB_MODE=full), each to within 1e-3 of the recorded val
 """
 import json
 import math
+import time
 
 import numpy as np
 import pytest
@@ -42,6 +43,28 @@ def test_the_shipped_models_training_pieces_are_not_held_out(name):
         assert not {pieces[i].id for i in split.test} & train
         full = ml.split_pieces(pieces, fractions=(0.8, 0.1, 0.1), seed=0)
         assert {pieces[i].id for i in full.test} <= set(provenance["ids"]["test"])
+
+
+@pytest.mark.parametrize("name", pt.PRETRAINED)
+def test_loading_and_evaluating_a_shipped_model_takes_under_20_seconds(name):
+    t0 = time.perf_counter()
+    model, provenance = ml.load_pretrained(name)
+    ml.heldout_loss(model, provenance, "test", quick=True)
+    seconds = time.perf_counter() - t0
+    print(f"{name}: loaded and scored {pt.QUICK_HELDOUT} test pieces in {seconds:.1f} s")
+    assert seconds < 20
+
+
+def test_the_pretraining_split_keeps_04s_irish_sides_and_drops_essen_copies_of_irish_tunes():
+    quick = dict(essen_sizes={"train": 50, "val": 10, "test": 10}, irish_sizes=ml.TUNE_QUICK_SIZES)
+    pieces, split = ml.folk_pretraining_split(0, **quick)
+    irish = ml.load_corpus("oneills") + ml.load_corpus("ryans")
+    irish_split = ml.split_pieces(irish, fractions=(0.8, 0.1, 0.1), seed=0).subsample(ml.TUNE_QUICK_SIZES, seed=0)
+    for side in ("train", "val", "test"):
+        taken = [pieces[i] for i in split[side]]
+        assert [p.id for p in taken if p.corpus != "essen"] == [irish[i].id for i in irish_split[side]]
+    essen_groups = {g for p, g in zip(pieces, split.groups) if p.corpus == "essen"}
+    assert not essen_groups & {g for p, g in zip(pieces, split.groups) if p.corpus != "essen"}
 
 
 def test_a_changed_byte_is_refused(tmp_path):

@@ -46,7 +46,7 @@ from .bench import git_commit
 from .recipes import chorale_data, folk_pretraining_split
 
 __all__ = ["PRETRAINED", "pretrained_recipe", "pretrained_data", "pretrain", "ship", "pretrained_path", "load_pretrained",
-           "heldout_loss", "QUICK_HELDOUT"]
+           "heldout_loss", "pretrained_summary", "QUICK_HELDOUT"]
 
 PRETRAINED = ("folk-pretrained", "chorale-pretrained")
 QUICK_HELDOUT = 100     # held-out pieces a quick check recomputes (a fixed random subset of the side)
@@ -62,7 +62,7 @@ def pretrained_recipe(name: str) -> dict:
     256 tokens too (about 50 beat frames, a dozen bars), its training chorales also transposed by
     up to 5 semitones either way. AdamW, warmup, cosine; the weights of the best validation loss
     are kept.
-    Notebooks: 10, 11."""
+    Notebooks: 10."""
     common = dict(n_layer=4, n_head=4, n_embd=192, dropout=0.1, positions="learned", weight_decay=0.1,
                   block_size=256, batch_size=32, lr=2e-3, steps=1900, warmup=100, eval_every=250,
                   eval_tokens=60_000, save_every=100, seed=0, threads=1)
@@ -100,11 +100,11 @@ def pretrained_data(name: str, seed: int = 0) -> dict:
     "train": stream, "val": stream}. Folk: ``folk_pretraining_split`` (Essen + O'Neill's + Ryan's,
     04's sides for the Irish tunes), a vocabulary of the tokens seen at least twice in its training
     tunes plus the style tokens. Chorales: ``chorale_data`` (05's split by melody), the training
-    rolls transposed. Validation streams are never transposed.
-    Notebooks: 10, 11."""
+    rolls transposed. Validation streams are never transposed."""
     recipe = pretrained_recipe(name)
     if name == "folk-pretrained":
-        pieces, sides = folk_pretraining_split(seed)
+        pieces, split = folk_pretraining_split(seed)
+        sides = split.indices
         data = token_data(pieces, sides, min_count=2)
         vocab = data.vocab + sorted(set(STYLE_TOKENS[p.corpus] for p in pieces) - set(data.vocab))
         taken = {side: [pieces[i] for i in sides[side]] for side in sides}
@@ -127,8 +127,7 @@ def heldout_loss(model, provenance: dict, side: str = "val", quick: bool = False
     """The held-out loss a provenance file records, recomputed from its piece ids: folk, the mean
     NLL per predicted token of whole tunes read after <s> <style> (``token_nll``); chorales, the
     mean NLL per frame (``chorale_gpt_nll``, 05's frames). ``quick``: the fixed subset of
-    ``QUICK_HELDOUT`` pieces whose value is recorded as ``{side}_loss_quick``.
-    Notebooks: 10, 11."""
+    ``QUICK_HELDOUT`` pieces whose value is recorded as ``{side}_loss_quick``."""
     ids = provenance["ids"][side]
     pieces = pieces_by_id(heldout_subset(ids) if quick else ids)
     if provenance["recipe"]["model"] == "ChoraleGPT":
@@ -180,6 +179,24 @@ def load_pretrained(name: str, device="cpu", folder=None):
     return model.float().to(device).eval(), provenance
 
 
+def pretrained_summary(provenance: dict) -> str:
+    """How a shipped model was made, in a few lines from its provenance: size, command, commit,
+    data, steps, tokens, hardware, wall time and its held-out losses.
+    Notebooks: 08, 10, 11."""
+    p, c = provenance, provenance["config"]
+    ids = {side: len(v) for side, v in p["ids"].items()}
+    return (f"{p['name']}: {p['recipe']['model']} {c['n_layer']} layers x {c['n_head']} heads x {c['n_embd']} channels, "
+            f"{p['params']:,} parameters, a {c['block_size']}-token context\n"
+            f"made by `{p['command']}`" + (f" (resumed {len(p['resumed_with'])} times)" if p["resumed_with"] else "") +
+            f" at commit {p['commit']}, {p['date']}\n"
+            f"{ids['train']:,} training pieces ({p['train_stream_tokens']:,} tokens a pass), {ids['val']:,} validation, "
+            f"{ids['test']:,} test; {p['steps']:,} steps, {p['tokens']:,} tokens read "
+            f"({p['tokens'] / p['train_stream_tokens']:.1f} passes)\n"
+            f"on {p['device']} ({p['hardware']}, torch {p['torch']}) in {p['wall_seconds'] / 60:.0f} minutes\n"
+            f"held-out loss of the shipped fp16 weights: validation {p['val_loss']:.3f}, test {p['test_loss']:.3f} "
+            f"{p['loss_unit']}")
+
+
 # ----------------------------------------------------------------------------- training
 
 def _fp16_copy(model):
@@ -197,8 +214,7 @@ def pretrain(name: str, workdir="checkpoints", out=None, resume: bool = False, s
     steps; ``resume`` continues from it. When the last step is done, :func:`ship` writes the
     weights and their provenance to ``out`` (default: the repo's data/). Returns the provenance,
     or None when ``stop_after`` ended the run early. The commit recorded is the one the run started
-    from (a resumed run keeps the first run's).
-    Notebooks: 10 (the command it shows)."""
+    from (a resumed run keeps the first run's)."""
     recipe = {**pretrained_recipe(name), **overrides}
     torch.set_num_threads(recipe["threads"])
     data = pretrained_data(name, recipe["seed"])

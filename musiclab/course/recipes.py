@@ -21,7 +21,7 @@ from ..models.music_gpt import train_music_gpt
 from ..models.rnn import train_chorale_lstm, train_tune_lstm
 from ..ngram import ngram_sweep
 from ..reconstruction import best_threshold
-from ..splits import near_duplicate_groups, split_pieces
+from ..splits import Split, near_duplicate_groups, split_pieces
 
 __all__ = ["TUNE_QUICK_SIZES", "ngram_orders", "FRAME_ALPHAS", "GAN_STYLES", "gan_limits", "BAR_SETTINGS",
            "DIC_CORPORA", "ids_of", "tune_split", "folk_pretraining_split", "tune_lstm_run", "music_gpt_run", "chorale_lstm_run", "chorale_data", "chorale_gpt_run", "bar_gan_run", "bar_dic_run"]
@@ -62,23 +62,29 @@ def tune_split(seed: int = 0, sizes: dict | None = None):
     return pieces, split
 
 
-def folk_pretraining_split(seed: int = 0):
-    """The tunes of notebook 10's pretraining: Essen without the near-copies of any Irish tune, then
-    O'Neill's + Ryan's, and their sides: Essen's own leak-free split joined to 04's whole split of
-    the Irish tunes (never the quick subset, so 04's test tunes in either mode are outside the
-    training side). Returns (pieces, {"train"|"val"|"test": indices into pieces}). Notebook 10
-    (which subsamples it in quick mode) and the ``folk-pretrained`` recipe read it so.
+def folk_pretraining_split(seed: int = 0, essen_sizes: dict | None = None, irish_sizes: dict | None = None):
+    """The tunes of notebook 10's pretraining and their leak-free sides: Essen grouped with *all*
+    Irish tunes (O'Neill's + Ryan's) by ``near_duplicate_groups``, every Essen tune of an Irish
+    tune's group dropped, then Essen split by its groups and the Irish tunes split exactly as 04
+    splits them; each side is Essen's side plus the Irish side. ``essen_sizes``, ``irish_sizes``:
+    quick-mode subsets (``Split.subsample``, same seed), so the Irish sides equal notebook 04's in
+    either mode. Returns (pieces: the Essen tunes kept, then the Irish tunes; a ``Split`` whose
+    groups are the joint near-duplicate groups). The ``folk-pretrained`` recipe reads it whole.
     Notebooks: 10."""
     irish = load_corpus("oneills") + load_corpus("ryans")
     essen = load_corpus("essen")
     groups = near_duplicate_groups(irish + essen)
     irish_groups = set(groups[:len(irish)].tolist())
-    essen_kept = [p for p, g in zip(essen, groups[len(irish):]) if g not in irish_groups]
+    kept = np.array([i for i, g in enumerate(groups[len(irish):]) if g not in irish_groups], dtype=int)
+    essen_kept = [essen[i] for i in kept]
     essen_split = split_pieces(essen_kept, fractions=(0.8, 0.1, 0.1), seed=seed)
     irish_split = split_pieces(irish, fractions=(0.8, 0.1, 0.1), seed=seed)
+    essen_split = essen_split.subsample(essen_sizes, seed=seed) if essen_sizes else essen_split
+    irish_split = irish_split.subsample(irish_sizes, seed=seed) if irish_sizes else irish_split
     sides = {side: np.concatenate([essen_split[side], len(essen_kept) + irish_split[side]])
              for side in ("train", "val", "test")}
-    return essen_kept + irish, sides
+    labels = np.concatenate([groups[len(irish):][kept], groups[:len(irish)]])
+    return essen_kept + irish, Split(indices=sides, groups=labels)
 
 
 def _tune_data(seed: int):
