@@ -27,7 +27,7 @@ from .models.music_gpt import STYLE_TOKENS, gpt_config, music_gpt_recipe, style_
 from .models.transformer import weights_digest
 from .splits import split_pieces
 from .checks import check_counts, check_positive
-from .course.pretrained import PRETRAINED, command_line, pretrain, pretrained_recipe
+from .course.pretrained import PRETRAINED, command_line, pretrained_recipe, train_pretrained
 
 
 # ----------------------------------------------------------------------------- command line
@@ -84,7 +84,7 @@ def _check_args(args, recipe):
 
 
 def _run_recipe(parser, args, argv) -> int:
-    """``--recipe NAME``: ``pretrain`` of ``musiclab.course.pretrained``, the options given on the
+    """``--recipe NAME``: ``train_pretrained`` of ``musiclab.course.pretrained``, the options given on the
     command line overriding single settings of the recipe (the provenance records the command)."""
     recipe = pretrained_recipe(args.recipe)
     overrides = {k: v for k, v in vars(args).items() if k in recipe and k != "seed" and v is not None}
@@ -94,7 +94,7 @@ def _run_recipe(parser, args, argv) -> int:
     except ValueError as err:
         parser.error(str(err))
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
-    provenance = pretrain(args.recipe, workdir=args.workdir, out=args.ship_to, resume=args.resume,
+    provenance = train_pretrained(args.recipe, workdir=args.workdir, out=args.ship_to, resume=args.resume,
                           stop_after=args.stop_after, device=device, command=command_line(argv), **overrides)
     if provenance is None:
         print("stopped early; continue with --resume", flush=True)

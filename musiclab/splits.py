@@ -201,7 +201,6 @@ def near_duplicate_groups(pieces, n: int = 8, threshold: float = 0.5, same_title
     ``same_title=True`` also merges pieces with the same :func:`title_key` (chorales: the
     harmonisations of one tune). Candidates come from an inverted index (n-gram -> pieces),
     not all pairs, so all 11,582 folk tunes take seconds.
-    Notebooks: 10.
     """
     _check_threshold(threshold)
     gram_sets = [pitch_ngrams(p, n, voice) for p in pieces]

@@ -85,10 +85,10 @@ def test_an_unknown_recipe_is_named():
 
 def test_the_recipe_runs_resumes_and_writes_weights_with_their_provenance(tmp_path):
     tiny = dict(steps=4, n_layer=1, n_head=2, n_embd=16, save_every=2, eval_every=2, eval_tokens=2000)
-    first = ml.pretrain("chorale-pretrained", workdir=tmp_path / "work", out=tmp_path / "ship", stop_after=2, **tiny)
+    first = ml.train_pretrained("chorale-pretrained", workdir=tmp_path / "work", out=tmp_path / "ship", stop_after=2, **tiny)
     assert first is None and not (tmp_path / "ship").exists()          # interrupted: nothing shipped
     assert ml.read_checkpoint_meta(tmp_path / "work" / "chorale-pretrained.train.pt")["step"] == 2
-    provenance = ml.pretrain("chorale-pretrained", workdir=tmp_path / "work", out=tmp_path / "ship", resume=True, **tiny)
+    provenance = ml.train_pretrained("chorale-pretrained", workdir=tmp_path / "work", out=tmp_path / "ship", resume=True, **tiny)
     assert provenance["steps"] == 4 and provenance["tokens"] == 4 * 32 * 256
     model, loaded = ml.load_pretrained("chorale-pretrained", folder=tmp_path / "ship")
     assert loaded == provenance and model.config.n_embd == 16

@@ -14,7 +14,7 @@ bundles for the same reason).
   transposed by up to 5 semitones either way as 11's full recipe does. Notebooks 11 and 08.
 
 Functions: :func:`pretrained_recipe` (the sizes and settings), :func:`pretrained_data` (the
-streams and held-out pieces), :func:`pretrain` (train, evaluate, write the shipped files),
+streams and held-out pieces), :func:`train_pretrained` (train, evaluate, write the shipped files),
 :func:`load_pretrained` (hash checked, ``weights_only=True``) and :func:`heldout_loss` (the loss
 the provenance records, recomputed).
 """
@@ -45,7 +45,7 @@ from ..train import load_model, train_gpt
 from .bench import git_commit
 from .recipes import chorale_data, folk_pretraining_split
 
-__all__ = ["PRETRAINED", "pretrained_recipe", "pretrained_data", "pretrain", "ship", "pretrained_path", "load_pretrained",
+__all__ = ["PRETRAINED", "pretrained_recipe", "pretrained_data", "train_pretrained", "ship_pretrained", "pretrained_path", "load_pretrained",
            "heldout_loss", "pretrained_summary", "QUICK_HELDOUT"]
 
 PRETRAINED = ("folk-pretrained", "chorale-pretrained")
@@ -207,11 +207,11 @@ def _fp16_copy(model):
     return copy.float().eval(), half
 
 
-def pretrain(name: str, workdir="checkpoints", out=None, resume: bool = False, stop_after: int | None = None,
+def train_pretrained(name: str, workdir="checkpoints", out=None, resume: bool = False, stop_after: int | None = None,
              device="cpu", command: str | None = None, **overrides) -> dict | None:
     """Train a shipped model by its recipe (``overrides`` change single settings, as a test does),
     resumably: the working checkpoint <workdir>/<name>.train.pt is written every ``save_every``
-    steps; ``resume`` continues from it. When the last step is done, :func:`ship` writes the
+    steps; ``resume`` continues from it. When the last step is done, :func:`ship_pretrained` writes the
     weights and their provenance to ``out`` (default: the repo's data/). Returns the provenance,
     or None when ``stop_after`` ended the run early. The commit recorded is the one the run started
     from (a resumed run keeps the first run's)."""
@@ -240,10 +240,10 @@ def pretrain(name: str, workdir="checkpoints", out=None, resume: bool = False, s
         atomic_write(log, json.dumps(runs))
     if history["step"][-1] < recipe["steps"]:
         return None
-    return ship(name, model.cpu().eval(), history, recipe, data, runs, device, out)
+    return ship_pretrained(name, model.cpu().eval(), history, recipe, data, runs, device, out)
 
 
-def ship(name: str, model, history: dict, recipe: dict, data: dict, runs: dict, device, out=None) -> dict:
+def ship_pretrained(name: str, model, history: dict, recipe: dict, data: dict, runs: dict, device, out=None) -> dict:
     """Write a trained model as the course ships it: its weights rounded to fp16, their validation
     and test losses measured (:func:`heldout_loss`, all pieces and the quick subset; the validation
     loss also before rounding), then <out>/<name>.pt and <name>.json (the provenance, with the
