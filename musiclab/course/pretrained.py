@@ -189,7 +189,9 @@ def pretrained_summary(provenance: dict) -> str:
             f"{p['params']:,} parameters, a {c['block_size']}-token context\n"
             f"made by `{p['command']}`" + (f" (resumed {len(p['resumed_with'])} times)" if p["resumed_with"] else "") +
             f" at commit {p['commit']}, {p['date']}\n"
-            f"{ids['train']:,} training pieces ({p['train_stream_tokens']:,} tokens a pass), {ids['val']:,} validation, "
+            f"{ids['train']:,} training pieces (a stream of {p['train_stream_tokens']:,} tokens"
+            + (f", their transpositions up to {p['recipe']['transpose']} semitones included" if p["recipe"].get("transpose") else "")
+            + f"), {ids['val']:,} validation, "
             f"{ids['test']:,} test; {p['steps']:,} steps, {p['tokens']:,} tokens read "
             f"({p['tokens'] / p['train_stream_tokens']:.1f} passes)\n"
             f"on {p['device']} ({p['hardware']}, torch {p['torch']}) in {p['wall_seconds'] / 60:.0f} minutes\n"
