@@ -55,9 +55,11 @@ QUICK_HELDOUT = 100     # held-out pieces a quick check recomputes (a fixed rand
 def pretrained_recipe(name: str) -> dict:
     """Sizes and settings of a shipped model, sized for 2 CPU cores: both trained at once, one
     torch thread each, for about an hour (1,900 steps of 32 windows of 256 tokens, 15.6 million
-    tokens). Both are 4 layers, 4 heads and 192 channels with dropout 0.1: in 2.5 minutes of
-    training, 4 x 4 x 192 reached a lower validation loss than 4 x 4 x 128, and 6 x 6 x 288 ran
-    2.6 times slower per token (the closing note of issue 27 has the numbers).
+    tokens). Both are 4 layers, 4 heads and 192 channels with dropout 0.1, measured first for about
+    100-150 s each (2 threads): on the folk tunes 4 x 4 x 192 was level with 4 x 4 x 128 at equal
+    time (2.41 against 2.42 nats per token on the Irish validation tunes) and still falling; on the
+    chorales it was ahead (9.5 against 9.7 nats per frame); 6 x 6 x 288 read 2.6 times fewer tokens
+    a second, too few for an hour. The closing note of issue 27 has the numbers.
     ``folk-pretrained`` reads 256 tokens (two or three strains of a tune); ``chorale-pretrained``
     256 tokens too (about 50 beat frames, a dozen bars), its training chorales also transposed by
     up to 5 semitones either way. AdamW, warmup, cosine; the weights of the best validation loss
