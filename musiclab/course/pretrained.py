@@ -35,8 +35,7 @@ import torch
 
 from ..config import seed_everything
 from ..corpora import _package_data_dir, _repo_data_dir
-from ..data import BOUNDARY, UNK, chorale_beat_roll, pieces_by_id, token_data
-from ..abc import tokenize_abc
+from ..data import BOUNDARY, chorale_beat_roll, pieces_by_id, token_data
 from ..files import atomic_write
 from ..models.chorale_gpt import CHORALE_BOS, CHORALE_VOCAB, ChoraleGPT, chorale_gpt_nll, frame_tokens, transpose_roll
 from ..models.music_gpt import STYLE_TOKENS, gpt_config, style_token, token_nll, tune_stream
@@ -48,7 +47,6 @@ from .recipes import chorale_data, folk_pretraining_split
 __all__ = ["PRETRAINED", "pretrained_recipe", "pretrained_data", "train_pretrained", "ship_pretrained", "pretrained_path", "load_pretrained",
            "heldout_loss", "pretrained_summary", "QUICK_HELDOUT"]
 
-PRETRAINED = ("folk-pretrained", "chorale-pretrained")
 QUICK_HELDOUT = 100     # held-out pieces a quick check recomputes (a fixed random subset of the side)
 
 
@@ -65,28 +63,34 @@ def pretrained_recipe(name: str) -> dict:
     up to 5 semitones either way. AdamW, warmup, cosine; the weights of the best validation loss
     are kept.
     Notebooks: 10."""
-    common = dict(n_layer=4, n_head=4, n_embd=192, dropout=0.1, positions="learned", weight_decay=0.1,
-                  block_size=256, batch_size=32, lr=2e-3, steps=1900, warmup=100, eval_every=250,
-                  eval_tokens=60_000, save_every=100, seed=0, threads=1)
-    recipes = {"folk-pretrained": dict(common, model="GPT"),
-               "chorale-pretrained": dict(common, model="ChoraleGPT", transpose=5)}
-    if name not in recipes:
-        raise ValueError(f"no pretrained recipe {name!r}; there are {list(recipes)}")
-    return dict(recipes[name], name=name)
+    if name not in _RECIPES:
+        raise ValueError(f"no pretrained recipe {name!r}; there are {list(_RECIPES)}")
+    return dict(_RECIPES[name], name=name)
+
+
+_COMMON = dict(n_layer=4, n_head=4, n_embd=192, dropout=0.1, positions="learned", weight_decay=0.1,
+               block_size=256, batch_size=32, lr=2e-3, steps=1900, warmup=100, eval_every=250,
+               eval_tokens=60_000, save_every=100, seed=0, threads=1)
+_RECIPES = {"folk-pretrained": dict(_COMMON, model="GPT"),
+            "chorale-pretrained": dict(_COMMON, model="ChoraleGPT", transpose=5)}
+PRETRAINED = tuple(_RECIPES)
+
+
+def _model_class(recipe: dict):
+    """The package class a recipe trains: ``GPT`` or ``ChoraleGPT``."""
+    return ChoraleGPT if recipe["model"] == "ChoraleGPT" else GPT
 
 
 # ----------------------------------------------------------------------------- data
 
-def _folk_tokens(pieces, vocab) -> list:
-    """Each tune's ABC tokens, <unk> for any token outside ``vocab``."""
-    known = set(vocab)
-    return [[t if t in known else UNK for t in tokenize_abc(p.abc)] for p in pieces]
+def _folk_ids(pieces, vocab) -> list:
+    """Each tune's token ids in ``vocab`` (``token_data``'s tokens: <unk> for any token outside it)."""
+    return token_data(pieces, {"train": [], "val": [], "test": range(len(pieces))}, vocab=vocab).ids("test")
 
 
-def _folk_stream(pieces, vocab) -> torch.Tensor:
-    """<s> <style> tune <s> <style> tune ... <s> of ``pieces`` in ``vocab``'s ids."""
+def _folk_stream(pieces, ids, vocab) -> torch.Tensor:
+    """<s> <style> tune <s> <style> tune ... <s> of ``pieces`` (their token ``ids`` in ``vocab``)."""
     index = {t: i for i, t in enumerate(vocab)}
-    ids = [[index[t] for t in tokens] for tokens in _folk_tokens(pieces, vocab)]
     return tune_stream(ids, index[BOUNDARY], [[index[style_token(p)]] for p in pieces])
 
 
@@ -108,10 +112,10 @@ def pretrained_data(name: str, seed: int = 0) -> dict:
         pieces, split = folk_pretraining_split(seed)
         sides = split.indices
         data = token_data(pieces, sides, min_count=2)
-        vocab = data.vocab + sorted(set(STYLE_TOKENS[p.corpus] for p in pieces) - set(data.vocab))
+        vocab = data.vocab + sorted(set(STYLE_TOKENS[p.corpus] for p in pieces) - set(data.vocab))   # ids unchanged
         taken = {side: [pieces[i] for i in sides[side]] for side in sides}
         return dict(ids={side: [p.id for p in taken[side]] for side in taken}, vocab=vocab,
-                    train=_folk_stream(taken["train"], vocab), val=_folk_stream(taken["val"], vocab))
+                    **{side: _folk_stream(taken[side], data.ids(side), vocab) for side in ("train", "val")})
     pieces, split, rolls = chorale_data(seed)
     return dict(ids={side: [pieces[i].id for i in split[side]] for side in ("train", "val", "test")}, vocab=None,
                 train=_chorale_stream(rolls["train"], recipe["transpose"]), val=_chorale_stream(rolls["val"]))
@@ -139,8 +143,7 @@ def heldout_loss(model, provenance: dict, side: str = "val", quick: bool = False
     total, count = 0.0, 0
     for style in sorted({style_token(p) for p in pieces}):
         group = [p for p in pieces if style_token(p) == style]
-        ids_ = [[index[t] for t in tokens] for tokens in _folk_tokens(group, vocab)]
-        nll = np.concatenate(token_nll(model, ids_, index[BOUNDARY], prefix=[index[style]]))
+        nll = np.concatenate(token_nll(model, _folk_ids(group, vocab), index[BOUNDARY], prefix=[index[style]]))
         total, count = total + float(nll.sum()), count + len(nll)
     return total / count
 
@@ -176,8 +179,7 @@ def load_pretrained(name: str, device="cpu", folder=None):
     digest = sha256_of(path)
     if digest != provenance["sha256"]:
         raise ValueError(f"{path}: sha256 {digest[:12]}... differs from its provenance's {provenance['sha256'][:12]}...")
-    cls = ChoraleGPT if provenance["recipe"]["model"] == "ChoraleGPT" else GPT
-    model, _ = load_model(path, cls, "cpu")
+    model, _ = load_model(path, _model_class(provenance["recipe"]), "cpu")
     return model.float().to(device).eval(), provenance
 
 
@@ -223,14 +225,13 @@ def train_pretrained(name: str, workdir="checkpoints", out=None, resume: bool = 
     torch.set_num_threads(recipe["threads"])
     data = pretrained_data(name, recipe["seed"])
     vocab_size = len(data["vocab"]) if data["vocab"] else CHORALE_VOCAB
-    cls = ChoraleGPT if recipe["model"] == "ChoraleGPT" else GPT
     work = Path(workdir) / f"{name}.train.pt"
     work.parent.mkdir(parents=True, exist_ok=True)
     log = work.with_suffix(".runs.json")    # the commit, and the wall time and command of every run so far
     fresh = {"seconds": 0.0, "commands": [], "commit": git_commit()}
     runs = json.loads(log.read_text()) if resume and log.exists() and work.exists() else fresh
     seed_everything(recipe["seed"])
-    model = cls(gpt_config(recipe, vocab_size))
+    model = _model_class(recipe)(gpt_config(recipe, vocab_size))
     t0 = time.time()
     try:
         history = train_gpt(model, data["train"], recipe["steps"], recipe["batch_size"], recipe["lr"],

@@ -183,10 +183,10 @@ class VocabView(torch.nn.Module):
 
     def __init__(self, model, model_vocab, vocab):
         super().__init__()
-        missing = [t for t in vocab if t not in set(model_vocab)]
+        model_index, index = {t: i for i, t in enumerate(model_vocab)}, {t: i for i, t in enumerate(vocab)}
+        missing = [t for t in vocab if t not in model_index]
         if missing or UNK not in vocab:
             raise ValueError(f"the view's vocabulary needs <unk> and only the model's tokens; not the model's: {missing[:5]}")
-        model_index, index = {t: i for i, t in enumerate(model_vocab)}, {t: i for i, t in enumerate(vocab)}
         self.model, self.config, self.size = model, model.config, len(vocab)
         self.register_buffer("to_model", torch.tensor([model_index[t] for t in vocab]), persistent=False)
         self.register_buffer("column", torch.tensor([index.get(t, index[UNK]) for t in model_vocab]), persistent=False)
