@@ -31,8 +31,9 @@ MODE_FAMILY = {"major": "major", "ionian": "major", "mixolydian": "major", "lydi
 
 
 def pieces_by_id(ids) -> list:
-    """The pieces named by ``Piece.id`` strings ("oneills:17"), in the order given: how notebook 08
-    gets exactly the pieces a checkpoint trained on (``train_ids``) or held out."""
+    """The pieces named by ``Piece.id`` strings ("oneills:17"), in the order given: how a notebook
+    gets exactly the pieces a checkpoint trained on (``train_ids``) or held out.
+    Notebooks: 10."""
     corpora = {}
     pieces = []
     for piece_id in ids:

@@ -133,7 +133,8 @@ def heldout_loss(model, provenance: dict, side: str = "val", quick: bool = False
     """The held-out loss a provenance file records, recomputed from its piece ids: folk, the mean
     NLL per predicted token of whole tunes read after <s> <style> (``token_nll``); chorales, the
     mean NLL per frame (``chorale_gpt_nll``, 05's frames). ``quick``: the fixed subset of
-    ``QUICK_HELDOUT`` pieces whose value is recorded as ``{side}_loss_quick``."""
+    ``QUICK_HELDOUT`` pieces whose value is recorded as ``{side}_loss_quick``.
+    Notebooks: 10."""
     ids = provenance["ids"][side]
     pieces = pieces_by_id(heldout_subset(ids) if quick else ids)
     if provenance["recipe"]["model"] == "ChoraleGPT":
