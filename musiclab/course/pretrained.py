@@ -9,7 +9,7 @@ bundles for the same reason).
 
 * ``folk-pretrained``: the package ``GPT`` on the training tunes of Essen + O'Neill's + Ryan's,
   each after its style token (``<german>``, ``<irish>``), with notebook 10's leak-free sides
-  (``folk_pretraining_split``). Notebook 10, section 11.
+  (``folk_pretraining_split``). Notebook 10, section 12.
 * ``chorale-pretrained``: the ``ChoraleGPT`` of notebook 11 on 05's training chorales,
   transposed by up to 5 semitones either way as 11's full recipe does. Notebooks 11 and 08.
 
