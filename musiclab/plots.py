@@ -299,7 +299,7 @@ def print_table(rows: dict, formats=".3f", columns: dict | None = None, label: s
     picks, orders and names the columns (default: the first row's keys); ``formats`` is one format
     for every number or {key: format} (".3f" for keys it leaves out); numbers align right, a column
     of strings aligns left; ``label`` heads the column of row names.
-    Notebooks: 03, 04, 05."""
+    Notebooks: 03, 04, 05, 10."""
     if not rows:
         raise ValueError("print_table needs at least one row")
     columns = columns or {key: key for key in next(iter(rows.values()))}

@@ -37,7 +37,7 @@ def record(name: str, value):
     LSTM"); returns None, so a cell ending with it echoes nothing. Under the full-mode runner the
     file named by ``MUSICLAB_RESULTS`` is rewritten at once, so a notebook that fails later keeps
     what it had.
-    Notebooks: 02, 04, 05, 06, 07, 10, 11."""
+    Notebooks: 02, 04, 05, 06, 07, 08, 10, 11."""
     if not isinstance(name, str) or not name.strip():
         raise ValueError(f"a result needs a non-empty name, got {name!r}")
     if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):

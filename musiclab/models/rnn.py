@@ -166,7 +166,7 @@ def sample_tunes(model, vocab, n: int, prefix=(), temperature: float = 1.0, top_
     ``sample_tune``: one forward step serves a whole batch, so a hundred tunes take about as long
     as a few drawn one at a time. Batch b is seeded with ``seed + b * batch_size``, so the first
     tune is ``sample_tune``'s with that seed.
-    Notebooks: 04, 08."""
+    Notebooks: 04, 08, 10."""
     prefix = list(prefix)
     if max_len <= len(prefix):
         return [prefix[:] for _ in range(n)]
