@@ -38,7 +38,7 @@ import numpy as np
 from .abc import BAR_TOKENS, length as _length
 
 __all__ = ["TuneValidity", "tune_validity", "validity_rates", "token_pitches", "key_signature", "token_histograms",
-           "histogram_overlap", "bar_lines_per_tune", "LENGTHS_IN_EIGHTHS"]
+           "histogram_overlap", "bar_lines_per_tune", "LENGTHS_IN_EIGHTHS", "BarClock"]
 
 _NOTE = re.compile(r"(\^\^|\^|__|_|=)?([A-Ga-g])([,']*)")
 _KEY = re.compile(r"K:([A-G])([#b]?)(maj|min|dor|phr|lyd|mix|loc)")
@@ -219,6 +219,31 @@ def _read(tokens, carry_accidentals: bool = True) -> _Reader:
     reader.end_bar(None)
     reader.bars = [bar for bar in reader.bars if bar[1]]     # ":| |:" leaves no bar between them
     return reader
+
+
+class BarClock:
+    """How far into its bar a tune is, token by token: the eighths filled since the last bar line,
+    read by the same reader as the validity checks (tuplets, broken rhythm, chords, a duration token
+    lengthening the note before it). ``read(token)`` returns that length after the token, or None
+    while it is unknown: a clock that starts inside a tune (a window of a token stream) knows
+    nothing until it has seen a bar line (nor of a triplet begun before it); one that has seen <s>
+    starts a new tune at 0.
+    The GPT's position-in-bar input (``GPTConfig.bar_vocab``: the shipped music GPT of notebook 10)
+    reads tokens with it."""
+
+    def __init__(self, known: bool = False):
+        self.reader, self.known = _Reader(), known
+
+    def read(self, token: str) -> Fraction | None:
+        if token == SPECIALS[0]:                # <s>: a tune starts (or ends), at the start of a bar
+            self.reader, self.known = _Reader(), True
+        elif token not in SPECIALS:
+            bars = len(self.reader.bars)
+            self.reader.read(token)
+            self.known |= len(self.reader.bars) > bars
+        if not self.known:
+            return None
+        return sum((e.duration for e in self.reader.events), Fraction(0))
 
 
 @dataclass

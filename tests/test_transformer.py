@@ -280,3 +280,100 @@ def test_the_parameter_cap_counts_the_position_table_either_way():
     for positions in ("learned", "sinusoidal"):        # the sinusoidal table is a buffer, but as large
         with pytest.raises(ValueError, match="block_size=.*MAX_PARAMS"):
             small_config(block_size=T + 10**5, positions=positions)
+
+
+# ----------------------------------------------------------------------------- position in bar (notebook 10)
+
+ABC_VOCAB = ["<s>", "<unk>", "M:6/8", "K:Dmaj", "A", "B", "c", "d", "2", "/2", "3", "|", "(3", ">"]
+
+
+def bar_gpt(seed=0):
+    """A small float64 GPT that reads bar positions, with a loud bar-position table so that a wrong
+    position changes its logits."""
+    torch.manual_seed(seed)
+    model = GPT(small_config(vocab_size=len(ABC_VOCAB), bar_vocab=ABC_VOCAB)).double().eval()
+    torch.nn.init.normal_(model.wbe.weight, std=1.0)
+    return model
+
+
+def abc_ids(n_rows, length, seed=0):
+    """Rows of <s> followed by random ABC tokens of ``ABC_VOCAB`` (notes, lengths, bar lines, tuplets)."""
+    g = torch.Generator().manual_seed(seed)
+    body = torch.randint(2, len(ABC_VOCAB), (n_rows, length - 1), generator=g)
+    return torch.cat([torch.zeros(n_rows, 1, dtype=torch.long), body], dim=1)
+
+
+def test_bar_positions_count_each_bar_of_real_tunes_as_the_validity_reader_does():
+    from musiclab.abc import tokenize_abc
+    from musiclab.corpora import load_corpus
+    from musiclab.models.transformer import BAR_SLOTS, bar_positions
+    from musiclab.validity import _is_bar, _Reader
+    checked = 0
+    for piece in load_corpus("oneills")[:40]:
+        tokens = ["<s>"] + tokenize_abc(piece.abc)
+        vocab = sorted(set(tokens), key=tokens.index)
+        pos = bar_positions(torch.tensor([[vocab.index(t) for t in tokens]]), vocab)[0].tolist()
+        reader = _Reader()
+        for t in tokens[1:]:
+            reader.read(t)
+        lengths = [sum(e.duration for e in events) for _, events, _ in reader.bars]   # one per bar line
+        ends = [i - 1 for i, t in enumerate(tokens) if _is_bar(t)]                  # the token before it
+        assert [pos[i] for i in ends] == [min(round(x * 6), BAR_SLOTS) for x in lengths]
+        assert all(pos[i + 1] == 0 for i in ends)                  # a bar line starts the count again
+        checked += len(ends)
+    assert checked > 500                                           # the bars of 40 tunes
+
+
+def test_a_window_that_starts_inside_a_bar_knows_its_bar_position_from_its_first_bar_line_on():
+    from musiclab.models.transformer import BAR_UNKNOWN, bar_positions
+    idx = abc_ids(3, 60)
+    idx[idx == ABC_VOCAB.index("(3")] = ABC_VOCAB.index("A")       # no triplet running across the window's start
+    whole = bar_positions(idx, ABC_VOCAB)
+    window = bar_positions(idx[:, 20:], ABC_VOCAB)
+    for row in range(3):
+        bar = ABC_VOCAB.index("|")
+        first = (idx[row, 20:] == bar).nonzero()[0, 0].item()
+        assert (window[row, :first] == BAR_UNKNOWN).all()
+        assert torch.equal(window[row, first:], whole[row, 20 + first:])
+    assert (whole != BAR_UNKNOWN).all()                           # after <s> it is always known
+
+
+def test_a_bar_reading_gpt_steps_with_its_cache_as_it_reads_afresh():
+    model = bar_gpt()
+    idx = abc_ids(2, 40)                         # past block_size = 16: both paths of next_logits
+    assert ml.cache_logit_gap(model, idx) < 1e-9
+    cached = model.generate(idx[:, :5], 30, temperature=0)
+    assert torch.equal(cached, model.generate(idx[:, :5], 30, temperature=0, use_cache=False))
+
+
+def test_a_cache_that_forgets_its_bar_clocks_shows_in_the_logits(monkeypatch):
+    model = bar_gpt()
+    idx = abc_ids(2, 12)
+    right = GPT._bar_positions
+
+    def forgetful(self, idx, cache):             # a bug: each cached step starts its clocks afresh
+        if cache is not None:
+            cache.clocks = None
+        return right(self, idx, cache)
+
+    monkeypatch.setattr(GPT, "_bar_positions", forgetful)
+    assert ml.cache_logit_gap(model, idx) > 1e-3
+
+
+def test_bar_positions_change_the_model_and_its_parameter_count():
+    model = bar_gpt()
+    assert model.num_params() == param_count(model.config)
+    assert model.num_params() - small_gpt(vocab_size=len(ABC_VOCAB)).num_params() == model.wbe.weight.numel()
+    with pytest.raises(ValueError, match="bar_vocab holds 3 tokens"):
+        small_config(bar_vocab=["<s>", "a", "b"])
+    with pytest.raises(ValueError, match="list of strings"):
+        small_config(vocab_size=3, bar_vocab="abc")
+
+
+def test_a_bar_reading_gpt_survives_a_checkpoint(tmp_path):
+    model = bar_gpt().float()
+    ml.save_checkpoint(tmp_path / "bar.pt", model)
+    loaded, _ = ml.load_model(tmp_path / "bar.pt", GPT)
+    assert loaded.config.bar_vocab == ABC_VOCAB
+    idx = abc_ids(2, 12)
+    assert torch.allclose(loaded(idx)[0], model(idx)[0])

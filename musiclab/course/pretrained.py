@@ -71,7 +71,7 @@ def pretrained_recipe(name: str) -> dict:
 _COMMON = dict(n_layer=4, n_head=4, n_embd=192, dropout=0.1, positions="learned", weight_decay=0.1,
                block_size=256, batch_size=32, lr=2e-3, steps=1900, warmup=100, eval_every=250,
                eval_tokens=60_000, save_every=100, seed=0, threads=1)
-_RECIPES = {"folk-pretrained": dict(_COMMON, model="GPT"),
+_RECIPES = {"folk-pretrained": dict(_COMMON, model="GPT", bar_positions=True),
             "chorale-pretrained": dict(_COMMON, model="ChoraleGPT", transpose=5)}
 PRETRAINED = tuple(_RECIPES)
 
@@ -232,7 +232,7 @@ def train_pretrained(name: str, workdir="checkpoints", out=None, resume: bool = 
     fresh = {"seconds": 0.0, "commands": [], "commit": git_commit()}
     runs = json.loads(log.read_text()) if resume and log.exists() and work.exists() else fresh
     seed_everything(recipe["seed"])
-    model = _model_class(recipe)(gpt_config(recipe, vocab_size))
+    model = _model_class(recipe)(gpt_config(recipe, vocab_size, data["vocab"]))
     t0 = time.time()
     try:
         history = train_gpt(model, data["train"], recipe["steps"], recipe["batch_size"], recipe["lr"],

@@ -77,11 +77,17 @@ def music_gpt_recipe() -> dict:
                 warmup=by_mode(200, 20), weight_decay=0.1, eval_every=by_mode(250, 100))
 
 
-def gpt_config(recipe: dict, vocab_size: int) -> GPTConfig:
+def gpt_config(recipe: dict, vocab_size: int, vocab=None) -> GPTConfig:
     """The ``GPTConfig`` of a recipe's sizes (block_size, n_layer, n_head, n_embd, dropout and,
-    where the recipe names them, positions) for a vocabulary of ``vocab_size`` tokens."""
+    where the recipe names them, positions) for a vocabulary of ``vocab_size`` tokens. A recipe with
+    ``bar_positions=True`` also reads how far into its bar each token is: it needs the ``vocab``."""
     sizes = ("block_size", "n_layer", "n_head", "n_embd", "dropout", "positions")
-    return GPTConfig(vocab_size=vocab_size, **{k: recipe[k] for k in sizes if k in recipe})
+    config = {k: recipe[k] for k in sizes if k in recipe}
+    if recipe.get("bar_positions"):
+        if vocab is None:
+            raise ValueError("a recipe with bar_positions needs the vocabulary's tokens: gpt_config(recipe, n, vocab)")
+        config["bar_vocab"] = list(vocab)
+    return GPTConfig(vocab_size=vocab_size, **config)
 
 
 def train_from_recipe(recipe: dict, vocab_size: int, train_stream, val_stream=None, model_class=GPT, seed: int = 0,

@@ -18,9 +18,10 @@ import torch.nn as nn
 from torch.nn import functional as F
 
 from ..checks import MAX_PARAMS, check_counts
+from ..validity import BarClock
 from ..sampling import apply_temperature, check_sampling, sample_next, top_k_filter, top_p_filter  # noqa: F401
 
-__all__ = ["GPTConfig", "GPT", "Block", "CausalSelfAttention", "KVCache", "sinusoidal_positions", "param_count",
+__all__ = ["GPTConfig", "GPT", "Block", "CausalSelfAttention", "KVCache", "sinusoidal_positions", "bar_positions", "param_count",
            "forward_flops_per_token", "flops_per_token", "next_logits", "cache_logit_gap", "attention_maps", "weights_digest",
            "causal_attention"]
 
@@ -28,6 +29,9 @@ __all__ = ["GPTConfig", "GPT", "Block", "CausalSelfAttention", "KVCache", "sinus
 @dataclass
 class GPTConfig:
     """Sizes of a GPT. ``positions`` is "learned" (GPT-2) or "sinusoidal" (Vaswani et al. 2017).
+    ``bar_vocab``, the vocabulary's ABC tokens (one per id), gives the model a third input beside
+    the token and its position: how far into its bar each token is (:func:`bar_positions`), as
+    REMI's Position tokens do (Huang & Yang 2020); None (the default) leaves it out.
 
     The sizes are positive integers, n_embd a multiple of n_head, dropout in [0, 1), and the model
     (with its position table) at most ``MAX_PARAMS`` parameters; else ValueError naming the field.
@@ -41,6 +45,7 @@ class GPTConfig:
     dropout: float = 0.0
     bias: bool = True  # biases in the Linears and LayerNorms, as in GPT-2
     positions: str = "learned"
+    bar_vocab: list | None = None
 
     def keys(self):
         """Field names, so that ``dict(config)`` works (checkpoints store it: musiclab.train)."""
@@ -62,6 +67,12 @@ class GPTConfig:
             raise ValueError(f"bias must be True or False, got {self.bias!r}")
         if self.positions not in ("learned", "sinusoidal"):
             raise ValueError(f"positions must be 'learned' or 'sinusoidal', got {self.positions!r}")
+        if self.bar_vocab is not None:
+            if isinstance(self.bar_vocab, str) or not all(isinstance(t, str) for t in self.bar_vocab):
+                raise ValueError("bar_vocab must be the vocabulary's tokens, a list of strings")
+            if len(self.bar_vocab) != self.vocab_size:
+                raise ValueError(f"bar_vocab holds {len(self.bar_vocab)} tokens for vocab_size={self.vocab_size}")
+            self.bar_vocab = list(self.bar_vocab)
         if self.positions == "sinusoidal" and self.n_embd % 2:
             raise ValueError(f"sinusoidal positions need an even n_embd, got {self.n_embd}")
         n = param_count(self, non_embedding=True) + self.block_size * self.n_embd   # a position table either way
@@ -84,11 +95,13 @@ def sinusoidal_positions(n_positions: int, n_embd: int) -> torch.Tensor:
 
 class KVCache:
     """The keys and values of every layer for the tokens read so far, so that generation feeds
-    only the newest token through the model (notebooks 09, 10)."""
+    only the newest token through the model (notebooks 09, 10), and, for a model with bar
+    positions, each row's ``BarClock``."""
 
     def __init__(self, n_layer: int):
         self.k = [None] * n_layer
         self.v = [None] * n_layer
+        self.clocks = None
 
     def __len__(self) -> int:
         """Number of cached tokens."""
@@ -107,7 +120,28 @@ class KVCache:
         tunes it has finished); returns the cache."""
         self.k = [None if k is None else k[rows] for k in self.k]
         self.v = [None if v is None else v[rows] for v in self.v]
+        if self.clocks is not None:
+            self.clocks = [self.clocks[int(r)] for r in rows]
         return self
+
+
+BAR_SLOTS = 192                    # sixths of an eighth note: four 4/4 bars; 192 is "at least that"
+BAR_UNKNOWN = BAR_SLOTS + 1         # not known yet: a window that starts inside a bar
+
+
+def bar_positions(idx, vocab, clocks=None):
+    """(B, T) token ids -> (B, T) ids of how far into its bar each token is: the eighths filled
+    since the last bar line after reading it, in sixths of an eighth (a triplet eighth is 2),
+    capped at ``BAR_SLOTS``, or ``BAR_UNKNOWN`` (a ``BarClock`` per row: unknown until a bar line
+    or <s>). ``clocks`` (one per row) carry on from earlier tokens; they are updated in place.
+    A GPT with ``bar_vocab`` adds an embedding of these ids to its input (the shipped music GPT of
+    notebook 10)."""
+    clocks = [BarClock() for _ in range(idx.size(0))] if clocks is None else clocks
+    rows = []
+    for clock, row in zip(clocks, idx.tolist()):
+        filled = [clock.read(vocab[i]) for i in row]
+        rows.append([BAR_UNKNOWN if f is None else min(round(f * 6), BAR_SLOTS) for f in filled])
+    return torch.tensor(rows, dtype=torch.long, device=idx.device).view(idx.shape)
 
 
 def causal_attention(q, k, v, dropout_p=0.0):
@@ -197,6 +231,8 @@ class GPT(nn.Module):
             self.wpe = nn.Embedding(config.block_size, C)
         else:  # a fixed table, not a parameter (and not saved in the state dict)
             self.register_buffer("pe", sinusoidal_positions(config.block_size, C), persistent=False)
+        if config.bar_vocab is not None:
+            self.wbe = nn.Embedding(BAR_UNKNOWN + 1, C)   # how far into its bar a token is
         self.drop = nn.Dropout(config.dropout)
         self.blocks = nn.ModuleList([Block(config, layer) for layer in range(config.n_layer)])
         self.ln_f = nn.LayerNorm(C, bias=config.bias)
@@ -244,7 +280,10 @@ class GPT(nn.Module):
         self._check_input(idx, targets, start)
         pos = torch.arange(start, start + idx.size(1), device=idx.device)
         pos_emb = self.wpe(pos) if self.config.positions == "learned" else self.pe[pos]
-        x = self.drop(self.wte(idx) + pos_emb)
+        x = self.wte(idx) + pos_emb
+        if self.config.bar_vocab is not None:
+            x = x + self.wbe(self._bar_positions(idx, cache))
+        x = self.drop(x)
         for block in self.blocks:
             x = block(x, cache)
         logits = self.lm_head(self.ln_f(x))
@@ -252,6 +291,14 @@ class GPT(nn.Module):
             return logits, None
         loss = F.cross_entropy(logits.view(-1, logits.size(-1)), targets.reshape(-1), ignore_index=-1)
         return logits, loss
+
+    def _bar_positions(self, idx, cache):
+        """``bar_positions`` of ``idx``; with a cache, each row's clock goes on from the cached tokens."""
+        if cache is None:
+            return bar_positions(idx, self.config.bar_vocab)
+        if cache.clocks is None:
+            cache.clocks = [BarClock() for _ in range(idx.size(0))]
+        return bar_positions(idx, self.config.bar_vocab, cache.clocks)
 
     @torch.no_grad()
     def generate(self, idx, max_new_tokens: int, temperature: float = 1.0, top_k: int | None = None,
@@ -324,6 +371,8 @@ def param_count(config: GPTConfig, non_embedding: bool = False, token_table: boo
     n = V * C + L * per_block + C + (C if b else 0)
     if config.positions == "learned" and not non_embedding:
         n += T * C
+    if config.bar_vocab is not None:
+        n += (BAR_UNKNOWN + 1) * C
     return n if token_table else n - V * C
 
 
