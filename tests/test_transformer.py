@@ -377,3 +377,14 @@ def test_a_bar_reading_gpt_survives_a_checkpoint(tmp_path):
     assert loaded.config.bar_vocab == ABC_VOCAB
     idx = abc_ids(2, 12)
     assert torch.allclose(loaded(idx)[0], model(idx)[0])
+
+
+def test_the_music_gpt_recipe_trains_and_samples_a_bar_reading_gpt():
+    pieces, split = ml.tune_split()
+    data = ml.token_data(pieces, split)
+    model, history = ml.train_music_gpt(data, bar_positions=True, steps=3, eval_every=3, n_layer=1, n_embd=16)
+    assert model.config.bar_vocab == data.vocab and history["step"][-1] == 3
+    tunes = ml.sample_gpt(model, data.vocab, ["M:6/8"], n=2, max_len=20, seed=0)
+    assert len(tunes) == 2 and all(t[0] == "M:6/8" for t in tunes)
+    with pytest.raises(ValueError, match="needs the vocabulary"):
+        ml.gpt_config(dict(ml.music_gpt_recipe(), bar_positions=True), len(data.vocab))

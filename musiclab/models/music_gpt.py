@@ -69,10 +69,11 @@ def music_gpt_recipe() -> dict:
     32 windows of 64) at a learning rate of 5e-3 (better than 1e-2 on validation at this context), for 1,500
     steps: on all of 04's training tunes 600 steps left it behind the 8-gram (test perplexity 6.0 against 5.4).
     AdamW with warmup and a cosine schedule; validation every ``eval_every`` steps, the best
-    validation weights kept.
+    validation weights kept. ``bar_positions`` (off): also read how far into its bar each token is
+    (``GPTConfig.bar_vocab``); notebook 10's section 12 turns it on to measure what it buys.
     Notebooks: 10."""
     return dict(n_layer=by_mode(6, 2), n_head=by_mode(6, 4), n_embd=by_mode(384, 64),
-                block_size=by_mode(256, 128), dropout=by_mode(0.2, 0.0), positions="learned",
+                block_size=by_mode(256, 128), dropout=by_mode(0.2, 0.0), positions="learned", bar_positions=False,
                 steps=by_mode(5000, 1500), batch_size=by_mode(64, 16), lr=by_mode(1e-3, 5e-3),
                 warmup=by_mode(200, 20), weight_decay=0.1, eval_every=by_mode(250, 100))
 
@@ -91,15 +92,15 @@ def gpt_config(recipe: dict, vocab_size: int, vocab=None) -> GPTConfig:
 
 
 def train_from_recipe(recipe: dict, vocab_size: int, train_stream, val_stream=None, model_class=GPT, seed: int = 0,
-                      device="cpu", desc: str = "GPT", **settings):
-    """The one GPT builder: seed, ``model_class(gpt_config(recipe, vocab_size))``, then
+                      device="cpu", desc: str = "GPT", vocab=None, **settings):
+    """The one GPT builder: seed, ``model_class(gpt_config(recipe, vocab_size, vocab))``, then
     :func:`train_gpt` with the recipe's steps, batch size, learning rate, warmup, weight decay and
     validation interval (``settings``: train_gpt's other arguments, e.g. ``keep_best``,
     ``checkpoint``). Returns (model, history). Notebooks 10, 11 and 08 through
     :func:`train_music_gpt`, ``train_chorale_gpt`` and ``train_token_gpt``; ``python -m musiclab.pretrain``.
     Notebooks: 10."""
     seed_everything(seed)
-    model = model_class(gpt_config(recipe, vocab_size))
+    model = model_class(gpt_config(recipe, vocab_size, vocab))
     history = train_gpt(model, train_stream, recipe["steps"], recipe["batch_size"], recipe["lr"],
                         warmup=recipe["warmup"], weight_decay=recipe.get("weight_decay", 0.1),
                         val_stream=val_stream, eval_every=recipe["eval_every"], seed=seed, device=device,
@@ -121,7 +122,9 @@ def train_music_gpt(data, device="cpu", seed: int = 0, prefixes=None, **override
            for name in ("train", "val")}
     train = tune_stream(data.ids("train"), bos, pre["train"])
     val = tune_stream(data.ids("val"), bos, pre["val"])
-    return train_from_recipe(r, len(data.vocab), train, val, seed=seed, device=device, desc="music GPT", keep_best=True)
+    desc = "music GPT, bar positions" if r["bar_positions"] else "music GPT"
+    return train_from_recipe(r, len(data.vocab), train, val, seed=seed, device=device, desc=desc, keep_best=True,
+                             vocab=data.vocab)
 
 
 # ----------------------------------------------------------------------------- measuring
