@@ -197,7 +197,7 @@ def tokenize_abc(text: str) -> list[str]:
     """One ABC tune -> tokens: ["M:6/8", "K:Gmaj", "G", "A", "B", "|", ...].
 
     ValueError for empty text, text longer than MAX_ABC_CHARS or an unknown key (``abc_key``).
-    Notebooks: 00, 04, 10, 11."""
+    Notebooks: 00, 04, 11."""
     head, body = _split_header(check_abc_text(text).splitlines())
     fields = {}
     for line in head:

@@ -229,7 +229,8 @@ class BarClock:
     nothing until it has seen a bar line (nor of a triplet begun before it); one that has seen <s>
     starts a new tune at 0.
     The GPT's position-in-bar input (``GPTConfig.bar_vocab``: the shipped music GPT of notebook 10)
-    reads tokens with it."""
+    reads tokens with it.
+    Notebooks: 10."""
 
     def __init__(self, known: bool = False):
         self.reader, self.known = _Reader(), known

@@ -58,7 +58,9 @@ def pretrained_recipe(name: str) -> dict:
     time (2.41 against 2.42 nats per token on the Irish validation tunes) and still falling; on the
     chorales it was ahead (9.5 against 9.7 nats per frame); 6 x 6 x 288 read 2.6 times fewer tokens
     a second, too few for an hour. The closing note of issue 27 has the numbers.
-    ``folk-pretrained`` reads 256 tokens (two or three strains of a tune); ``chorale-pretrained``
+    ``folk-pretrained`` reads 256 tokens (two or three strains of a tune) and, with each token, how
+    far into its bar it is (``bar_positions``: ``GPTConfig.bar_vocab``; without it a first run's free
+    bars added up only about 40% of the time, notebook 10 section 12); ``chorale-pretrained``
     256 tokens too (about 50 beat frames, a dozen bars), its training chorales also transposed by
     up to 5 semitones either way. AdamW, warmup, cosine; the weights of the best validation loss
     are kept.
