@@ -40,7 +40,9 @@ from pathlib import Path
 
 import numpy as np
 
+from .abc import detokenize_abc
 from .audio import SR, to_audio
+from .corpora import parse_abc
 from .files import atomic_write
 from .listen import check_waveform, normalize, stereo_to_mono, wav_bytes
 
@@ -49,7 +51,7 @@ try:
 except ImportError:  # Windows: no lock (one listener per file)
     fcntl = None
 
-__all__ = ["Pair", "equal_length", "make_pairs", "sounding_seconds", "check_clip", "pair_sounding", "RatingStore", "wilson_interval", "cluster_bootstrap",
+__all__ = ["Pair", "equal_length", "make_pairs", "sounding_seconds", "check_clip", "tune_seconds", "pair_sounding", "RatingStore", "wilson_interval", "cluster_bootstrap",
            "preference_summary", "ListeningTest"]
 
 FIELDS = ["time", "rater", "pair", "style", "a_source", "b_source", "person", "musical"]
@@ -133,6 +135,22 @@ def check_clip(y, real_seconds: float, what: str, sr: int = SR, low: float = 0.5
         raise ValueError(f"{what}: the clip sounds for {seconds:.1f} s, outside {low}-{high} x the real median "
                          f"{real_seconds:.1f} s ({low * real_seconds:.1f}-{high * real_seconds:.1f} s)")
     return seconds
+
+
+def tune_seconds(token_lists, title: str = "generated", program: int = 0, bpm: float = 100.0) -> list:
+    """(tokens, Piece, seconds) of every token list that music21 reads as a tune (``detokenize_abc``,
+    then ``parse_abc``; a list it cannot read is left out): ``seconds`` is how long the tune sounds
+    when played with ``program`` at ``bpm`` (``sounding_seconds`` of ``to_audio``), the length a
+    notebook sets beside the real tunes' median (``check_clip``).
+    Notebooks: 10."""
+    out = []
+    for tokens in token_lists:
+        try:
+            piece = parse_abc(detokenize_abc(tokens, title=title))
+        except ValueError:
+            continue
+        out.append((tokens, piece, sounding_seconds(to_audio(piece, program=program, bpm=bpm))))
+    return out
 
 
 def pair_sounding(pairs, min_ratio: float = 0.8, sr: int = SR) -> list:

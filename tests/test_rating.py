@@ -5,10 +5,11 @@ import numpy as np
 import pytest
 from scipy.stats import binom, binomtest
 
-from musiclab.audio import SR
+from musiclab.abc import tokenize_abc
+from musiclab.audio import SR, to_audio
 from musiclab.listen import normalize
 from musiclab.rating import (FIELDS, REAL, ListeningTest, Pair, RatingStore, _content_hash, cluster_bootstrap,
-                             check_clip, equal_length, make_pairs, pair_sounding, preference_summary,
+                             check_clip, equal_length, tune_seconds, make_pairs, pair_sounding, preference_summary,
                              sounding_seconds, wilson_interval)
 
 SECONDS = 0.5
@@ -340,3 +341,15 @@ def test_check_clip_refuses_silent_clips_and_clips_far_from_the_real_length():
     assert check_clip(tone(1.05), 2.0, "just over half") == pytest.approx(1.05, abs=0.01)   # still in range
     with pytest.raises(ValueError, match="real_seconds"):
         check_clip(clip, 0.0, "no real length")
+
+
+def test_tune_seconds_keeps_the_tunes_music21_reads_and_times_them_at_the_tempo():
+    tune = tokenize_abc("X:1\nM:4/4\nL:1/8\nK:D\nDEFG ABcd|d2c2 B2A2|]\n")   # two bars of 4/4: 8 quarters
+    for bpm in (60, 120):
+        rows = tune_seconds([tune, ["|", "M:4/4"], ["zz"]], "test", bpm=bpm)   # the two others are not tunes
+        assert [r[0] for r in rows] == [tune]
+        _, piece, seconds = rows[0]
+        notes_seconds = piece.notes[:, 1].max() * 60 / bpm            # the last note's end, in seconds
+        assert notes_seconds == pytest.approx(8 * 60 / bpm)
+        assert notes_seconds <= seconds <= notes_seconds + 0.5          # plus the synth's release
+        assert seconds == sounding_seconds(to_audio(piece, bpm=bpm))

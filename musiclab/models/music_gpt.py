@@ -113,7 +113,7 @@ def train_music_gpt(data, device="cpu", seed: int = 0, prefixes=None, **override
     :func:`music_gpt_recipe` (``overrides`` change single settings) using :func:`train_from_recipe`;
     returns (model, history) with the weights of the best validation loss. ``prefixes``
     ({"train": [...], "val": [...]}: token lists put before each tune, e.g. its style token) are
-    optional. Notebooks: 10, 08 (when its checkpoint is missing).
+    optional; 08 trains one through ``recipes`` when its checkpoint is missing.
     Notebooks: 10."""
     r = with_overrides(music_gpt_recipe(), overrides)
     bos = data.vocab.index(BOUNDARY)
