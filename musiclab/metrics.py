@@ -74,7 +74,7 @@ __all__ = [
     "tune_statistics", "piece_clips", "clip_texture", "last_bass_pitch_class", "texture_metrics", "continuation_faults", "interval_relation", "closer_than_baselines", "nearest_style",
     "confusion_shares", "per_bar_metrics", "four_key_share", "continuation_metrics", "voice_leading_metrics",
     "cellwise_bars", "random_bars", "tune_roll", "TuneClips", "tune_clips", "beat_clip", "glued_clips", "scale_fit", "distinct_ngrams",
-    "long_note_share", "attention_head_stats", "quiet_share", "key_pitch_classes", "out_of_key_share",
+    "long_note_share", "long_notes", "attention_head_stats", "quiet_share", "key_pitch_classes", "out_of_key_share",
 ]
 
 MAJOR_SCALE = np.array([1, 0, 1, 0, 1, 1, 0, 1, 0, 1, 0, 1], dtype=bool)  # C D E F G A B
@@ -857,10 +857,16 @@ def long_note_share(token_lists) -> float:
     next token is a duration ("2", "3/2", "/2") of at least 2 units of L:1/8 (a pitch without a
     duration token lasts one eighth). nan when there is no note. Irish dance tunes run in eighths, German songs in quarters and halves.
     Notebooks: 10."""
-    pairs = [(a, b) for t in token_lists for a, b in zip(t, t[1:] + [""]) if token_type(a) == "pitch"]
-    long = [token_type(b) == "duration" and Fraction("1" + b if b.startswith("/") else b) >= 2
-            for _, b in pairs]
+    long = [flag for t in token_lists for flag in long_notes(t)]
     return float(np.mean(long)) if long else float("nan")
+
+
+def long_notes(tokens) -> list:
+    """One flag per note (pitch token) of one tune: True when it is written a quarter note or longer
+    (what ``long_note_share`` counts)."""
+    tokens = list(tokens)
+    return [token_type(b) == "duration" and Fraction("1" + b if b.startswith("/") else b) >= 2
+            for a, b in zip(tokens, tokens[1:] + [""]) if token_type(a) == "pitch"]
 
 
 def attention_head_stats(maps, marked) -> dict:

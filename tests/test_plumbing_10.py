@@ -39,6 +39,21 @@ def test_long_note_share_reads_the_duration_after_each_pitch():
     assert math.isnan(ml.long_note_share([["M:2/4", "K:Gmaj", "|"]]))         # no note, no share
 
 
+def test_long_note_gap_pools_notes_and_resamples_whole_tunes():
+    song = ["M:3/4", "K:Gmaj", "G", "2", "A", "2", "B", "2", "|"]           # three quarters: all long
+    reel = ["M:4/4", "K:Dmaj", "A", "B", "c", "d", "e", "f", "g", "a", "|"]    # eight eighths: none long
+    mixed = ["M:4/4", "K:Dmaj", "A", "2", "B", "c", "|"]                       # one long note of three
+    gap = ml.long_note_gap([song, mixed], [reel, mixed])
+    assert gap.estimate == pytest.approx(ml.long_note_share([song, mixed]) - ml.long_note_share([reel, mixed]))
+    assert gap.low <= gap.estimate <= gap.high and gap.n == 4
+    fixed = ml.long_note_gap([song, song], [reel])                             # no spread to resample
+    assert (fixed.estimate, fixed.low, fixed.high) == (1.0, 1.0, 1.0)
+    same = ml.long_note_gap([song, reel, mixed] * 3, [song, reel, mixed] * 3)
+    assert same.estimate == 0 and same.low < 0 < same.high                    # one set against itself
+    with pytest.raises(ValueError, match="notes in both"):
+        ml.long_note_gap([song], [["M:2/4", "K:Gmaj", "|"]])
+
+
 def test_long_note_share_tells_german_songs_from_irish_tunes():
     irish = [p for p in ml.load_corpus("oneills")[:60]]
     essen = [p for p in ml.load_corpus("essen")[:60]]

@@ -131,7 +131,7 @@ BAR_UNKNOWN = BAR_SLOTS + 1         # not known yet: a window that starts inside
 
 def bar_positions(idx, vocab, clocks=None):
     """(B, T) token ids -> (B, T) ids of how far into its bar each token is: the eighths filled
-    since the last bar line after reading it, in sixths of an eighth (a triplet eighth is 2),
+    since the last bar line after reading it, in sixths of an eighth (a triplet eighth is 4),
     capped at ``BAR_SLOTS``, or ``BAR_UNKNOWN`` (a ``BarClock`` per row: unknown until a bar line
     or <s>). ``clocks`` (one per row) carry on from earlier tokens; they are updated in place.
     A GPT with ``bar_vocab`` adds an embedding of these ids to its input (the shipped music GPT of
